@@ -1,0 +1,56 @@
+"""airgraph-core: the GE IR, FX → GE lowering and the targets that run GE graphs.
+
+Main entry points:
+
+- :func:`lower_graph` lowers an ATen FX graph to a :class:`GeGraph`.
+- :class:`HostProgram` runs a GE graph on the CPU (Inductor or interpreted).
+- :func:`dump_text` and :func:`validate_graph` inspect a GE graph.
+- :func:`support_table` lists every ATen overload that has a converter.
+"""
+
+from airgraph_core.converters.registry import register, registered, support_table
+from airgraph_core.ir import (
+    Attr,
+    AttrKind,
+    DataType,
+    GeGraph,
+    GeOp,
+    GraphBuilder,
+    TensorDesc,
+    TensorRef,
+    TensorValue,
+    dump_text,
+    validate_graph,
+)
+from airgraph_core.lowering import (
+    UnsupportedOp,
+    UnsupportedOpError,
+    find_unsupported,
+    lower_graph,
+)
+from airgraph_core.targets.host import HostProgram
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attr",
+    "AttrKind",
+    "DataType",
+    "GeGraph",
+    "GeOp",
+    "GraphBuilder",
+    "HostProgram",
+    "TensorDesc",
+    "TensorRef",
+    "TensorValue",
+    "UnsupportedOp",
+    "UnsupportedOpError",
+    "__version__",
+    "dump_text",
+    "find_unsupported",
+    "lower_graph",
+    "register",
+    "registered",
+    "support_table",
+    "validate_graph",
+]

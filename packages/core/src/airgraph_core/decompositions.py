@@ -1,0 +1,296 @@
+"""The ATen decomposition table our torch.compile backend hands to AOTAutograd.
+
+Policy
+------
+After AOTAutograd has applied this table, an ATen graph should contain only
+ops that map naturally onto one GE op (or a short fixed pattern of GE ops),
+so that each converter stays small. Concretely:
+
+* **Keep** every op that has a direct GE counterpart (see the ATen -> GE table
+  in GE_REFERENCE.md): ``add``/``sub``/``mul``/``div``, ``mm``/``bmm``/
+  ``addmm``/``baddbmm``, ``view``/``permute``/``expand``/``slice``/``cat``/
+  ``split``, ``_softmax``/``_log_softmax``, ``native_layer_norm``, ``gelu``/
+  ``silu``/``relu``, ``embedding``/``index_select``/``index.Tensor``,
+  ``where``/``masked_fill``, ``_to_copy``, ``full``/``arange``, ``copy_``,
+  reductions, comparisons, ... They are never listed here. Decomposing them
+  would only make graphs bigger and hide the fused GE kernels.
+* **Decompose** ops that are
+  1. *composite* with no portable GE op: scaled-dot-product attention
+     (GE's fused attention ops are NPU-specific custom ops with their own
+     layouts; lowering to ``bmm`` + ``_softmax`` works on every target and
+     a later pass may pattern-match it back);
+  2. *awkward*: multi-output training-flavoured kernels whose extra outputs
+     are dead in inference (``native_group_norm``, the batch-norm family,
+     ``var_mean``), norms with an ``ord`` parameter (``linalg_vector_norm``);
+  3. *aliases or variants* of ops we keep (``rsub`` -> ``sub``,
+     ``_reshape_alias`` -> ``view``, ``_unsafe_index`` -> ``index``,
+     ``new_zeros``/``zeros_like``/... -> ``full``);
+  4. small activations/elementwise helpers that TorchAir does not lower and
+     that decompose into a handful of kept elementwise ops.
+
+Everything here comes from ``torch._decomp``'s registered decompositions, so
+the numerics are PyTorch's reference ones. Users extend or override the table
+with ``CompilerConfig``'s ``custom_decompositions`` via
+:func:`merge_decompositions` (the user's entries win).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch._decomp import get_decompositions
+
+__all__ = ["default_decompositions", "merge_decompositions"]
+
+aten = torch.ops.aten
+
+# Each group: (ops, why). Packets (``aten.foo``) pull in every overload that
+# torch._decomp knows; out= / in-place overloads never reach us after
+# functionalization, so including them is harmless.
+_DECOMPOSED_OPS: tuple[tuple[tuple[Any, ...], str], ...] = (
+    (
+        (
+            # CPU's SDPA kernel (what F.scaled_dot_product_attention
+            # dispatches to on the host): -> mul/bmm/_softmax/where.
+            aten._scaled_dot_product_flash_attention_for_cpu.default,
+            # The other backend-specific SDPA kernels have no generic
+            # decomposition in torch 2.13; they are listed so that, if torch
+            # adds one, we pick it up (get_decompositions skips unknown ones).
+            aten._scaled_dot_product_flash_attention,
+            aten._scaled_dot_product_efficient_attention,
+            aten._scaled_dot_product_cudnn_attention,
+            aten._scaled_dot_product_fused_attention_overrideable,
+            # Softmax that yields 0 for fully masked rows (used by SDPA's math
+            # path): -> _softmax + where/eq/all-style helpers we already keep.
+            aten._safe_softmax.default,
+        ),
+        "composite attention: no portable GE op; lower to matmul + softmax",
+    ),
+    (
+        (
+            aten._native_batch_norm_legit_no_training.default,
+            aten._native_batch_norm_legit.default,
+            aten._native_batch_norm_legit.no_stats,
+            aten._native_batch_norm_legit_functional.default,
+            aten.native_batch_norm.default,
+            aten._batch_norm_with_update.default,
+            aten._batch_norm_with_update_functional.default,
+            aten._batch_norm_no_update.default,
+            # torch's fused RMSNorm kernel: GE has RmsNorm only as an NPU
+            # custom op, so lower to pow/mean/rsqrt/mul.
+            aten._fused_rms_norm.default,
+        ),
+        "multi-output normalisation kernels (mean/rstd outputs are dead in "
+        "inference): -> elementwise + mean/var reductions",
+    ),
+    (
+        (
+            aten.linalg_vector_norm,
+            aten.norm,
+            aten.logsumexp.default,
+        ),
+        "norms with an ord parameter and logsumexp: -> pow/abs/sum/amax/exp/log",
+    ),
+    (
+        (
+            aten.rsub,
+            aten._reshape_alias.default,
+            aten._unsafe_index.Tensor,
+            aten._unsafe_index_put.default,
+            aten.alias.default,
+            aten.lift_fresh.default,
+            aten.new_zeros.default,
+            aten.new_ones.default,
+            aten.new_full.default,
+            aten.new_empty.default,
+            aten.zeros_like.default,
+            aten.ones_like.default,
+            aten.empty_like.default,
+            aten.squeeze_copy,
+            aten.unsqueeze_copy.default,
+            aten.transpose_copy.int,
+            aten.split_with_sizes_copy.default,
+            aten.unbind_copy.int,
+            aten.narrow_copy.default,
+        ),
+        "aliases and *_copy/new_*/*_like variants of ops we keep: fewer "
+        "distinct ops for converters",
+    ),
+    (
+        (
+            aten.addcmul.default,
+            aten.addcdiv.default,
+            aten.lerp,
+            aten.hardswish.default,
+            aten.hardsigmoid.default,
+            aten.mish.default,
+            aten.softplus.default,
+            aten.elu.default,
+            aten.celu.default,
+            aten.selu.default,
+            aten.leaky_relu.default,
+            aten.glu.default,
+            aten.logit.default,
+            aten.frac.default,
+            aten.roll.default,
+        ),
+        "elementwise helpers and activations TorchAir does not lower (roll "
+        "is stub-only): -> a few kept elementwise/slice/cat ops",
+    ),
+)
+
+
+# torch._decomp's own decompositions of these go down to prims (prims.var,
+# prims.broadcast_in_dim, as_strided), which no converter should see, so we
+# write them with ops we keep. var/std/var_mean/std_mean's .dim/.default
+# overloads are CompositeImplicit and reach the .correction ones.
+
+
+def _reduction_dims(x: torch.Tensor, dim: Any) -> list[int]:
+    if dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):
+        return list(range(x.dim()))
+    if isinstance(dim, int):
+        return [dim]
+    return list(dim)
+
+
+def _var_mean_correction(
+    x: torch.Tensor,
+    dim: Any = None,
+    *,
+    correction: Any = None,
+    keepdim: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    dims = _reduction_dims(x, dim)
+    count = 1
+    for d in dims:
+        count = count * x.shape[d]
+    corr = 1 if correction is None else correction
+    mean = aten.mean.dim(x, dims, True)
+    diff = aten.sub.Tensor(x, mean)
+    sq_sum = aten.sum.dim_IntList(aten.mul.Tensor(diff, diff), dims, keepdim)
+    # A symbolic count stays a plain SymInt expression (no sym_max node):
+    # count <= correction only happens for degenerate, empty reductions.
+    if isinstance(count, int):
+        denom = max(count - corr, 0)
+    else:
+        denom = count - corr if corr != 0 else count
+    var = aten.div.Tensor(sq_sum, denom)
+    if not keepdim:
+        mean = aten.squeeze.dims(mean, dims)
+    return var, mean
+
+
+def _var_correction(x, dim=None, *, correction=None, keepdim=False):
+    return _var_mean_correction(x, dim, correction=correction, keepdim=keepdim)[0]
+
+
+def _std_correction(x, dim=None, *, correction=None, keepdim=False):
+    var = _var_mean_correction(x, dim, correction=correction, keepdim=keepdim)[0]
+    return aten.sqrt.default(var)
+
+
+def _std_mean_correction(x, dim=None, *, correction=None, keepdim=False):
+    var, mean = _var_mean_correction(x, dim, correction=correction, keepdim=keepdim)
+    return aten.sqrt.default(var), mean
+
+
+def _native_group_norm(x, weight, bias, n, c, hxw, group, eps):
+    grouped = aten.view.default(x, [n, group, -1])
+    var, mean = _var_mean_correction(grouped, [2], correction=0, keepdim=True)
+    rstd = aten.rsqrt.default(aten.add.Scalar(var, eps))
+    out = aten.mul.Tensor(aten.sub.Tensor(grouped, mean), rstd)
+    out = aten.view.default(out, list(x.shape))
+    affine_shape = [1, c] + [1] * (x.dim() - 2)
+    if weight is not None:
+        out = aten.mul.Tensor(out, aten.view.default(weight, affine_shape))
+    if bias is not None:
+        out = aten.add.Tensor(out, aten.view.default(bias, affine_shape))
+    return out, aten.view.default(mean, [n, group]), aten.view.default(rstd, [n, group])
+
+
+_CUSTOM: tuple[tuple[dict[Any, Callable], str], ...] = (
+    (
+        {
+            aten.var_mean.correction: _var_mean_correction,
+            aten.var.correction: _var_correction,
+            aten.std.correction: _std_correction,
+            aten.std_mean.correction: _std_mean_correction,
+        },
+        "var/std with correction (var_mean is stub-only in TorchAir; GE's "
+        "ReduceStd has other semantics): -> mean/sub/mul/sum/div/sqrt",
+    ),
+    (
+        {aten.native_group_norm.default: _native_group_norm},
+        "group norm returns dead mean/rstd in inference and has no "
+        "TorchAir converter: -> view + var_mean above + rsqrt/mul/add",
+    ),
+)
+
+
+def default_decompositions() -> dict:
+    """Return a fresh copy of airgraph's decomposition table.
+
+    Returns:
+        A dict mapping ``torch._ops.OpOverload`` to the Python function that
+        decomposes it, suitable for AOTAutograd's ``decompositions=``.
+        The caller may mutate it freely.
+    """
+    ops: list[Any] = []
+    for group, _why in _DECOMPOSED_OPS:
+        ops.extend(group)
+    table = dict(get_decompositions(ops))
+    for custom, _why in _CUSTOM:
+        table.update(custom)
+    return table
+
+
+def merge_decompositions(user_table: dict | None) -> dict:
+    """Return our default table updated with the user's entries.
+
+    Args:
+        user_table: ``CompilerConfig``'s ``custom_decompositions``: a dict
+            mapping ``OpOverload`` or ``OpOverloadPacket`` to a callable, or
+            ``None``. A packet stands for every overload it has; an entry for a
+            specific overload wins over an entry for its packet. The user's
+            entries win over ours.
+
+    Returns:
+        A new dict keyed by ``OpOverload`` (the inputs are not modified).
+
+    Raises:
+        TypeError: if ``user_table`` is not a dict, or a key is not an ATen
+            ``OpOverload``/``OpOverloadPacket``, or a value is not callable.
+    """
+    table = default_decompositions()
+    if user_table is None:
+        return table
+    if not isinstance(user_table, dict):
+        raise TypeError(
+            "custom_decompositions must be a dict mapping torch OpOverload or "
+            f"OpOverloadPacket to a callable, got {type(user_table).__name__}"
+        )
+    packets: dict[torch._ops.OpOverload, Callable] = {}
+    overloads: dict[torch._ops.OpOverload, Callable] = {}
+    for key, fn in user_table.items():
+        if not callable(fn):
+            raise TypeError(
+                f"custom_decompositions[{key!r}] must be callable, "
+                f"got {type(fn).__name__}"
+            )
+        if isinstance(key, torch._ops.OpOverloadPacket):
+            for name in key.overloads():
+                packets[getattr(key, name)] = fn
+        elif isinstance(key, torch._ops.OpOverload):
+            overloads[key] = fn
+        else:
+            raise TypeError(
+                "custom_decompositions keys must be torch OpOverload or "
+                f"OpOverloadPacket (e.g. torch.ops.aten.gelu.default), got "
+                f"{key!r} of type {type(key).__name__}"
+            )
+    table.update(packets)
+    table.update(overloads)
+    return table

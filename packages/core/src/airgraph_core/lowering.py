@@ -1,0 +1,246 @@
+"""FX (ATen) → GE lowering.
+
+:func:`lower_graph` walks an ATen-level FX graph (as AOTAutograd produces it
+in inference mode) and emits one GE op sequence per node through the
+registered converters. Inputs become ``Data`` ops (or ``Const`` when frozen),
+outputs feed one ``NetOutput``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import operator
+import re
+from collections.abc import Collection, Sequence
+from typing import Any
+
+import torch
+from torch.fx import GraphModule, Node
+
+from airgraph_core.converters.context import ConversionContext, SymValue, spec_of
+from airgraph_core.converters.registry import lookup, target_name
+from airgraph_core.ir.builder import GraphBuilder, TensorRef
+from airgraph_core.ir.dtypes import DataType
+from airgraph_core.ir.graph import Attr, AttrKind, GeGraph, GeOp
+
+__all__ = ["lower_graph", "find_unsupported", "UnsupportedOp", "UnsupportedOpError"]
+
+log = logging.getLogger("airgraph.core")
+
+#: Graph attribute: for each Data index, the FX placeholder position it reads.
+INPUT_SOURCES_ATTR = "_airgraph_input_sources"
+#: Graph attribute: per FX output, "t" (tensor), "s" (symbolic int), "n" (None).
+OUTPUT_KINDS_ATTR = "_airgraph_output_kinds"
+
+# Ops whose results GE could prune although they have effects on an input.
+_SIDE_EFFECT_OPS = frozenset({"Assign", "ScatterUpdate", "Scatter", "InplaceIndexAdd"})
+
+
+@dataclasses.dataclass(frozen=True)
+class UnsupportedOp:
+    """One node the lowering cannot convert: the ATen overload, why, and the user's source line."""
+
+    target: str
+    reason: str
+    source: str
+
+    def __str__(self) -> str:
+        where = f" (at {self.source})" if self.source else ""
+        return f"{self.target}: {self.reason}{where}"
+
+
+class UnsupportedOpError(NotImplementedError):
+    """Raised by :func:`lower_graph` when a node has no converter that supports it."""
+
+    def __init__(self, ops: Sequence[UnsupportedOp]) -> None:
+        self.ops = list(ops)
+        lines = "\n  ".join(str(op) for op in self.ops)
+        super().__init__(f"{len(self.ops)} unsupported op(s) in the graph:\n  {lines}")
+
+
+def find_unsupported(gm: GraphModule) -> list[UnsupportedOp]:
+    """Every node of ``gm`` that no converter supports, all at once."""
+    found = []
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or _is_folded(node) or node.target is operator.getitem:
+            continue
+        conv = lookup(node.target)
+        if conv is None:
+            found.append(
+                UnsupportedOp(target_name(node.target), "no converter registered", _source(node))
+            )
+            continue
+        reason = conv.why_unsupported(node)
+        if reason is not None:
+            found.append(UnsupportedOp(target_name(node.target), reason, _source(node)))
+    return found
+
+
+def lower_graph(
+    gm: GraphModule,
+    example_inputs: Sequence[Any],
+    *,
+    name: str = "graph",
+    frozen_inputs: Collection[int] = (),
+) -> GeGraph:
+    """Lower an ATen FX graph to a :class:`GeGraph`.
+
+    Args:
+        gm: an ATen-level graph module (placeholders for parameters and user
+            inputs; symbolic sizes as SymInt placeholders).
+        example_inputs: one value per placeholder (tensors, ints or SymInts);
+            used where a placeholder carries no ``meta["val"]``.
+        name: the GE graph's name.
+        frozen_inputs: placeholder positions to embed as ``Const`` (frozen
+            parameters) instead of ``Data`` inputs.
+
+    Returns:
+        The GE graph. Its ``Data`` ops are indexed densely over non-frozen
+        inputs; the private graph attribute ``_airgraph_input_sources`` maps
+        each ``Data`` index back to its placeholder position.
+
+    Raises:
+        UnsupportedOpError: some nodes have no converter that supports them;
+            the error lists them all with their source lines.
+        ValueError: ``example_inputs`` does not match the placeholders.
+    """
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    if len(placeholders) != len(example_inputs):
+        raise ValueError(
+            f"example_inputs: {len(example_inputs)} values for {len(placeholders)} placeholders"
+        )
+    bad = [i for i in frozen_inputs if not 0 <= i < len(placeholders)]
+    if bad:
+        raise ValueError(f"frozen_inputs: positions {bad} out of range 0..{len(placeholders) - 1}")
+    unsupported = find_unsupported(gm)
+    if unsupported:
+        raise UnsupportedOpError(unsupported)
+
+    b = GraphBuilder(name)
+    env: dict[Node, Any] = {}
+    sources: list[int] = []
+    placements: list[int] = []
+    for pos, (node, example) in enumerate(zip(placeholders, example_inputs)):
+        val = node.meta.get("val", example)
+        if isinstance(val, torch.Tensor):
+            if pos in frozen_inputs:
+                if not isinstance(example, torch.Tensor):
+                    raise ValueError(f"frozen_inputs: placeholder {pos} is not a tensor")
+                env[node] = b.const(example)
+                continue
+            dtype, shape = spec_of(val)
+            env[node] = b.data(len(sources), dtype, shape, name=_op_name(node.name))
+            placements.append(1)
+        elif isinstance(val, (int, torch.SymInt)):
+            ref = b.data(len(sources), DataType.INT64, (), placement="CPU", name=_op_name(node.name))
+            env[node] = SymValue(ref, str(val))
+            placements.append(0)
+        else:
+            raise ValueError(
+                f"example_inputs: placeholder {node.name!r} is a {type(val).__name__}; "
+                "expected a tensor or a symbolic int"
+            )
+        sources.append(pos)
+
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            continue
+        if node.op == "get_attr":
+            env[node] = b.const(_fetch_attr(gm, node.target))
+        elif node.op == "call_function":
+            env[node] = _convert(b, node, env)
+        elif node.op == "output":
+            _emit_outputs(b, node.args[0], env)
+        else:
+            raise ValueError(f"gm: node {node.name!r} has unsupported kind {node.op!r}")
+
+    graph = b.graph
+    graph.attrs[INPUT_SOURCES_ATTR] = Attr(AttrKind.LIST_I, tuple(sources))
+    graph.attrs["_input_placements"] = Attr(AttrKind.LIST_I, tuple(placements))
+    graph.attrs["_executor_type"] = Attr(AttrKind.I, 1)
+    log.debug("lowered %s: %d GE ops", name, len(graph.ops))
+    return graph
+
+
+def _convert(b: GraphBuilder, node: Node, env: dict[Node, Any]) -> Any:
+    if _is_folded(node):
+        return node.meta["val"]
+    if node.target is operator.getitem:
+        seq, idx = node.args
+        return env[seq][idx]
+    conv = lookup(node.target)
+    assert conv is not None  # find_unsupported ran first
+    args = torch.fx.node.map_arg(node.args, lambda n: env[n])
+    kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
+    ctx = ConversionContext(b, node)
+    try:
+        return conv.fn(ctx, *args, **kwargs)
+    except (UnsupportedOpError, NotImplementedError, TypeError, ValueError) as e:
+        raise UnsupportedOpError(
+            [UnsupportedOp(target_name(node.target), f"converter failed: {e}", _source(node))]
+        ) from e
+
+
+def _emit_outputs(b: GraphBuilder, outputs: Any, env: dict[Node, Any]) -> None:
+    flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    refs: list[TensorRef] = []
+    kinds: list[str] = []
+    for out in flat:
+        value = env[out] if isinstance(out, Node) else out
+        if isinstance(value, TensorRef):
+            refs.append(value)
+            kinds.append("t")
+        elif isinstance(value, SymValue):
+            refs.append(value.ref)
+            kinds.append("s")
+        elif value is None:
+            kinds.append("n")
+        elif isinstance(value, int):
+            refs.append(b.const(value, DataType.INT64))
+            kinds.append("s")
+        else:
+            raise ValueError(f"gm: graph output of type {type(value).__name__} is not supported")
+    used = {e.rpartition(":")[0] for op in b.graph.ops for e in op.inputs if e}
+    used |= {r.op.name for r in refs}
+    effects: list[GeOp] = [
+        op for op in b.graph.ops if op.type in _SIDE_EFFECT_OPS and op.name not in used
+    ]
+    net = b.net_output(refs, control=effects)
+    dtypes = tuple(r.dtype.ge_code for r in refs)
+    b.graph.attrs["_output_dtypes"] = Attr(AttrKind.LIST_I, dtypes)
+    b.graph.attrs[OUTPUT_KINDS_ATTR] = Attr(AttrKind.LIST_S, tuple(kinds) or ("",))
+    del net
+
+
+def _is_folded(node: Node) -> bool:
+    # A node whose value is a concrete Python number (e.g. sym_size of a
+    # static dim) is folded into a constant instead of being converted.
+    val = node.meta.get("val")
+    return isinstance(val, (int, float, bool)) and not isinstance(val, torch.SymInt)
+
+
+def _fetch_attr(gm: GraphModule, target: str) -> torch.Tensor:
+    obj: Any = gm
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+_FILE_LINE = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def _source(node: Node) -> str:
+    """The innermost user source line of ``node``, e.g. ``model.py:12``."""
+    trace = node.meta.get("stack_trace") or ""
+    matches = _FILE_LINE.findall(trace)
+    if not matches:
+        return ""
+    path, line = matches[-1]
+    tail = trace[trace.rfind('File "') :].splitlines()[1:]
+    code = next((ln.strip() for ln in tail if ln.strip().strip("^~ ")), "")
+    return f"{path}:{line}" + (f": {code}" if code else "")
+
+
+def _op_name(fx_name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", fx_name)

@@ -1,0 +1,1 @@
+"""Targets turn a GE graph into something that runs."""

@@ -1,0 +1,32 @@
+"""Host semantics of graph plumbing: Data, Const, Cast, Identity, Assign, Shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from airgraph_core.ir.dtypes import from_ge_code, to_torch
+from airgraph_core.targets.host.semantics import host_op
+
+
+@host_op("Identity", "TensorMove")
+def identity(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    return inputs[0].clone()
+
+
+@host_op("Cast")
+def cast(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    return inputs[0].to(to_torch(from_ge_code(attrs["dst_type"])))
+
+
+@host_op("Assign", side_effect=True)
+def assign(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    ref, value = inputs
+    return ref.copy_(value)
+
+
+@host_op("Shape")
+def shape(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    dtype = to_torch(from_ge_code(attrs.get("dtype", 3)))
+    return torch.tensor(list(inputs[0].shape), dtype=dtype)

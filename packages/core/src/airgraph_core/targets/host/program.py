@@ -1,0 +1,238 @@
+"""Run a GE graph on the CPU: specialize, re-emit as FX, interpret or compile.
+
+For each distinct input signature (tensor shapes and dtypes plus the values
+of host scalar inputs) the graph is *specialized*: shape-like values (``Shape``
+of a tensor, arithmetic on sizes, constants) are folded to Python values, so
+every remaining op is a plain tensor op with static attributes. The result
+is a ``torch.fx.GraphModule`` whose nodes call the host semantics table;
+it is run as is (``interpret``) or compiled by Inductor (``inductor``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch.fx import Graph, GraphModule
+
+from airgraph_core.ir.dtypes import to_torch
+from airgraph_core.ir.graph import AttrKind, GeGraph, GeOp, parse_edge, topological_order
+from airgraph_core.targets.host.semantics import HostOp, lookup_host_op
+
+__all__ = ["HostProgram", "specialize"]
+
+log = logging.getLogger("airgraph.core")
+
+HOST_MODES = ("inductor", "interpret")
+
+# Ops whose output depends only on their input's shape, never its data.
+_SHAPE_OPS = frozenset({"Shape", "Size", "Rank"})
+
+
+class _Dyn:
+    """A value only known at run time: its FX node and a meta tensor of its shape."""
+
+    __slots__ = ("node", "meta")
+
+    def __init__(self, node: torch.fx.Node, meta: torch.Tensor) -> None:
+        self.node = node
+        self.meta = meta
+
+
+def specialize(graph: GeGraph, inputs: Sequence[Any]) -> tuple[GraphModule, list[torch.Tensor]]:
+    """Fold ``graph`` for the signature of ``inputs`` and emit it as FX.
+
+    Args:
+        graph: the GE graph.
+        inputs: one value per ``Data`` op in index order: tensors, or ints
+            for host scalar inputs.
+
+    Returns:
+        The graph module (one placeholder per tensor input, returning a
+        tuple of the ``NetOutput`` values) and the tensor inputs to call it with.
+    """
+    datas = graph.data_ops
+    if len(inputs) != len(datas):
+        raise ValueError(f"inputs: graph {graph.name!r} takes {len(datas)} inputs, got {len(inputs)}")
+    fx = Graph()
+    root = torch.nn.Module()
+    values: dict[str, list[Any]] = {}
+    tensor_inputs: list[torch.Tensor] = []
+    n_consts = 0
+
+    def const_node(t: torch.Tensor) -> torch.fx.Node:
+        nonlocal n_consts
+        name = f"_const{n_consts}"
+        n_consts += 1
+        root.register_buffer(name, t)
+        return fx.get_attr(name)
+
+    for op, value in zip(datas, inputs):
+        if op.output_descs[0].placement == "CPU" and not isinstance(value, torch.Tensor):
+            values[op.name] = [torch.tensor(int(value), dtype=torch.int64)]
+        else:
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"inputs: Data {op.name!r} expects a tensor, got {type(value).__name__}")
+            node = fx.placeholder(op.name)
+            values[op.name] = [_Dyn(node, torch.empty_like(value, device="meta"))]
+            tensor_inputs.append(value)
+
+    outputs: list[Any] = []
+    for op in topological_order(graph.ops):
+        if op.type in ("Data",):
+            continue
+        if op.type == "Const":
+            values[op.name] = [op.attr("value").to_torch()]
+            continue
+        ins = [_read(values, e) for e in op.data_inputs]
+        if op.type == "NetOutput":
+            outputs = ins
+            continue
+        sem = lookup_host_op(op.type)
+        attrs = _py_attrs(op)
+        if op.type in _SHAPE_OPS:
+            shape_of = ins[0].meta if isinstance(ins[0], _Dyn) else ins[0]
+            values[op.name] = _as_list(sem.fn([shape_of], attrs))
+            continue
+        if not sem.side_effect and all(not isinstance(v, _Dyn) for v in ins):
+            real = [_const_arg(sem, i, v, len(ins)) for i, v in enumerate(ins)]
+            values[op.name] = _as_list(sem.fn(real, attrs))
+            continue
+        values[op.name] = _emit(fx, sem, op, ins, attrs, const_node)
+
+    out_nodes = []
+    for v in outputs:
+        out_nodes.append(v.node if isinstance(v, _Dyn) else const_node(v))
+    fx.output(tuple(out_nodes))
+    return GraphModule(root, fx, class_name=f"GeHost_{graph.name}"), tensor_inputs
+
+
+def _emit(fx: Graph, sem: HostOp, op: GeOp, ins: list[Any], attrs: dict[str, Any], const_node) -> list[Any]:
+    n = len(ins)
+    args: list[Any] = []
+    fixed: dict[int, Any] = {}
+    for i, v in enumerate(ins):
+        if sem.is_const_input(i, n):
+            if isinstance(v, _Dyn):
+                raise NotImplementedError(
+                    f"{op.type} {op.name!r}: input {i} must be foldable to a constant on the "
+                    "host target (a data-dependent shape)"
+                )
+            fixed[i] = _const_arg(sem, i, v, n)
+        elif isinstance(v, _Dyn):
+            args.append(v.node)
+        elif v is None:
+            fixed[i] = None
+        else:
+            args.append(const_node(v))
+    metas = [
+        fixed[i] if i in fixed else (v.meta if isinstance(v, _Dyn) else v.to("meta"))
+        for i, v in enumerate(ins)
+    ]
+    out_metas = _as_list(sem.fn(metas, attrs))
+    call = _bind(sem, op, fixed, n, attrs)
+    node = fx.call_function(call, tuple(args))
+    if len(out_metas) == 1 and len(op.output_descs) <= 1:
+        return [_Dyn(node, out_metas[0])]
+    return [_Dyn(fx.call_function(_getitem, (node, i)), m) for i, m in enumerate(out_metas)]
+
+
+def _getitem(seq: Any, i: int) -> Any:
+    return seq[i]
+
+
+def _bind(sem: HostOp, op: GeOp, fixed: dict[int, Any], n: int, attrs: dict[str, Any]):
+    order = [i for i in range(n) if i not in fixed]
+
+    def call(*tensors: torch.Tensor) -> Any:
+        full: list[Any] = [None] * n
+        for i, v in fixed.items():
+            full[i] = v
+        for i, t in zip(order, tensors):
+            full[i] = t
+        return sem.fn(full, attrs)
+
+    call.__name__ = f"ge_{op.type}"
+    call.__qualname__ = call.__name__
+    return call
+
+
+def _const_arg(sem: HostOp, i: int, v: Any, n: int) -> Any:
+    if v is not None and sem.is_const_input(i, n):
+        return v.tolist()
+    return v
+
+
+def _read(values: dict[str, list[Any]], edge: str) -> Any:
+    if not edge:
+        return None
+    src, idx = parse_edge(edge)
+    return values[src][idx]
+
+
+def _as_list(result: Any) -> list[Any]:
+    return list(result) if isinstance(result, (list, tuple)) else [result]
+
+
+def _py_attrs(op: GeOp) -> dict[str, Any]:
+    out = {}
+    for name, attr in op.attrs.items():
+        if attr.kind is AttrKind.T:
+            out[name] = attr.value.to_torch()
+        else:
+            out[name] = attr.value
+    return out
+
+
+class HostProgram:
+    """A GE graph made executable on the CPU.
+
+    Calls take one value per ``Data`` op (in index order) and return the
+    ``NetOutput`` values as a list. Each new input signature is specialized
+    and, in ``inductor`` mode, compiled once; later calls with the same
+    signature reuse it.
+
+    Args:
+        graph: the GE graph to run.
+        mode: ``"inductor"`` (compile each specialization) or
+            ``"interpret"`` (run the FX graph op by op: the reference mode).
+    """
+
+    def __init__(self, graph: GeGraph, mode: str = "inductor") -> None:
+        if mode not in HOST_MODES:
+            raise ValueError(f"mode: {mode!r} is not one of {HOST_MODES}")
+        self.graph = graph
+        self.mode = mode
+        self._compiled: dict[tuple, Any] = {}
+        self._host_scalar = [op.output_descs[0].placement == "CPU" for op in graph.data_ops]
+
+    def signature(self, inputs: Sequence[Any]) -> tuple:
+        """The specialization key of ``inputs``."""
+        return tuple(
+            int(v) if scalar and not isinstance(v, torch.Tensor) else (tuple(v.shape), v.dtype, v.device.type)
+            for v, scalar in zip(inputs, self._host_scalar)
+        )
+
+    def compile_for(self, inputs: Sequence[Any]) -> Any:
+        """Specialize (and compile) for the signature of ``inputs``; cached."""
+        key = self.signature(inputs)
+        fn = self._compiled.get(key)
+        if fn is None:
+            gm, tensors = specialize(self.graph, inputs)
+            if self.mode == "inductor":
+                from torch._inductor.compile_fx import compile_fx
+
+                fn = compile_fx(gm, tensors)
+            else:
+                fn = gm
+            self._compiled[key] = fn
+            log.debug("host: specialized %s for %s", self.graph.name, key)
+        return fn
+
+    def __call__(self, *inputs: Any) -> list[Any]:
+        fn = self.compile_for(inputs)
+        tensors = [v for v, scalar in zip(inputs, self._host_scalar) if not (scalar and not isinstance(v, torch.Tensor))]
+        out = fn(*tensors)
+        return list(out)

@@ -1,0 +1,90 @@
+"""The table of GE op semantics for the host target, keyed by GE op type.
+
+Each entry is a Python function over torch tensors that computes what the
+GE op computes on the NPU. The host target runs GE graphs through this
+table, so it is the one place that defines what a GE op means here.
+
+A semantics function is called as ``fn(inputs, attrs)``: ``inputs`` is the
+list of the op's data inputs in prototype order (``None`` for an unfed
+optional input); ``attrs`` maps attribute names to Python values
+(:class:`~airgraph_core.ir.DataType` for ``dt`` attributes, tensors for
+``t``). Positions listed in ``const_inputs`` (shape, axes, begin/end...)
+arrive as Python lists or numbers instead of tensors, because the host
+target folds them to constants before compiling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from typing import Any
+
+__all__ = ["HostOp", "HOST_OPS", "host_op", "lookup_host_op"]
+
+
+@dataclasses.dataclass(frozen=True)
+class HostOp:
+    """The host semantics of one GE op type."""
+
+    op_type: str
+    fn: Callable[[list[Any], dict[str, Any]], Any]
+    const_inputs: frozenset[int]
+    side_effect: bool
+
+    def is_const_input(self, position: int, n_inputs: int) -> bool:
+        return position in self.const_inputs or position - n_inputs in self.const_inputs
+
+
+#: GE op type -> host semantics.
+HOST_OPS: dict[str, HostOp] = {}
+
+
+def host_op(
+    *op_types: str, const_inputs: Iterable[int] = (), side_effect: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register the decorated function as the host semantics of ``op_types``.
+
+    Args:
+        op_types: GE op types.
+        const_inputs: input positions (negative counts from the end) that
+            are shape-like and arrive as Python values.
+        side_effect: the op writes into an input (e.g. ``Assign``), so it
+            is never folded or dropped.
+
+    Raises:
+        ValueError: an op type is registered twice.
+    """
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for op_type in op_types:
+            if op_type in HOST_OPS:
+                raise ValueError(f"op_types: {op_type} already has host semantics")
+            HOST_OPS[op_type] = HostOp(op_type, fn, frozenset(const_inputs), side_effect)
+        return fn
+
+    return deco
+
+
+def lookup_host_op(op_type: str) -> HostOp:
+    """The host semantics of ``op_type``.
+
+    Raises:
+        NotImplementedError: the host target cannot run that op type.
+    """
+    _load()
+    try:
+        return HOST_OPS[op_type]
+    except KeyError:
+        raise NotImplementedError(
+            f"op_type: the host target has no semantics for GE op {op_type!r}"
+        ) from None
+
+
+_LOADED = False
+
+
+def _load() -> None:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
+        import airgraph_core.targets.host.ops  # noqa: F401  (registers the table)
