@@ -136,9 +136,7 @@ def capture_aten_graph(
         )
     gm, fake_inputs, real_inputs = captured[0]
     inputs = real_inputs if real_inputs is not None else fake_inputs
-    logger.debug(
-        "captured %d-node ATen graph from %s", len(gm.graph.nodes), _describe(fn)
-    )
+    logger.debug("captured %d-node ATen graph from %s", len(gm.graph.nodes), _describe(fn))
     return gm, inputs
 
 

@@ -277,8 +277,7 @@ def merge_decompositions(user_table: dict | None) -> dict:
     for key, fn in user_table.items():
         if not callable(fn):
             raise TypeError(
-                f"custom_decompositions[{key!r}] must be callable, "
-                f"got {type(fn).__name__}"
+                f"custom_decompositions[{key!r}] must be callable, got {type(fn).__name__}"
             )
         if isinstance(key, torch._ops.OpOverloadPacket):
             for name in key.overloads():

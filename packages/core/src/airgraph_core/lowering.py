@@ -133,7 +133,9 @@ def lower_graph(
             env[node] = b.data(len(sources), dtype, shape, name=_op_name(node.name))
             placements.append(1)
         elif isinstance(val, (int, torch.SymInt)):
-            ref = b.data(len(sources), DataType.INT64, (), placement="CPU", name=_op_name(node.name))
+            ref = b.data(
+                len(sources), DataType.INT64, (), placement="CPU", name=_op_name(node.name)
+            )
             env[node] = SymValue(ref, str(val))
             placements.append(0)
         else:

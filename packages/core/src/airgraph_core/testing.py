@@ -94,9 +94,7 @@ def check_lowering(
     user_pos = {id(x): j for j, x in enumerate(captured) if isinstance(x, torch.Tensor)}
     for mode in modes:
         run_inputs = [_clone(x) for x in inputs]
-        aten_run = [
-            run_inputs[user_pos[id(a)]] if id(a) in user_pos else a for a in aten_inputs
-        ]
+        aten_run = [run_inputs[user_pos[id(a)]] if id(a) in user_pos else a for a in aten_inputs]
         got = run_lowered(graph, aten_run, mode)
         _compare(expected, got, f"{mode} output", atol, rtol)
         for i, (a, b) in enumerate(zip(eager_inputs, run_inputs)):
@@ -132,6 +130,9 @@ def _compare(expected: Any, got: Any, what: str, atol: float | None, rtol: float
         assert a.dtype == e.dtype, f"{what} {i}: dtype {a.dtype} != eager {e.dtype}"
         d_atol, d_rtol = TOLERANCES.get(e.dtype, (0, 0))
         torch.testing.assert_close(
-            a, e, atol=d_atol if atol is None else atol, rtol=d_rtol if rtol is None else rtol,
+            a,
+            e,
+            atol=d_atol if atol is None else atol,
+            rtol=d_rtol if rtol is None else rtol,
             msg=lambda m, i=i: f"{what} {i}: {m}",
         )

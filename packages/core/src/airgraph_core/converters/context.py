@@ -81,15 +81,15 @@ class ConversionContext:
             return ref
         return self.b.op("Cast", ref, out=(dtype, ref.shape), dst_type=dtype.ge_code)
 
-    def int_list(self, values: Sequence[int | SymValue], dtype: DataType = DataType.INT64) -> TensorRef:
+    def int_list(
+        self, values: Sequence[int | SymValue], dtype: DataType = DataType.INT64
+    ) -> TensorRef:
         """A 1-D integer tensor of ``values``: a ``Const`` when all are static,
         else a ``Pack`` of scalars (symbolic sizes stay in the graph)."""
         if all(isinstance(v, int) for v in values):
             return self.b.const(torch.tensor(list(values), dtype=torch.int64), dtype)
         scalars = [self.scalar(v, dtype) for v in values]
-        return self.b.op(
-            "Pack", scalars, out=(dtype, (len(values),)), axis=0, N=len(values)
-        )
+        return self.b.op("Pack", scalars, out=(dtype, (len(values),)), axis=0, N=len(values))
 
     def is_static(self, values: Sequence[Any]) -> bool:
         return all(isinstance(v, int) for v in values)

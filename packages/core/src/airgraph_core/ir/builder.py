@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import torch
 
@@ -21,7 +21,7 @@ from airgraph_core.ir.opdefs import prototype
 __all__ = ["TensorRef", "Spec", "GraphBuilder"]
 
 #: An output descriptor to create: dtype and shape (``-1`` dynamic, ``None`` unknown rank).
-Spec = tuple[DataType, Union[tuple[int, ...], None]]
+Spec = tuple[DataType, tuple[int, ...] | None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +58,7 @@ class TensorRef:
         return f"{self.op.name}:{self.index}"
 
 
-Input = Union[TensorRef, None, Sequence[TensorRef]]
+Input = TensorRef | None | Sequence[TensorRef]
 
 
 class GraphBuilder:
@@ -116,7 +116,9 @@ class GraphBuilder:
             )
         edges: list[str] = []
         descs: list[TensorDesc] = []
-        for io, value in zip(proto.inputs, list(inputs) + [None] * (len(proto.inputs) - len(inputs))):
+        for io, value in zip(
+            proto.inputs, list(inputs) + [None] * (len(proto.inputs) - len(inputs))
+        ):
             if io.dynamic:
                 refs = list(value or ())
                 for i, ref in enumerate(refs):

@@ -234,9 +234,7 @@ class GeGraph:
 
     def is_static(self) -> bool:
         """True when every tensor descriptor in the graph has a static shape."""
-        return all(
-            d.is_static for op in self.ops for d in (*op.input_descs, *op.output_descs)
-        )
+        return all(d.is_static for op in self.ops for d in (*op.input_descs, *op.output_descs))
 
 
 def parse_edge(edge: str) -> tuple[str, int]:

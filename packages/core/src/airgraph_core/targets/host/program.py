@@ -17,7 +17,6 @@ from typing import Any
 import torch
 from torch.fx import Graph, GraphModule
 
-from airgraph_core.ir.dtypes import to_torch
 from airgraph_core.ir.graph import AttrKind, GeGraph, GeOp, parse_edge, topological_order
 from airgraph_core.targets.host.semantics import HostOp, lookup_host_op
 
@@ -55,7 +54,9 @@ def specialize(graph: GeGraph, inputs: Sequence[Any]) -> tuple[GraphModule, list
     """
     datas = graph.data_ops
     if len(inputs) != len(datas):
-        raise ValueError(f"inputs: graph {graph.name!r} takes {len(datas)} inputs, got {len(inputs)}")
+        raise ValueError(
+            f"inputs: graph {graph.name!r} takes {len(datas)} inputs, got {len(inputs)}"
+        )
     fx = Graph()
     root = torch.nn.Module()
     values: dict[str, list[Any]] = {}
@@ -74,7 +75,9 @@ def specialize(graph: GeGraph, inputs: Sequence[Any]) -> tuple[GraphModule, list
             values[op.name] = [torch.tensor(int(value), dtype=torch.int64)]
         else:
             if not isinstance(value, torch.Tensor):
-                raise TypeError(f"inputs: Data {op.name!r} expects a tensor, got {type(value).__name__}")
+                raise TypeError(
+                    f"inputs: Data {op.name!r} expects a tensor, got {type(value).__name__}"
+                )
             node = fx.placeholder(op.name)
             values[op.name] = [_Dyn(node, torch.empty_like(value, device="meta"))]
             tensor_inputs.append(value)
@@ -109,7 +112,9 @@ def specialize(graph: GeGraph, inputs: Sequence[Any]) -> tuple[GraphModule, list
     return GraphModule(root, fx, class_name=f"GeHost_{graph.name}"), tensor_inputs
 
 
-def _emit(fx: Graph, sem: HostOp, op: GeOp, ins: list[Any], attrs: dict[str, Any], const_node) -> list[Any]:
+def _emit(
+    fx: Graph, sem: HostOp, op: GeOp, ins: list[Any], attrs: dict[str, Any], const_node
+) -> list[Any]:
     n = len(ins)
     args: list[Any] = []
     fixed: dict[int, Any] = {}
@@ -211,7 +216,9 @@ class HostProgram:
     def signature(self, inputs: Sequence[Any]) -> tuple:
         """The specialization key of ``inputs``."""
         return tuple(
-            int(v) if scalar and not isinstance(v, torch.Tensor) else (tuple(v.shape), v.dtype, v.device.type)
+            int(v)
+            if scalar and not isinstance(v, torch.Tensor)
+            else (tuple(v.shape), v.dtype, v.device.type)
             for v, scalar in zip(inputs, self._host_scalar)
         )
 
@@ -233,6 +240,10 @@ class HostProgram:
 
     def __call__(self, *inputs: Any) -> list[Any]:
         fn = self.compile_for(inputs)
-        tensors = [v for v, scalar in zip(inputs, self._host_scalar) if not (scalar and not isinstance(v, torch.Tensor))]
+        tensors = [
+            v
+            for v, scalar in zip(inputs, self._host_scalar)
+            if not (scalar and not isinstance(v, torch.Tensor))
+        ]
         out = fn(*tensors)
         return list(out)

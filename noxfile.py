@@ -1,0 +1,153 @@
+"""Developer and CI tasks. Run ``python3 -m nox -l`` to list them.
+
+Every session builds a fresh pip venv, installs torch 2.13.0 first (so pip
+never swaps in another torch build), then the airgraph packages from this
+working tree.
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint"]
+
+PYTHON = "3.11"
+TORCH = "torch==2.13.0"
+
+# Lowest layer first; each package depends only on the ones before it.
+# short session name -> (folder under packages/, import name)
+PACKAGES = {
+    "core": ("core", "airgraph_core"),
+    "gears": ("gears", "airgraph_gears"),
+    "dynamo": ("dynamo_backend", "airgraph_dynamo"),
+    "cache": ("cache", "airgraph_cache"),
+    "cli": ("cli", "airgraph_cli"),
+}
+META = "airgraph"
+
+# Keeps an installed torch_npu from being auto-imported (and failing) by ``import torch``.
+TEST_ENV = {"TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
+
+
+def _requirement(folder: str, extra: str = "test", editable: bool = False) -> list[str]:
+    spec = f"./packages/{folder}[{extra}]" if extra else f"./packages/{folder}"
+    return ["-e", spec] if editable else [spec]
+
+
+def _install_packages(
+    session: nox.Session, folders: list[str], *, editable: bool = False, extra: str = "test"
+) -> None:
+    """Install torch, then the given packages in one pip call (siblings resolve locally)."""
+    session.install(TORCH)
+    args: list[str] = []
+    for folder in folders:
+        args += _requirement(folder, extra, editable)
+    session.install(*args)
+
+
+def _all_folders() -> list[str]:
+    return [folder for folder, _ in PACKAGES.values()] + [META]
+
+
+def _test_env(session: nox.Session) -> dict[str, str]:
+    # One Inductor cache for the whole run: a fresh cache dir costs ~11 s of gcc probing.
+    cache_dir = os.path.join(session.create_tmp(), "inductor-cache")
+    return {**TEST_ENV, "TORCHINDUCTOR_CACHE_DIR": cache_dir}
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Run every package's tests and the cross-package tests in tests/."""
+    _install_packages(session, _all_folders())
+    # No paths given: pytest collects the testpaths of the root pyproject.toml.
+    session.run("pytest", *session.posargs, env=_test_env(session))
+
+
+def _package_tests_session(short: str, position: int) -> None:
+    folder = PACKAGES[short][0]
+    needed = [f for f, _ in list(PACKAGES.values())[: position + 1]]
+
+    @nox.session(name=f"tests-{short}", python=PYTHON)
+    def package_tests(session: nox.Session) -> None:
+        _install_packages(session, needed)
+        session.run("pytest", f"packages/{folder}/tests", *session.posargs, env=_test_env(session))
+
+    package_tests.__doc__ = f"Run the tests of packages/{folder} only."
+
+
+for _position, _short in enumerate(PACKAGES):
+    _package_tests_session(_short, _position)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Check lint and formatting with ruff (config in the root pyproject.toml)."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the docs site with mkdocs --strict into site/."""
+    _install_packages(session, _all_folders(), editable=True, extra="")
+    session.install("mkdocs-material", "mkdocstrings[python]")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env=TEST_ENV)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Run examples/demo.py against the installed meta-package."""
+    _install_packages(session, _all_folders(), extra="")
+    session.run("python", "examples/demo.py", *session.posargs, env=TEST_ENV)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks; results go to benchmarks/results/."""
+    _install_packages(session, _all_folders(), extra="")
+    session.run(
+        "python",
+        "benchmarks/run.py",
+        "--out",
+        "benchmarks/results",
+        *session.posargs,
+        env={**TEST_ENV, "TORCHINDUCTOR_CACHE_DIR": os.path.join(session.create_tmp(), "inductor")},
+    )
+
+
+@nox.session(python=PYTHON)
+def proto(session: nox.Session) -> None:
+    """Check that the generated GE protobuf modules match their .proto sources."""
+    session.install("protobuf>=4.21", "grpcio-tools")
+    session.run("python", "packages/core/tools/gen_proto.py", "--check", *session.posargs)
+
+
+# Prints NPU_READY or the reason there is none; always exits 0 so nox can read it.
+_NPU_PROBE = """
+try:
+    import torch
+    import torch_npu  # noqa: F401
+except Exception as error:
+    print(f"torch_npu does not import ({type(error).__name__}: {error})")
+else:
+    print("NPU_READY" if torch.npu.is_available() else "torch_npu imports but finds no NPU")
+"""
+
+
+@nox.session(python=PYTHON)
+def npu(session: nox.Session) -> None:
+    """Run the tests marked npu; succeed with a message where there is no NPU."""
+    _install_packages(session, _all_folders())
+    # torch_npu has no wheel for every torch version or platform: a failed
+    # install means "no NPU here", not a broken session.
+    session.install(TORCH, *_requirement("core", "npu,test"), success_codes=[0, 1])
+    # torch_npu must load here, so no TORCH_DEVICE_BACKEND_AUTOLOAD=0 in this session.
+    probe = session.run("python", "-c", _NPU_PROBE, silent=True) or ""
+    if "NPU_READY" not in probe:
+        session.log(f"no NPU here: skipping npu tests ({probe.strip()})")
+        return
+    session.run("pytest", "-m", "npu", *session.posargs)
