@@ -1,3 +1,12 @@
 """ATen → GE converters, one module per op family; importing this registers them all."""
 
-from airgraph_core.converters import elementwise  # noqa: F401
+from airgraph_core.converters import (  # noqa: F401
+    creation,
+    elementwise,
+    index,
+    matmul,
+    nn,
+    reduction,
+    shape,
+    symbolic,
+)

@@ -1,3 +1,13 @@
 """Host semantics, one module per op family; importing this fills the table."""
 
-from airgraph_core.targets.host.ops import basic, elementwise  # noqa: F401
+from airgraph_core.targets.host.ops import (  # noqa: F401
+    basic,
+    creation,
+    elementwise,
+    index,
+    matmul,
+    nn,
+    reduction,
+    shape,
+    symbolic,
+)

@@ -1,0 +1,1 @@
+"""Creation converters (being written)."""

@@ -1,0 +1,1 @@
+"""Index converters (being written)."""

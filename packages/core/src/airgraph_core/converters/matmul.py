@@ -1,0 +1,1 @@
+"""Matmul converters (being written)."""

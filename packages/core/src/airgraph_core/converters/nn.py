@@ -1,0 +1,1 @@
+"""Nn converters (being written)."""

@@ -1,0 +1,1 @@
+"""Reduction converters (being written)."""

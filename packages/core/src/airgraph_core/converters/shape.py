@@ -1,0 +1,1 @@
+"""Shape converters (being written)."""

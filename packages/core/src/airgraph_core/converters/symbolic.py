@@ -1,0 +1,1 @@
+"""Symbolic converters (being written)."""

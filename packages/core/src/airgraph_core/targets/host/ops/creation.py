@@ -1,0 +1,1 @@
+"""Host semantics of creation GE ops (being written)."""

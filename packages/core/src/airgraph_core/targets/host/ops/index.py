@@ -1,0 +1,1 @@
+"""Host semantics of index GE ops (being written)."""

@@ -1,0 +1,1 @@
+"""Host semantics of matmul GE ops (being written)."""

@@ -1,0 +1,1 @@
+"""Host semantics of nn GE ops (being written)."""

@@ -1,0 +1,1 @@
+"""Host semantics of reduction GE ops (being written)."""

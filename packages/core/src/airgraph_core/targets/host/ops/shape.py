@@ -1,0 +1,1 @@
+"""Host semantics of shape GE ops (being written)."""

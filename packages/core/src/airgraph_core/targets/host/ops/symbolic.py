@@ -1,0 +1,1 @@
+"""Host semantics of symbolic GE ops (being written)."""
