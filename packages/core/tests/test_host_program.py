@@ -1,0 +1,97 @@
+"""The host target: specialization, constant folding, caching, both modes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from airgraph_core import HostProgram
+from airgraph_core.ir import DataType, GraphBuilder
+from airgraph_core.targets.host import lookup_host_op, specialize
+
+
+def _add_graph(shape=(2, -1)):
+    b = GraphBuilder("add")
+    x = b.data(0, DataType.FLOAT, shape)
+    y = b.data(1, DataType.FLOAT, shape)
+    b.net_output([b.op("Add", x, y, out=x.spec)])
+    return b.graph
+
+
+def test_interpret_runs_and_caches_per_signature():
+    prog = HostProgram(_add_graph(), "interpret")
+    x, y = torch.randn(2, 3), torch.randn(2, 3)
+    (out,) = prog(x, y)
+    torch.testing.assert_close(out, x + y)
+    prog(torch.randn(2, 3), torch.randn(2, 3))
+    assert len(prog._compiled) == 1
+    prog(torch.randn(2, 5), torch.randn(2, 5))
+    assert len(prog._compiled) == 2
+
+
+def test_constants_feeding_only_constants_are_folded():
+    b = GraphBuilder("fold")
+    x = b.data(0, DataType.FLOAT, (3,))
+    c = b.op("Add", b.const(1.0), b.const(2.0), out=(DataType.FLOAT, ()))
+    b.net_output([b.op("Add", x, c, out=x.spec)])
+    gm, tensors = specialize(b.graph, [torch.zeros(3)])
+    calls = [n for n in gm.graph.nodes if n.op == "call_function"]
+    assert len(calls) == 1, gm.code  # the constant Add ran at build time
+    torch.testing.assert_close(gm(*tensors)[0], torch.full((3,), 3.0))
+
+
+def test_shape_of_a_runtime_tensor_is_folded():
+    b = GraphBuilder("shape")
+    x = b.data(0, DataType.FLOAT, (-1, 2))
+    s = b.op("Shape", x, out=(DataType.INT64, (2,)), dtype=DataType.INT64.ge_code)
+    b.net_output([s])
+    prog = HostProgram(b.graph, "interpret")
+    (out,) = prog(torch.zeros(5, 2))
+    assert out.tolist() == [5, 2]
+    assert out.dtype is torch.int64
+
+
+def test_host_scalar_inputs_are_part_of_the_signature():
+    b = GraphBuilder("scalar")
+    x = b.data(0, DataType.FLOAT, (-1,))
+    n = b.data(1, DataType.INT64, (), placement="CPU")
+    b.net_output(
+        [b.op("Add", x, b.op("Cast", n, out=(DataType.FLOAT, ()), dst_type=0), out=x.spec)]
+    )
+    prog = HostProgram(b.graph, "interpret")
+    (out,) = prog(torch.zeros(2), 3)
+    assert out.tolist() == [3.0, 3.0]
+    (out,) = prog(torch.zeros(2), 4)
+    assert out.tolist() == [4.0, 4.0]
+    assert len(prog._compiled) == 2
+
+
+def test_assign_updates_the_input_in_place():
+    b = GraphBuilder("assign")
+    cache = b.data(0, DataType.FLOAT, (4,))
+    new = b.data(1, DataType.FLOAT, (4,))
+    a = b.op("Assign", cache, new, out=cache.spec)
+    b.net_output([], control=[a.op])
+    prog = HostProgram(b.graph, "interpret")
+    c = torch.zeros(4)
+    prog(c, torch.ones(4))
+    assert c.tolist() == [1.0] * 4
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="mode: 'fast'"):
+        HostProgram(_add_graph(), "fast")
+    prog = HostProgram(_add_graph(), "interpret")
+    with pytest.raises(ValueError, match="takes 2 inputs, got 1"):
+        prog(torch.zeros(2, 2))
+    with pytest.raises(NotImplementedError, match="no semantics for GE op 'NoSuchOp'"):
+        lookup_host_op("NoSuchOp")
+
+
+@pytest.mark.slow
+def test_inductor_mode_matches_interpret():
+    g = _add_graph()
+    x, y = torch.randn(2, 3), torch.randn(2, 3)
+    (a,) = HostProgram(g, "inductor")(x, y)
+    (b,) = HostProgram(g, "interpret")(x, y)
+    torch.testing.assert_close(a, b)
