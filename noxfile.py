@@ -122,7 +122,7 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def proto(session: nox.Session) -> None:
     """Check that the generated GE protobuf modules match their .proto sources."""
-    session.install("protobuf>=4.21", "grpcio-tools")
+    session.install("protobuf>=4.21", "grpcio-tools==1.53.2")
     session.run("python", "packages/core/tools/gen_proto.py", "--check", *session.posargs)
 
 

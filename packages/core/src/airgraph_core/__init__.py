@@ -4,7 +4,8 @@ Main entry points:
 
 - :func:`lower_graph` lowers an ATen FX graph to a :class:`GeGraph`.
 - :class:`HostProgram` runs a GE graph on the CPU (Inductor or interpreted).
-- :func:`dump_text` and :func:`validate_graph` inspect a GE graph.
+- :func:`dump_text` and :func:`validate_graph` inspect a GE graph;
+  :func:`serialize` / :func:`deserialize` convert it to and from GE protobuf.
 - :func:`support_table` lists every ATen overload that has a converter.
 """
 
@@ -19,7 +20,10 @@ from airgraph_core.ir import (
     TensorDesc,
     TensorRef,
     TensorValue,
+    deserialize,
     dump_text,
+    serialize,
+    to_pbtxt,
     validate_graph,
 )
 from airgraph_core.lowering import (
@@ -46,11 +50,14 @@ __all__ = [
     "UnsupportedOp",
     "UnsupportedOpError",
     "__version__",
+    "deserialize",
     "dump_text",
     "find_unsupported",
     "lower_graph",
     "register",
     "registered",
+    "serialize",
     "support_table",
+    "to_pbtxt",
     "validate_graph",
 ]

@@ -76,6 +76,11 @@ def capture_aten_graph(
             or more than one graph.
         torch._dynamo.exc.Unsupported: if ``fn`` has a graph break
             (``fullgraph=True``).
+
+    Example:
+        >>> gm, inputs = capture_aten_graph(torch.nn.Linear(4, 2), [torch.randn(3, 4)])
+        >>> sorted({str(n.target) for n in gm.graph.nodes if n.op == "call_function"})
+        ['aten.addmm.default', 'aten.t.default']
     """
     if not callable(fn):
         raise TypeError(f"fn must be an nn.Module or a callable, got {type(fn).__name__}")

@@ -28,8 +28,10 @@ so that each converter stays small. Concretely:
   4. small activations/elementwise helpers that TorchAir does not lower and
      that decompose into a handful of kept elementwise ops.
 
-Everything here comes from ``torch._decomp``'s registered decompositions, so
-the numerics are PyTorch's reference ones. Users extend or override the table
+Most entries are ``torch._decomp``'s registered decompositions (PyTorch's
+reference numerics). A few (var/std family, group norm) are written here
+because torch's versions emit ``prims.*``/``as_strided`` nodes that no
+converter should have to see. Users extend or override the table
 with ``CompilerConfig``'s ``custom_decompositions`` via
 :func:`merge_decompositions` (the user's entries win).
 """
@@ -53,7 +55,10 @@ _DECOMPOSED_OPS: tuple[tuple[tuple[Any, ...], str], ...] = (
     (
         (
             # CPU's SDPA kernel (what F.scaled_dot_product_attention
-            # dispatches to on the host): -> mul/bmm/_softmax/where.
+            # dispatches to on the host): -> mul.Scalar (q and k each
+            # scaled by sqrt(scale)), expand/view/bmm, add (mask) or
+            # ones+tril+where (is_causal), _softmax, and the fully-masked-row
+            # guard eq.Scalar(-inf)/all.dim/full_like/where.
             aten._scaled_dot_product_flash_attention_for_cpu.default,
             # The other backend-specific SDPA kernels have no generic
             # decomposition in torch 2.13; they are listed so that, if torch
@@ -99,7 +104,6 @@ _DECOMPOSED_OPS: tuple[tuple[tuple[Any, ...], str], ...] = (
             aten._reshape_alias.default,
             aten._unsafe_index.Tensor,
             aten._unsafe_index_put.default,
-            aten.alias.default,
             aten.lift_fresh.default,
             aten.new_zeros.default,
             aten.new_ones.default,
@@ -107,7 +111,6 @@ _DECOMPOSED_OPS: tuple[tuple[tuple[Any, ...], str], ...] = (
             aten.new_empty.default,
             aten.zeros_like.default,
             aten.ones_like.default,
-            aten.empty_like.default,
             aten.squeeze_copy,
             aten.unsqueeze_copy.default,
             aten.transpose_copy.int,
@@ -211,7 +214,26 @@ def _native_group_norm(x, weight, bias, n, c, hxw, group, eps):
     return out, aten.view.default(mean, [n, group]), aten.view.default(rstd, [n, group])
 
 
+def _convert_element_type(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return aten._to_copy.default(x, dtype=dtype)
+
+
+def _view_of(x: torch.Tensor) -> torch.Tensor:
+    return aten.alias.default(x)
+
+
 _CUSTOM: tuple[tuple[dict[Any, Callable], str], ...] = (
+    (
+        {
+            torch.ops.prims.convert_element_type.default: _convert_element_type,
+            torch.ops.prims.view_of.default: _view_of,
+        },
+        "prims that torch's reference decompositions may emit: -> _to_copy "
+        "(Cast) and alias (Identity). NB: with dynamic=True, AOTAutograd's "
+        "tensorify_python_scalars pass inserts prims.convert_element_type "
+        "*after* tracing (for Python floats such as eps that Dynamo lifts to "
+        "0-d float64 inputs); no table can catch those, converters must",
+    ),
     (
         {
             aten.var_mean.correction: _var_mean_correction,

@@ -14,6 +14,7 @@ from airgraph_core.ir.graph import (
     topological_order,
 )
 from airgraph_core.ir.opdefs import OpPrototype, known_op_types, prototype, validate_graph
+from airgraph_core.ir.serialize import deserialize, from_proto, serialize, to_pbtxt, to_proto
 
 __all__ = [
     "Attr",
@@ -27,12 +28,17 @@ __all__ = [
     "TensorDesc",
     "TensorRef",
     "TensorValue",
+    "deserialize",
     "dump_text",
+    "from_proto",
     "from_ge_code",
     "from_torch",
     "known_op_types",
     "parse_edge",
     "prototype",
+    "serialize",
+    "to_pbtxt",
+    "to_proto",
     "to_torch",
     "topological_order",
     "validate_graph",
