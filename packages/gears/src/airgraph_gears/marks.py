@@ -1,0 +1,189 @@
+"""Gear marks on tensors: ``set_dim_gears`` declares the sizes a dim may take.
+
+The gears live on the tensor object the user passes to the first compiled
+call (attribute ``_airgraph_dim_gears``, a dict dim -> tuple of gears). The
+geared dims are also marked for Dynamo so that one trace covers every gear.
+
+Why ``mark_unbacked`` and not ``mark_dynamic`` (TorchAir's choice): Dynamo
+specializes sizes 0 and 1 of a dim marked with ``mark_dynamic``, so a batch of
+1 would get a second trace (TorchAir therefore forbids gear 1). An unbacked
+dim is never specialized to 0 or 1, so gears 1, 2, 4, 8 share one trace. Not
+``strict=True``: in torch 2.13 that flag takes another path that makes the dim
+an ordinary (backed) dynamic dim, which specializes 1 again. So a model that
+pins a geared dim to a constant is not caught here; the backend should check that
+the geared dims stayed symbolic in the traced graph.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+__all__ = [
+    "GEARS_ATTR",
+    "MAX_GEARS_PER_DIM",
+    "MIN_GEARS_PER_DIM",
+    "get_dim_gears",
+    "set_dim_gears",
+]
+
+log = logging.getLogger("airgraph.gears")
+
+#: Name of the tensor attribute that holds the gears (dim -> tuple of gears).
+GEARS_ATTR = "_airgraph_dim_gears"
+#: Fewest gears a dim may have (TorchAir's rule).
+MIN_GEARS_PER_DIM = 2
+#: Most gears a dim may have (TorchAir's rule).
+MAX_GEARS_PER_DIM = 100
+
+
+def _is_int(value: Any) -> bool:
+    # bool is an int subclass, but True is not a size or a dim.
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _normalize_dim_gears(
+    dim_gears: Any, ndim: int, *, name: str = "dim_gears"
+) -> dict[int, tuple[int, ...]]:
+    """Validate one tensor's gear spec and return it as {dim: gears}, dims >= 0.
+
+    Gears keep the order and repetitions given: ``zip`` pairs gears by
+    position, so ``{0: [2, 2, 4]}`` next to ``{0: [8, 16, 16]}`` is meaningful.
+    Shared by ``set_dim_gears`` and ``GearPlan`` so both enforce one rule set.
+    """
+    if not isinstance(dim_gears, Mapping):
+        raise TypeError(
+            f"{name} must be a dict mapping a dim to a list of gears, "
+            f"e.g. {{0: [2, 4]}}, got {_describe(dim_gears)}"
+        )
+    if not dim_gears:
+        raise ValueError(f"{name} must name at least one dim, e.g. {{0: [2, 4]}}, got {{}}")
+    normalized: dict[int, tuple[int, ...]] = {}
+    given_as: dict[int, int] = {}
+    for dim, gears in dim_gears.items():
+        if not _is_int(dim):
+            raise TypeError(f"{name} keys must be ints (dims), got {_describe(dim)}")
+        dim = int(dim)
+        if not -ndim <= dim < ndim:
+            raise ValueError(
+                f"{name} key {dim} is out of range for a tensor of rank {ndim}: "
+                f"expected a dim in [{-ndim}, {ndim})"
+            )
+        positive = dim % ndim
+        if positive in normalized:
+            raise ValueError(
+                f"{name} names dim {positive} twice (as {given_as[positive]} and {dim})"
+            )
+        if not isinstance(gears, (list, tuple)):
+            raise TypeError(
+                f"{name}[{dim}] must be a list or tuple of positive ints, got {_describe(gears)}"
+            )
+        for index, gear in enumerate(gears):
+            if not _is_int(gear):
+                raise TypeError(
+                    f"{name}[{dim}][{index}] must be a positive int, got {_describe(gear)}"
+                )
+            if gear <= 0:
+                raise ValueError(
+                    f"{name}[{dim}][{index}] must be a positive int, got {gear}: "
+                    "gears are sizes of at least 1"
+                )
+        if not MIN_GEARS_PER_DIM <= len(gears) <= MAX_GEARS_PER_DIM:
+            raise ValueError(
+                f"{name}[{dim}] must hold {MIN_GEARS_PER_DIM} to {MAX_GEARS_PER_DIM} gears, "
+                f"got {len(gears)}: {list(gears)}"
+            )
+        normalized[positive] = tuple(int(gear) for gear in gears)
+        given_as[positive] = dim
+    return dict(sorted(normalized.items()))
+
+
+def set_dim_gears(
+    tensor: torch.Tensor, dim_gears: Mapping[int, list[int] | tuple[int, ...]]
+) -> None:
+    """Declare the sizes (gears) some dims of an input tensor may take.
+
+    Call it on the example inputs of the first compiled call. Every gear
+    combination allowed by the merge policy then runs from one Dynamo trace as
+    a static graph, without recompiling. Unlike TorchAir, a gear of 1 is
+    allowed (batch-1 decode).
+
+    Rules: dims are ints in ``[-rank, rank)`` (negative ones count from the
+    end); each dim has 2 to 100 gears, each a positive int (``bool`` is not an
+    int). Gears keep their order and repetitions, because ``zip`` pairs them
+    by position. The tensor's current size in a geared dim must be one of its
+    gears: the first call traces and runs at that size. Calling again for a
+    dim with the same gears does nothing; with different gears it raises.
+    New dims add to those already set. Nothing is changed when a rule fails.
+
+    Args:
+        tensor: an input of the compiled function.
+        dim_gears: maps a dim to its gears, e.g. ``{0: [1, 2, 4, 8]}``.
+
+    Raises:
+        TypeError: ``tensor`` is not a tensor, ``dim_gears`` not a dict, a dim
+            not an int, gears not a list/tuple, or a gear not an int.
+        ValueError: no dims, a dim out of range or named twice, a gear below 1,
+            fewer than 2 or more than 100 gears, the current size not among
+            the gears, or a dim already set to different gears.
+
+    Example:
+        >>> x = torch.ones(2, 16)
+        >>> set_dim_gears(x, dim_gears={0: [1, 2, 4, 8]})
+        >>> get_dim_gears(x)
+        {0: (1, 2, 4, 8)}
+    """
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"set_dim_gears: tensor must be a torch.Tensor, got {_describe(tensor)}")
+    gears_by_dim = _normalize_dim_gears(dim_gears, tensor.dim())
+    for dim, gears in gears_by_dim.items():
+        size = tensor.size(dim)
+        if size not in gears:
+            raise ValueError(
+                f"dim_gears[{dim}] = {list(gears)} does not contain the tensor's current size "
+                f"{size} in dim {dim}: the first compiled call traces and runs at this size, "
+                "so it must be one of the gears"
+            )
+    current = get_dim_gears(tensor) or {}
+    for dim, gears in gears_by_dim.items():
+        if dim in current and current[dim] != gears:
+            raise ValueError(
+                f"dim {dim} of this tensor already has gears {list(current[dim])}; "
+                f"setting different gears {list(gears)} is not supported"
+            )
+    new_dims = [dim for dim in gears_by_dim if dim not in current]
+    if not new_dims:
+        return
+    from torch._dynamo.decorators import mark_unbacked  # deferred: importing Dynamo costs ~1 s
+
+    for dim in new_dims:
+        mark_unbacked(tensor, dim)
+    merged = dict(sorted({**current, **gears_by_dim}.items()))
+    setattr(tensor, GEARS_ATTR, merged)
+    log.debug("gears set on a tensor of shape %s: %s", tuple(tensor.shape), merged)
+
+
+def get_dim_gears(tensor: Any) -> dict[int, tuple[int, ...]] | None:
+    """Return the gears set on a tensor by ``set_dim_gears``, or None.
+
+    Args:
+        tensor: any object; only tensors marked by ``set_dim_gears`` have gears.
+
+    Returns:
+        A new dict mapping each geared dim (>= 0, ascending) to its gears as a
+        tuple, or None when no gears are set.
+
+    Example:
+        >>> get_dim_gears(torch.ones(2)) is None
+        True
+    """
+    gears = getattr(tensor, GEARS_ATTR, None)
+    return None if gears is None else dict(gears)
