@@ -1,9 +1,25 @@
 """The torch.compile backend of airgraph.
 
-Coming: ``CompilerConfig``, ``get_npu_backend`` / ``get_compiler`` and the
-backend itself (AOTAutograd, decompositions, static marks, gears, fallbacks).
+- :class:`CompilerConfig`: the typed, validated options (TorchAir's names,
+  plus airgraph's own under ``airgraph_config``).
+- :func:`get_npu_backend`: the backend for ``torch.compile(..., backend=...)``.
+- :func:`get_compiler`: the ATen-graph compiler it uses, for custom backends.
+
+Example:
+    >>> import torch
+    >>> from airgraph_dynamo import CompilerConfig, get_npu_backend
+    >>> config = CompilerConfig()
+    >>> config.airgraph_config.target = "host"
+    >>> backend = get_npu_backend(compiler_config=config)
+    >>> add = torch.compile(lambda x, y: x + y, backend=backend, fullgraph=True)
+    >>> with torch.no_grad():
+    ...     add(torch.ones(2), torch.ones(2))
+    tensor([2., 2.])
 """
+
+from airgraph_dynamo.backend import get_compiler, get_npu_backend
+from airgraph_dynamo.config import CompilerConfig
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["CompilerConfig", "__version__", "get_compiler", "get_npu_backend"]

@@ -1,0 +1,239 @@
+"""The ATen-graph compiler: lower to GE, dump, pick a target, wrap the executable.
+
+:class:`AtenCompiler` is what AOTAutograd calls as the forward compiler. It
+can also be used on its own (``get_compiler``), e.g. as the
+``fw_compiler`` of a hand-written ``aot_module_simplified`` backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.fx import GraphModule
+
+from airgraph_core import GeGraph, UnsupportedOpError, lower_graph
+from airgraph_dynamo.config import CompilerConfig
+from airgraph_dynamo.dumps import dump_graph
+from airgraph_dynamo.inputs import InputOrigin
+from airgraph_dynamo.static_marks import StaticMarkReport, check_static_marks
+from airgraph_dynamo.targets import Executable, Target, select_target
+
+__all__ = ["AtenCompiler", "CompiledGraph"]
+
+log = logging.getLogger("airgraph.dynamo")
+
+_INPUT_SOURCES_ATTR = "_airgraph_input_sources"
+_OUTPUT_KINDS_ATTR = "_airgraph_output_kinds"
+
+# Graph names must be unique per process: dumps and GE sessions key on them.
+_graph_ids = itertools.count()
+
+
+@dataclasses.dataclass
+class CompiledGraph:
+    """The record of one ATen graph the compiler handled (for tests and debugging).
+
+    Attributes:
+        name: the GE graph's name (``graph_<n>``, unique per process).
+        aten_graph: the ATen FX graph AOTAutograd produced.
+        ge_graph: the lowered GE graph, or ``None`` when lowering fell back.
+        target: ``"host"``, ``"npu"`` or ``"eager"`` (fallback).
+        origins: where each ATen placeholder comes from.
+        frozen_inputs: ATen placeholder positions embedded as ``Const``.
+        static_marks: the static-marks report (``None`` on fallback).
+        dump_path: where the graph dump was written, if any.
+        fallback_reason: why the graph runs eagerly, if it does.
+        executable: the target's executable (``None`` on fallback).
+    """
+
+    name: str
+    aten_graph: GraphModule
+    ge_graph: GeGraph | None
+    target: str
+    origins: list[InputOrigin]
+    frozen_inputs: tuple[int, ...] = ()
+    static_marks: StaticMarkReport | None = None
+    dump_path: Path | None = None
+    fallback_reason: str | None = None
+    executable: Executable | None = None
+
+
+class _GraphRunner:
+    """The callable AOTAutograd gets back: ATen inputs -> target inputs -> outputs."""
+
+    def __init__(self, executable: Executable, sources: Sequence[int], kinds: Sequence[str]):
+        self.executable = executable
+        self.sources = tuple(sources)
+        self.kinds = tuple(k for k in kinds if k)
+
+    def __call__(self, *args: Any) -> list[Any]:
+        outs = self.executable([args[p] for p in self.sources])
+        result: list[Any] = []
+        it = iter(outs)
+        for kind in self.kinds:
+            if kind == "n":
+                result.append(None)
+            elif kind == "s":
+                value = next(it)
+                result.append(int(value.item() if isinstance(value, torch.Tensor) else value))
+            else:
+                result.append(next(it))
+        return result
+
+
+def standalone_origins(example_inputs: Sequence[Any]) -> list[InputOrigin]:
+    """Origins when no Dynamo graph is known: real ``nn.Parameter`` inputs count as module state."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    origins = []
+    for i, value in enumerate(example_inputs):
+        real = None if isinstance(value, (FakeTensor, torch.SymInt)) else value
+        kind = "param" if isinstance(real, torch.nn.Parameter) else "arg"
+        origins.append(InputOrigin(kind, f"input{i}", real))
+    return origins
+
+
+class AtenCompiler:
+    """Compiles ATen FX graphs (AOTAutograd's inference graphs) with airgraph.
+
+    Args:
+        config: the options; ``None`` for defaults. A copy is kept.
+        target: force a target (tests pass a fake NPU target); ``None``
+            selects one per ``airgraph_config.target``.
+
+    Attributes:
+        compiled: one :class:`CompiledGraph` per graph compiled, in order.
+    """
+
+    def __init__(self, config: CompilerConfig | None = None, *, target: Target | None = None):
+        if config is None:
+            config = CompilerConfig()
+        if not isinstance(config, CompilerConfig):
+            raise TypeError(f"config: expected a CompilerConfig, got {type(config).__name__}")
+        self.config = config.copy()
+        self._target = target
+        self.compiled: list[CompiledGraph] = []
+
+    @property
+    def graphs(self) -> list[GeGraph]:
+        """The GE graphs compiled so far (fallbacks have none)."""
+        return [c.ge_graph for c in self.compiled if c.ge_graph is not None]
+
+    @property
+    def target(self) -> Target:
+        if self._target is None:
+            self._target = select_target(self.config)
+        return self._target
+
+    def __call__(self, gm: GraphModule, example_inputs: Sequence[Any]) -> Callable[..., Any]:
+        """Compile ``gm`` (the ``fw_compiler`` signature of AOTAutograd)."""
+        return self.compile(gm, example_inputs)
+
+    def compile(
+        self,
+        gm: GraphModule,
+        example_inputs: Sequence[Any],
+        *,
+        origins: Sequence[InputOrigin] | None = None,
+        ge_options: Mapping[str, str] | None = None,
+    ) -> Callable[..., Any]:
+        """Lower ``gm`` to GE and return a callable that runs it on the target.
+
+        Args:
+            gm: an ATen FX graph in inference form (placeholders for
+                parameters, inputs and symbolic sizes).
+            example_inputs: one value per placeholder (fake or real).
+            origins: where each placeholder comes from (see
+                :func:`~airgraph_dynamo.inputs.aten_input_origins`); by
+                default real ``nn.Parameter`` inputs are module state.
+            ge_options: extra GE options for the target (e.g. gear options).
+
+        Returns:
+            A callable taking the placeholders' values positionally and
+            returning the graph's outputs as a list (tensors; symbolic sizes
+            as ``int``; ``None`` where the graph returns ``None``).
+
+        Raises:
+            airgraph_core.UnsupportedOpError: some ops cannot be lowered and
+                ``airgraph_config.unsupported_op`` is ``"error"``.
+        """
+        from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+        # AOTAutograd calls its compilers with the fake mode still active;
+        # lowering builds real constant tensors, so step out of it.
+        with unset_fake_temporarily():
+            return self._compile(gm, example_inputs, origins, ge_options)
+
+    def _compile(
+        self,
+        gm: GraphModule,
+        example_inputs: Sequence[Any],
+        origins: Sequence[InputOrigin] | None,
+        ge_options: Mapping[str, str] | None,
+    ) -> Callable[..., Any]:
+        if origins is None:
+            origins = standalone_origins(example_inputs)
+        origins = list(origins)
+        name = f"graph_{next(_graph_ids)}"
+        frozen: tuple[int, ...] = ()
+        lower_inputs = list(example_inputs)
+        if self.config.experimental_config.frozen_parameter:
+            frozen = tuple(
+                i
+                for i, o in enumerate(origins)
+                if o.is_module_state and isinstance(o.value, torch.Tensor)
+            )
+            for i in frozen:
+                lower_inputs[i] = origins[i].value
+        record = CompiledGraph(name, gm, None, "eager", origins, frozen)
+        self.compiled.append(record)
+
+        try:
+            graph = lower_graph(gm, lower_inputs, name=name, frozen_inputs=frozen)
+        except UnsupportedOpError as e:
+            return self._fallback(record, e)
+        record.ge_graph = graph
+        record.static_marks = check_static_marks(graph, origins)
+        dump = self.config.debug.graph_dump
+        if dump.type is not None:
+            record.dump_path = dump_graph(graph, dump.type, dump.path)
+
+        target = self.target
+        try:
+            executable = target.compile(graph, dict(ge_options or {}))
+        except NotImplementedError as e:  # e.g. a GE op the host target cannot run
+            return self._fallback(record, e)
+        record.target = target.name
+        record.executable = executable
+        log.info(
+            "compiled %s for the %s target: %d GE ops, %d inputs (%d frozen), %s",
+            name,
+            target.name,
+            len(graph.ops),
+            len(graph.data_ops),
+            len(frozen),
+            "static" if graph.is_static() else "dynamic",
+        )
+        return _GraphRunner(
+            executable,
+            graph.attrs[_INPUT_SOURCES_ATTR].value,
+            graph.attrs[_OUTPUT_KINDS_ATTR].value,
+        )
+
+    def _fallback(self, record: CompiledGraph, error: NotImplementedError) -> Callable[..., Any]:
+        if self.config.airgraph_config.unsupported_op != "fallback":
+            raise error
+        record.fallback_reason = str(error)
+        record.target = "eager"
+        log.warning(
+            "airgraph: %s runs eagerly in PyTorch (airgraph_config.unsupported_op='fallback'): %s",
+            record.name,
+            error,
+        )
+        return record.aten_graph

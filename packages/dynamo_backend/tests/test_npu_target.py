@@ -1,0 +1,218 @@
+"""The NPU target against a fake of torch_npu's ``_torchair`` binding (exact call contract).
+
+The fake checks argument types, call order, option names and values, and
+that inputs arrive in ``Data`` index order; it runs the graph it was given
+(deserialized from the protobuf bytes) on the host target, so outputs are
+real and their order is checked by numerics.
+"""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+import torch
+
+from airgraph_core import HostProgram
+from airgraph_dynamo.backend import _make_backend
+from airgraph_dynamo.targets import npu_available, select_target
+from airgraph_dynamo.targets.npu import NpuTarget, engine_options, load_binding
+
+serialize = pytest.importorskip("airgraph_core.ir.serialize")
+
+
+def _is_str_dict(d):
+    return type(d) is dict and all(type(k) is str and type(v) is str for k, v in d.items())
+
+
+def _is_int_list(values):
+    return type(values) is list and all(type(v) is int for v in values)
+
+
+def make_fake_binding():
+    """A module-like fake of ``torch_npu.dynamo.torchair.core._torchair``."""
+    calls: list[tuple] = []
+    graphs: list[FakeGraph] = []
+
+    def InitializeGraphEngine(options):  # noqa: N802 - the binding's name
+        assert _is_str_dict(options), options
+        calls.append(("InitializeGraphEngine", dict(options)))
+
+    def FinalizeGraphEngine():  # noqa: N802
+        calls.append(("FinalizeGraphEngine",))
+
+    class FakeGraph:
+        def __init__(self, name):
+            assert type(name) is str and name
+            self.name = name
+            self.state = "created"
+            self.graph = None
+            graphs.append(self)
+            calls.append(("TorchNpuGraphBase", name))
+
+        def load(self, proto, options, input_placements, output_dtypes, executor_type):
+            assert self.state == "created", "load must come first, once"
+            assert type(proto) is bytes and proto
+            assert _is_str_dict(options), options
+            assert _is_int_list(input_placements) and _is_int_list(output_dtypes)
+            assert type(executor_type) is int
+            graph = serialize.deserialize(proto)
+            assert graph.name == self.name
+            assert input_placements == list(graph.attrs["_input_placements"].value)
+            assert output_dtypes == list(graph.attrs["_output_dtypes"].value)
+            assert executor_type == graph.attrs["_executor_type"].value == 1
+            assert len(input_placements) == len(graph.data_ops)
+            self.graph, self.options, self.placements = graph, options, input_placements
+            self.state = "loaded"
+            calls.append(("load", self.name, dict(options), input_placements, output_dtypes))
+
+        def set_hint_shape(self, in_shapes, out_shapes):
+            assert self.state == "loaded", "set_hint_shape comes after load, before compile"
+            assert type(in_shapes) is list and all(_is_int_list(s) for s in in_shapes)
+            assert out_shapes == []
+            expected = [list(op.output_descs[0].shape) for op in self.graph.data_ops]
+            assert in_shapes == expected
+            self.state = "hinted"
+            calls.append(("set_hint_shape", in_shapes, out_shapes))
+
+        def compile(self):
+            assert self.state == "hinted"
+            self.state = "compiled"
+            calls.append(("compile", self.name))
+
+        def run(self, args):
+            assert self.state == "compiled", "run before compile"
+            assert type(args) is tuple and len(args) == 3
+            inputs, assigned_outputs, stream = args
+            assert type(inputs) is list and assigned_outputs == [] and stream is None
+            assert len(inputs) == len(self.placements)
+            for t, placement, op in zip(inputs, self.placements, self.graph.data_ops):
+                assert isinstance(t, torch.Tensor), type(t)
+                if placement == 0:
+                    assert t.dim() == 0 and t.dtype == torch.int64 and t.device.type == "cpu"
+                shape = op.output_descs[0].shape
+                assert len(shape) == t.dim()
+                assert all(d in (-1, s) for d, s in zip(shape, t.shape)), (op.name, shape)
+            calls.append(("run", self.name, len(inputs)))
+            return HostProgram(self.graph, "interpret")(*inputs)
+
+    binding = types.SimpleNamespace(
+        InitializeGraphEngine=InitializeGraphEngine,
+        FinalizeGraphEngine=FinalizeGraphEngine,
+        TorchNpuGraphBase=FakeGraph,
+    )
+    binding.calls = calls
+    binding.graphs = graphs
+    return binding
+
+
+def _compiled(fn, binding, dynamic=False, **config):
+    backend = _make_backend(target=NpuTarget(binding=binding, device_id=3))
+    return backend, torch.compile(fn, backend=backend, fullgraph=True, dynamic=dynamic)
+
+
+def test_call_sequence_and_arguments():
+    binding = make_fake_binding()
+    backend, fn = _compiled(lambda x, y: (x - y, y * 2), binding)
+    x, y = torch.randn(2, 3), torch.randn(2, 3)
+    with torch.no_grad():
+        a, b = fn(x, y)
+        fn(x, y)
+    # Input order (x - y is not symmetric) and output order.
+    torch.testing.assert_close(a, x - y)
+    torch.testing.assert_close(b, y * 2)
+    names = [c[0] for c in binding.calls]
+    assert names == [
+        "InitializeGraphEngine",
+        "TorchNpuGraphBase",
+        "load",
+        "set_hint_shape",
+        "compile",
+        "run",
+        "run",
+    ]
+    init = binding.calls[0][1]
+    assert init["ge.exec.deviceId"] == "3"
+    assert init["ge_run_with_torch_npu"] == "1"
+    assert init["ge.deterministic"] in ("0", "1")
+    assert len(init["ge.exec.allow_hf32"]) == 2
+    _, name, options, placements, dtypes = binding.calls[2]
+    assert name == backend.graphs[-1].name and options == {}
+    assert placements == [1, 1] and dtypes == [0, 0]  # device inputs; FLOAT in ge:: numbering
+    assert binding.calls[3][1] == [[2, 3], [2, 3]]
+    assert backend.compiled[-1].target == "npu"
+
+
+def test_engine_is_initialized_once_per_binding():
+    binding = make_fake_binding()
+    target = NpuTarget(binding=binding, device_id=0)
+    backend = _make_backend(target=target)
+    with torch.no_grad():
+        torch.compile(lambda x: x + 1, backend=backend, fullgraph=True)(torch.ones(2))
+        torch.compile(lambda x: x * 3, backend=backend, fullgraph=True)(torch.ones(2))
+    names = [c[0] for c in binding.calls]
+    assert names.count("InitializeGraphEngine") == 1 and names.count("compile") == 2
+
+
+def test_dynamic_graph_sends_host_scalars_and_minus_one_hints():
+    binding = make_fake_binding()
+    backend, fn = _compiled(lambda x: (x + x, x.shape[0] * 2), binding, dynamic=True)
+    with torch.no_grad():
+        for n in (3, 5):
+            out, size = fn(torch.ones(n, 4))
+            torch.testing.assert_close(out, torch.full((n, 4), 2.0))
+            assert size == 2 * n and type(size) is int
+    load = next(c for c in binding.calls if c[0] == "load")
+    hints = next(c for c in binding.calls if c[0] == "set_hint_shape")[1]
+    assert 0 in load[3], "symbolic sizes are host (placement 0) inputs"
+    assert [-1, -1] in hints and [] in hints
+
+
+def test_ge_options_are_passed_through_and_checked():
+    binding = make_fake_binding()
+    backend, fn = _compiled(lambda x: x + 1, binding)
+    with torch.no_grad():
+        fn(torch.ones(2, 2))
+    graph = backend.graphs[-1]
+    target = NpuTarget(binding=binding)
+    gear_options = {
+        "ge.inputShape": "arg0_1:-1,2",
+        "ge.dynamicDims": "2;4",
+        "ge.dynamicNodeType": "1",
+    }
+    target.compile(graph, gear_options)
+    assert binding.calls[-3][0] == "load" and binding.calls[-3][2] == gear_options
+    with pytest.raises(TypeError, match="str -> str"):
+        target.compile(graph, {"ge.dynamicNodeType": 1})
+
+
+def test_engine_options_are_strings():
+    options = engine_options(device_id=5)
+    assert _is_str_dict(options) and options["ge.exec.deviceId"] == "5"
+
+
+@pytest.mark.skipif(npu_available(), reason="checks the error on machines without an NPU")
+def test_npu_target_without_torch_npu_is_a_clear_error(make_config):
+    config = make_config()
+    config.airgraph_config.target = "npu"
+    with pytest.raises(RuntimeError, match="torch_npu or an Ascend NPU is not available"):
+        select_target(config)
+    with pytest.raises(RuntimeError, match="needs torch_npu"):
+        load_binding()
+    config.airgraph_config.target = "auto"
+    assert select_target(config).name == "host"
+
+
+@pytest.mark.npu
+@pytest.mark.skipif(not npu_available(), reason="needs torch_npu and an Ascend NPU")
+def test_real_npu_add(make_config):  # pragma: no cover - runs on NPU machines only
+    import airgraph_dynamo
+
+    config = airgraph_dynamo.CompilerConfig()
+    config.airgraph_config.target = "npu"
+    backend = airgraph_dynamo.get_npu_backend(compiler_config=config)
+    fn = torch.compile(lambda x, y: x + y, backend=backend, fullgraph=True)
+    x, y = torch.ones(2, 2).npu(), torch.ones(2, 2).npu()
+    with torch.no_grad():
+        torch.testing.assert_close(fn(x, y).cpu(), torch.full((2, 2), 2.0))
+    assert backend.compiled[-1].target == "npu"
