@@ -160,3 +160,14 @@ def test_dump_text():
     assert "INT64[]@host" in text
     assert "%Cast = Cast(%Data:0) {dst_type=0} -> FLOAT[-1,4]" in text
     assert "%NetOutput = NetOutput(%Cast:0, %Data_1:0)" in text
+
+
+def test_is_static_ignores_unfed_optional_inputs():
+    b = GraphBuilder("g")
+    x = b.data(0, DataType.FLOAT, (2, 2))
+    b.net_output([b.op("MatMul", x, x, out=x.spec)])
+    assert b.graph.is_static()
+    b2 = GraphBuilder("g")
+    y = b2.data(0, DataType.FLOAT, (-1, 2))
+    b2.net_output([b2.op("MatMul", y, y, out=y.spec)])
+    assert not b2.graph.is_static()

@@ -234,7 +234,12 @@ class GeGraph:
 
     def is_static(self) -> bool:
         """True when every tensor descriptor in the graph has a static shape."""
-        return all(d.is_static for op in self.ops for d in (*op.input_descs, *op.output_descs))
+        for op in self.ops:
+            # Unfed optional inputs have no shape; they say nothing about dynamism.
+            fed = [d for e, d in zip(op.inputs, op.input_descs) if e or op.type == "Data"]
+            if not all(d.is_static for d in (*fed, *op.output_descs)):
+                return False
+        return True
 
 
 def parse_edge(edge: str) -> tuple[str, int]:
