@@ -2,9 +2,47 @@
 
 This meta-package installs every airgraph package and re-exports the
 TorchAir-compatible API, so that ``import airgraph as torchair`` runs TorchAir
-examples unchanged.
+examples unchanged (apart from ``.npu()`` on a machine without an NPU)::
+
+    import airgraph as torchair
+
+    config = torchair.CompilerConfig()
+    backend = torchair.get_npu_backend(compiler_config=config)
+    torchair.inference.set_dim_gears(x, dim_gears={0: [2, 4]})
+
+Names resolve lazily: ``import airgraph`` stays cheap, and a warm start
+through ``inference.cache_compile`` never imports Dynamo unless it must.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# public name -> (module, attribute)
+_EXPORTS = {
+    "CompilerConfig": ("airgraph_dynamo", "CompilerConfig"),
+    "get_npu_backend": ("airgraph_dynamo", "get_npu_backend"),
+    "get_compiler": ("airgraph_dynamo", "get_compiler"),
+    "inference": ("airgraph.inference", None),
+}
+
+__all__ = ["CompilerConfig", "__version__", "get_compiler", "get_npu_backend", "inference"]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'airgraph' has no attribute {name!r}") from None
+    value = importlib.import_module(module)
+    if attr is not None:
+        value = getattr(value, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
