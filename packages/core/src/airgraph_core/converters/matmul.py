@@ -1,1 +1,94 @@
-"""Matmul converters (being written)."""
+"""Matrix-product converters: mm, bmm, addmm, baddbmm.
+
+``aten.matmul`` and ``aten.linear`` never reach the lowering: they are
+CompositeImplicit and arrive as ``view``/``expand`` + ``mm``/``bmm`` and
+``t`` + ``addmm``. GE's MatMul family accepts float32, float16, bfloat16
+and int32 only (int64 and float64 are rejected up front).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from airgraph_core.converters.context import ConversionContext
+from airgraph_core.converters.registry import FLOATS, register
+
+aten = torch.ops.aten
+
+#: What GE's MatMul / MatMulV2 / BatchMatMul prototypes accept.
+MATMUL_DTYPES = FLOATS | {torch.int32}
+
+
+@register(aten.mm.default, dtypes=MATMUL_DTYPES, ranks=range(2, 3), ge_ops=("MatMul",))
+def mm(ctx: ConversionContext, x1: Any, x2: Any) -> Any:
+    return ctx.b.op("MatMul", x1, x2, None, out=ctx.out(), transpose_x1=False, transpose_x2=False)
+
+
+@register(aten.bmm.default, dtypes=MATMUL_DTYPES, ranks=range(3, 4), ge_ops=("BatchMatMul",))
+def bmm(ctx: ConversionContext, x1: Any, x2: Any) -> Any:
+    return ctx.b.op("BatchMatMul", x1, x2, out=ctx.out(), adj_x1=False, adj_x2=False)
+
+
+def _bias_fits(ctx: ConversionContext) -> bool:
+    """``self`` of addmm is a 1-D ``[N]`` bias, so MatMulV2 can add it."""
+    bias, _, mat2 = (ctx.val(a) for a in ctx.node.args[:3])
+    # Compare sizes by name: evaluating a symbolic equality would add a guard.
+    return bias.dim() == 1 and str(bias.shape[0]) == str(mat2.shape[1])
+
+
+@register(
+    aten.addmm.default,
+    dtypes=MATMUL_DTYPES,
+    ranks=range(1, 3),
+    ge_ops=("MatMulV2", "Mul", "Add", "AxpyV2"),
+)
+def addmm(
+    ctx: ConversionContext, bias: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1
+) -> Any:
+    """``beta * bias + alpha * (mat1 @ mat2)``: a biased MatMulV2 for the
+    ``nn.Linear`` case, else MatMulV2 followed by Mul / Add / AxpyV2."""
+    dtype, shape = ctx.out()
+    if beta == 1 and alpha == 1 and _bias_fits(ctx):
+        return ctx.b.op(
+            "MatMulV2", mat1, mat2, bias, None, out=(dtype, shape),
+            transpose_x1=False, transpose_x2=False,
+        )  # fmt: skip
+    prod_shape = (mat1.shape[0], mat2.shape[1])
+    y = ctx.b.op(
+        "MatMulV2", mat1, mat2, out=(dtype, prod_shape), transpose_x1=False, transpose_x2=False
+    )
+    return _scaled_sum(ctx, y, ctx.cast(bias, dtype), beta, alpha)
+
+
+@register(
+    aten.baddbmm.default,
+    dtypes=MATMUL_DTYPES,
+    ranks=range(1, 4),
+    ge_ops=("BatchMatMul", "Mul", "Add", "AxpyV2"),
+)
+def baddbmm(
+    ctx: ConversionContext, bias: Any, x1: Any, x2: Any, *, beta: Any = 1, alpha: Any = 1
+) -> Any:
+    dtype, _ = ctx.out()
+    prod_shape = (x1.shape[0], x1.shape[1], x2.shape[2])
+    y = ctx.b.op("BatchMatMul", x1, x2, out=(dtype, prod_shape), adj_x1=False, adj_x2=False)
+    return _scaled_sum(ctx, y, ctx.cast(bias, dtype), beta, alpha)
+
+
+def _scaled_sum(ctx: ConversionContext, prod: Any, bias: Any, beta: Any, alpha: Any) -> Any:
+    """``beta * bias + alpha * prod`` with the output's dtype and shape.
+
+    As in ATen, ``beta == 0`` ignores ``bias`` entirely (NaNs included).
+    """
+    dtype, shape = ctx.out()
+    if alpha != 1:
+        prod = ctx.b.op("Mul", prod, ctx.scalar(alpha, dtype), out=prod.spec)
+    if beta == 0:
+        if prod.shape != shape:
+            raise NotImplementedError("beta=0 with a bias that broadcasts the product")
+        return prod
+    if beta == 1:
+        return ctx.b.op("Add", prod, bias, out=(dtype, shape))
+    return ctx.b.op("AxpyV2", prod, bias, ctx.scalar(beta, dtype), out=(dtype, shape))

@@ -1,1 +1,141 @@
-"""Nn converters (being written)."""
+"""Neural-network layer converters: softmax, log-softmax, layer norm, embedding, convolution.
+
+Group norm and batch norm never reach the lowering: the decomposition table
+turns them into elementwise ops and reductions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.fx import Node
+
+from airgraph_core.converters.context import ConversionContext
+from airgraph_core.converters.registry import FLOATS, NUMERIC, register
+from airgraph_core.ir.dtypes import DataType
+
+aten = torch.ops.aten
+
+#: SoftmaxV2 / LogSoftmaxV2 also take float64.
+SOFTMAX_DTYPES = FLOATS | {torch.float64}
+
+
+@register(aten._softmax.default, dtypes=SOFTMAX_DTYPES, ge_ops=("SoftmaxV2",))
+def softmax(ctx: ConversionContext, x: Any, dim: int, half_to_float: bool) -> Any:
+    """SoftmaxV2 over one axis; ``half_to_float`` is an attribute for float16
+    input, a Cast to float32 first for bfloat16 (SoftmaxV2 defines it for half only)."""
+    if half_to_float and x.dtype != DataType.FLOAT16:
+        x, half_to_float = ctx.cast(x, DataType.FLOAT), False
+    return ctx.b.op("SoftmaxV2", x, out=ctx.out(), axes=[dim], half_to_float=half_to_float)
+
+
+@register(aten._log_softmax.default, dtypes=SOFTMAX_DTYPES, ge_ops=("LogSoftmaxV2",))
+def log_softmax(ctx: ConversionContext, x: Any, dim: int, half_to_float: bool) -> Any:
+    """LogSoftmaxV2 has no ``half_to_float``: Cast the input to float32 instead."""
+    dtype, shape = ctx.out()
+    return ctx.b.op("LogSoftmaxV2", ctx.cast(x, dtype), out=(dtype, shape), axes=[dim])
+
+
+def _static_eps(node: Node) -> str | None:
+    if isinstance(node.args[4], Node):
+        return "eps is a traced tensor; LayerNormV4 needs it as a constant attribute"
+    return None
+
+
+@register(
+    aten.native_layer_norm.default,
+    dtypes=FLOATS,
+    ge_ops=("LayerNormV4",),
+    predicate=_static_eps,
+)
+def native_layer_norm(
+    ctx: ConversionContext, x: Any, normalized_shape: list, weight: Any, bias: Any, eps: float
+) -> Any:
+    """LayerNormV4: ``normalized_shape`` is a 1-D int tensor input; an absent
+    gamma/beta is an unfed optional input (GE fills ones/zeros)."""
+    shape = ctx.int_list(list(normalized_shape))
+    y, mean, rstd = ctx.b.op(
+        "LayerNormV4", x, shape, weight, bias,
+        out=[ctx.out(0), ctx.out(1), ctx.out(2)], epsilon=float(eps),
+    )  # fmt: skip
+    return y, mean, rstd
+
+
+@register(aten.embedding.default, dtypes=NUMERIC | {torch.bool}, ge_ops=("GatherV2",))
+def embedding(
+    ctx: ConversionContext,
+    weight: Any,
+    indices: Any,
+    padding_idx: Any = -1,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+) -> Any:
+    """Rows of ``weight``: GatherV2 along axis 0 (``padding_idx`` only matters for gradients)."""
+    axis = ctx.const(0, DataType.INT64)
+    return ctx.b.op("GatherV2", weight, indices, axis, out=ctx.out(), batch_dims=0)
+
+
+def _plain_conv(node: Node) -> str | None:
+    if node.args[6]:
+        return "transposed convolution is not supported"
+    x = node.args[0].meta["val"]
+    if x.dim() not in (3, 4):
+        return f"only 1-D and 2-D convolution (input rank 3 or 4) are supported, got rank {x.dim()}"
+    if any(isinstance(p, (Node, torch.SymInt)) for p in node.args[4]):
+        return "symbolic padding is not supported"
+    return None
+
+
+@register(
+    aten.convolution.default,
+    dtypes=FLOATS,
+    ge_ops=("Conv2D", "Unsqueeze", "Squeeze"),
+    predicate=_plain_conv,
+)
+def convolution(
+    ctx: ConversionContext,
+    x: Any,
+    weight: Any,
+    bias: Any,
+    stride: list,
+    padding: list,
+    dilation: list,
+    transposed: bool,
+    output_padding: list,
+    groups: int,
+) -> Any:
+    """Conv2D in NCHW; a 1-D convolution runs as a 2-D one with H = 1
+    (Unsqueeze at axis 2 before, Squeeze after), as TorchAir lowers it."""
+    dtype, out_shape = ctx.out()
+    stride, padding, dilation = list(stride), list(padding), list(dilation)
+    is_1d = len(out_shape) == 3
+    if is_1d:
+        x = _unsqueeze_h(ctx, x)
+        weight = _unsqueeze_h(ctx, weight)
+        stride, padding, dilation = [1] + stride, [0] + padding, [1] + dilation
+        shape_2d = (out_shape[0], out_shape[1], 1, out_shape[2])
+    else:
+        shape_2d = out_shape
+    if bias is not None and bias.dtype == DataType.BF16:
+        bias = ctx.cast(bias, DataType.FLOAT)  # Conv2D's bias takes float32/float16 only
+    y = ctx.b.op(
+        "Conv2D", x, weight, bias, None,
+        out=(dtype, shape_2d),
+        strides=[1, 1, *stride],
+        pads=[padding[0], padding[0], padding[1], padding[1]],
+        dilations=[1, 1, *dilation],
+        groups=int(groups),
+        data_format="NCHW",
+    )  # fmt: skip
+    for i in (0, 1):
+        y.op.input_descs[i].layout = "NCHW"
+    y.desc.layout = "NCHW"
+    if is_1d:
+        y = ctx.b.op("Squeeze", y, out=(dtype, out_shape), axis=[2])
+    return y
+
+
+def _unsqueeze_h(ctx: ConversionContext, x: Any) -> Any:
+    shape = (x.shape[0], x.shape[1], 1, *x.shape[2:])
+    return ctx.b.op("Unsqueeze", x, out=(x.dtype, shape), axes=[2])

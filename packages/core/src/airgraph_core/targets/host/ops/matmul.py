@@ -1,1 +1,47 @@
-"""Host semantics of matmul GE ops (being written)."""
+"""Host semantics of the GE matrix-product ops: MatMul(V2), BatchMatMul(V2).
+
+``transpose_x*`` / ``adj_x*`` transpose the last two dims of an operand;
+the batch dims of BatchMatMul(V2) broadcast; ``bias`` (1-D, ``[N]``) is
+added to the product. The int8/int4 quantisation inputs (``offset_w``,
+``offset_x``) are not supported on the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from airgraph_core.targets.host.semantics import host_op
+
+
+def _product(x1: torch.Tensor, x2: torch.Tensor, t1: bool, t2: bool, bias: Any) -> torch.Tensor:
+    if t1:
+        x1 = x1.transpose(-1, -2)
+    if t2:
+        x2 = x2.transpose(-1, -2)
+    y = torch.matmul(x1, x2)
+    if bias is not None:
+        y = y + bias.to(y.dtype)
+    return y
+
+
+def _no_offset(inputs: list[Any], op_type: str) -> None:
+    if len(inputs) > 3 and inputs[3] is not None:
+        raise NotImplementedError(f"{op_type}: offset_w (int8 weights) is not supported on host")
+
+
+@host_op("MatMul", "MatMulV2")
+def matmul(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    _no_offset(inputs, "MatMulV2")
+    bias = inputs[2] if len(inputs) > 2 else None
+    t1, t2 = attrs.get("transpose_x1", False), attrs.get("transpose_x2", False)
+    return _product(inputs[0], inputs[1], t1, t2, bias)
+
+
+@host_op("BatchMatMul", "BatchMatMulV2")
+def batch_matmul(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    _no_offset(inputs, "BatchMatMulV2")
+    bias = inputs[2] if len(inputs) > 2 else None
+    t1, t2 = attrs.get("adj_x1", False), attrs.get("adj_x2", False)
+    return _product(inputs[0], inputs[1], t1, t2, bias)

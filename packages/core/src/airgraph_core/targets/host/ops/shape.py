@@ -1,1 +1,121 @@
-"""Host semantics of shape GE ops (being written)."""
+"""Host semantics of GE shape ops: Reshape, Transpose, BroadcastTo, Squeeze/Unsqueeze,
+ConcatV2, Pack/Unpack, SplitV, StridedSliceV2, Tile, PadV3, ReverseV2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from airgraph_core.targets.host.semantics import host_op
+
+
+@host_op("Reshape", const_inputs=(1,))
+def reshape(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    x, shape = inputs
+    # GE: 0 keeps the input's size, -1 is inferred.
+    shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
+    return x.reshape(shape)
+
+
+@host_op("Transpose", const_inputs=(1,))
+def transpose(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    x, perm = inputs
+    return x.permute(perm).contiguous()
+
+
+@host_op("BroadcastTo", const_inputs=(1,))
+def broadcast_to(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    x, shape = inputs
+    return torch.broadcast_to(x, shape).contiguous()
+
+
+@host_op("Unsqueeze")
+def unsqueeze(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    (x,) = inputs
+    rank = x.dim() + len(attrs.get("axes", ()))
+    for axis in sorted(a % rank for a in attrs.get("axes", ())):
+        x = x.unsqueeze(axis)
+    return x
+
+
+@host_op("Squeeze")
+def squeeze(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    (x,) = inputs
+    axes = attrs.get("axis") or [i for i, s in enumerate(x.shape) if s == 1]
+    return x.squeeze(tuple(a % x.dim() for a in axes)) if x.dim() else x
+
+
+@host_op("ConcatV2", const_inputs=(-1,))
+def concat_v2(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    *xs, dim = inputs
+    return torch.cat(xs, dim=dim)
+
+
+@host_op("Pack")
+def pack(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    return torch.stack(inputs, dim=attrs.get("axis", 0))
+
+
+@host_op("Unpack")
+def unpack(inputs: list[Any], attrs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+    (x,) = inputs
+    return tuple(t.contiguous() for t in torch.unbind(x, dim=attrs.get("axis", 0)))
+
+
+@host_op("SplitV", const_inputs=(1, 2))
+def split_v(inputs: list[Any], attrs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
+    x, sizes, dim = inputs
+    sizes = list(sizes)
+    if -1 in sizes:
+        # One -1 entry takes whatever the others leave.
+        sizes[sizes.index(-1)] = x.shape[dim] - sum(s for s in sizes if s != -1)
+    return tuple(t.contiguous() for t in torch.split(x, sizes, dim=dim))
+
+
+@host_op("StridedSliceV2", const_inputs=(1, 2, 3, 4))
+def strided_slice_v2(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    x, begin, end, axes, strides = inputs
+    if any(
+        attrs.get(m, 0)
+        for m in ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")
+    ):
+        raise NotImplementedError("StridedSliceV2: masks are not supported on the host target")
+    axes = list(range(len(begin))) if axes is None else axes
+    strides = [1] * len(begin) if strides is None else strides
+    index: list[Any] = [slice(None)] * x.dim()
+    for b, e, axis, s in zip(begin, end, axes, strides):
+        # Python slice semantics: negative positions count from the end, out of range clamps.
+        index[axis % x.dim()] = slice(b, e, s)
+    return x[tuple(index)].contiguous()
+
+
+@host_op("Tile", const_inputs=(1,))
+def tile(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    x, multiples = inputs
+    return x.repeat(multiples)
+
+
+@host_op("PadV3", const_inputs=(1,))
+def pad_v3(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    x, paddings, value = (inputs + [None])[:3]
+    if attrs.get("mode", "constant") != "constant":
+        raise NotImplementedError(f"PadV3: mode {attrs['mode']!r} is not supported on the host")
+    rank = x.dim()
+    if attrs.get("paddings_contiguous", True):
+        pairs = [(paddings[2 * i], paddings[2 * i + 1]) for i in range(rank)]
+    else:
+        pairs = [(paddings[i], paddings[rank + i]) for i in range(rank)]
+    flat = [p for pair in reversed(pairs) for p in pair]
+    out = torch.constant_pad_nd(x, flat, 0)
+    if value is None:
+        return out
+    # The fill value is a tensor: write it into the pad region with a mask.
+    mask = torch.constant_pad_nd(torch.zeros_like(x, dtype=torch.bool), flat, True)
+    return torch.where(mask, value.to(out.dtype), out)
+
+
+@host_op("ReverseV2", const_inputs=(1,))
+def reverse_v2(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    x, axis = inputs
+    return torch.flip(x, list(axis))
