@@ -104,7 +104,6 @@ _DECOMPOSED_OPS: tuple[tuple[tuple[Any, ...], str], ...] = (
             aten._reshape_alias.default,
             aten._unsafe_index.Tensor,
             aten._unsafe_index_put.default,
-            aten.lift_fresh.default,
             aten.new_zeros.default,
             aten.new_ones.default,
             aten.new_full.default,
