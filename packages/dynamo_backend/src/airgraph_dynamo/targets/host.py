@@ -28,10 +28,10 @@ class HostExecutable(Executable):
     def __call__(self, inputs: Sequence[Any]) -> list[Any]:
         if torch._C._len_torch_dispatch_stack():
             # AOTAutograd runs the first call under a dispatch mode that checks
-            # custom-op aliasing; Inductor's compile of a new specialization
-            # must not trace through it.
+            # custom-op aliasing; a new specialization (which runs the graph
+            # once and, in inductor mode, compiles it) must not trace through it.
             with _disable_current_modes():
-                self.program.compile_for(inputs)
+                return self.program(*inputs)
         return self.program(*inputs)
 
     def warm_up(self, inputs: Sequence[Any]) -> None:

@@ -31,17 +31,23 @@ _SHAPE_OPS = frozenset({"Shape", "Size", "Rank"})
 
 
 class _Dyn:
-    """A value only known at run time: its FX node and a meta tensor of its shape."""
+    """A value that depends on the inputs' data: its FX node and its value in this call."""
 
-    __slots__ = ("node", "meta")
+    __slots__ = ("node", "value")
 
-    def __init__(self, node: torch.fx.Node, meta: torch.Tensor) -> None:
+    def __init__(self, node: torch.fx.Node, value: Any) -> None:
         self.node = node
-        self.meta = meta
+        self.value = value
 
 
-def specialize(graph: GeGraph, inputs: Sequence[Any]) -> tuple[GraphModule, list[torch.Tensor]]:
-    """Fold ``graph`` for the signature of ``inputs`` and emit it as FX.
+def specialize(
+    graph: GeGraph, inputs: Sequence[Any]
+) -> tuple[GraphModule, list[torch.Tensor], list[Any]]:
+    """Fold ``graph`` for the signature of ``inputs``, emit it as FX, and run it once.
+
+    Specializing evaluates every op on the real inputs (that is how shapes
+    and foldable values are known), so it also yields this call's outputs
+    and applies its in-place updates (``Assign``) to the inputs.
 
     Args:
         graph: the GE graph.
@@ -50,7 +56,8 @@ def specialize(graph: GeGraph, inputs: Sequence[Any]) -> tuple[GraphModule, list
 
     Returns:
         The graph module (one placeholder per tensor input, returning a
-        tuple of the ``NetOutput`` values) and the tensor inputs to call it with.
+        tuple of the ``NetOutput`` values), the tensor inputs to call it
+        with, and the outputs of this call.
     """
     datas = graph.data_ops
     if len(inputs) != len(datas):
@@ -79,7 +86,7 @@ def specialize(graph: GeGraph, inputs: Sequence[Any]) -> tuple[GraphModule, list
                     f"inputs: Data {op.name!r} expects a tensor, got {type(value).__name__}"
                 )
             node = fx.placeholder(op.name)
-            values[op.name] = [_Dyn(node, torch.empty_like(value, device="meta"))]
+            values[op.name] = [_Dyn(node, value)]
             tensor_inputs.append(value)
 
     outputs: list[Any] = []
@@ -96,7 +103,7 @@ def specialize(graph: GeGraph, inputs: Sequence[Any]) -> tuple[GraphModule, list
         sem = lookup_host_op(op.type)
         attrs = _py_attrs(op)
         if op.type in _SHAPE_OPS:
-            shape_of = ins[0].meta if isinstance(ins[0], _Dyn) else ins[0]
+            shape_of = ins[0].value if isinstance(ins[0], _Dyn) else ins[0]
             values[op.name] = _as_list(sem.fn([shape_of], attrs))
             continue
         if not sem.side_effect and all(not isinstance(v, _Dyn) for v in ins):
@@ -109,7 +116,8 @@ def specialize(graph: GeGraph, inputs: Sequence[Any]) -> tuple[GraphModule, list
     for v in outputs:
         out_nodes.append(v.node if isinstance(v, _Dyn) else const_node(v))
     fx.output(tuple(out_nodes))
-    return GraphModule(root, fx, class_name=f"GeHost_{graph.name}"), tensor_inputs
+    results = [v.value if isinstance(v, _Dyn) else v for v in outputs]
+    return GraphModule(root, fx, class_name=f"GeHost_{graph.name}"), tensor_inputs, results
 
 
 def _emit(
@@ -132,16 +140,16 @@ def _emit(
             fixed[i] = None
         else:
             args.append(const_node(v))
-    metas = [
-        fixed[i] if i in fixed else (v.meta if isinstance(v, _Dyn) else v.to("meta"))
+    real = [
+        fixed[i] if i in fixed else (v.value if isinstance(v, _Dyn) else v)
         for i, v in enumerate(ins)
     ]
-    out_metas = _as_list(sem.fn(metas, attrs))
+    outs = _as_list(sem.fn(real, attrs))
     call = _bind(sem, op, fixed, n, attrs)
     node = fx.call_function(call, tuple(args))
-    if len(out_metas) == 1 and len(op.output_descs) <= 1:
-        return [_Dyn(node, out_metas[0])]
-    return [_Dyn(fx.call_function(_getitem, (node, i)), m) for i, m in enumerate(out_metas)]
+    if len(outs) == 1 and len(op.output_descs) <= 1:
+        return [_Dyn(node, outs[0])]
+    return [_Dyn(fx.call_function(_getitem, (node, i)), m) for i, m in enumerate(outs)]
 
 
 def _getitem(seq: Any, i: int) -> Any:
@@ -223,27 +231,36 @@ class HostProgram:
         )
 
     def compile_for(self, inputs: Sequence[Any]) -> Any:
-        """Specialize (and compile) for the signature of ``inputs``; cached."""
+        """Specialize (and compile) for the signature of ``inputs``; cached.
+
+        A new signature runs the graph once on ``inputs`` (see
+        :func:`specialize`), so pass inputs whose in-place updates may happen.
+        """
+        return self._specialization(inputs)[0]
+
+    def _specialization(self, inputs: Sequence[Any]) -> tuple[Any, list[Any] | None]:
         key = self.signature(inputs)
         fn = self._compiled.get(key)
-        if fn is None:
-            gm, tensors = specialize(self.graph, inputs)
-            if self.mode == "inductor":
-                from torch._inductor.compile_fx import compile_fx
+        if fn is not None:
+            return fn, None
+        gm, tensors, outputs = specialize(self.graph, inputs)
+        if self.mode == "inductor":
+            from torch._inductor.compile_fx import compile_fx
 
-                fn = compile_fx(gm, tensors)
-            else:
-                fn = gm
-            self._compiled[key] = fn
-            log.debug("host: specialized %s for %s", self.graph.name, key)
-        return fn
+            fn = compile_fx(gm, tensors)
+        else:
+            fn = gm
+        self._compiled[key] = fn
+        log.debug("host: specialized %s for %s", self.graph.name, key)
+        return fn, outputs
 
     def __call__(self, *inputs: Any) -> list[Any]:
-        fn = self.compile_for(inputs)
+        fn, outputs = self._specialization(inputs)
+        if outputs is not None:  # the specialization just ran this call
+            return outputs
         tensors = [
             v
             for v, scalar in zip(inputs, self._host_scalar)
             if not (scalar and not isinstance(v, torch.Tensor))
         ]
-        out = fn(*tensors)
-        return list(out)
+        return list(fn(*tensors))

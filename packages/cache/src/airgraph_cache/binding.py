@@ -1,0 +1,234 @@
+"""How a cached program finds its inputs and rebuilds its outputs without Dynamo.
+
+At the cold start, Dynamo knows where every graph input comes from (its
+*source*: ``L['x']``, ``L['self']._modules['attn']._parameters['weight']``,
+``L['x'].size()[0]``...). :func:`source_to_path` turns each source into a
+plain JSON path, and :class:`InputBinding` evaluates those paths on later
+calls against the method's ``self`` and arguments. Outputs are described by
+a pytree spec whose leaves say which program output (or input, or constant)
+fills them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import torch.utils._pytree as pytree
+
+__all__ = [
+    "UncacheableError",
+    "source_to_path",
+    "InputBinding",
+    "OutputSpec",
+]
+
+#: One step of a path: ``["local", name]``, ``["attr", name]``, ``["item", key]``,
+#: ``["size", dim]``, ``["stride", dim]``, ``["float_tensor"]``, ``["int"]``.
+Step = list[Any]
+
+
+class UncacheableError(RuntimeError):
+    """The compiled program cannot be replayed without Dynamo (the cache is skipped)."""
+
+
+def source_to_path(source: Any) -> list[Step]:
+    """Convert a Dynamo source into a JSON-able access path.
+
+    Raises:
+        UncacheableError: the source reads something a path cannot replay
+            (a global, a closure cell, a random value...).
+    """
+    kind = type(source).__name__
+    base = getattr(source, "base", None)
+    if kind == "LocalSource":
+        return [["local", source.local_name]]
+    if kind in ("AttrSource", "ParamBufferSource", "UnspecializedParamBufferSource"):
+        return [*source_to_path(base), ["attr", source.member]]
+    if kind in ("GetItemSource", "ListGetItemSource", "DictGetItemSource"):
+        index = source.index
+        if not isinstance(index, (int, str)) or getattr(source, "index_is_slice", False):
+            raise UncacheableError(f"cannot replay the item access {source.name}")
+        return [*source_to_path(base), ["item", index]]
+    if kind == "TensorPropertySource":
+        prop = source.prop.name.lower()
+        if prop not in ("size", "stride"):
+            raise UncacheableError(f"cannot replay the tensor property {source.name}")
+        return [*source_to_path(base), [prop, source.idx]]
+    if kind == "FloatTensorSource":
+        return [*source_to_path(base), ["float_tensor"]]
+    if kind == "ConvertIntSource":
+        return [*source_to_path(base), ["int"]]
+    if kind in (
+        "NNModuleSource",
+        "UnspecializedNNModuleSource",
+        "UnspecializedBuiltinNNModuleSource",
+    ):
+        return source_to_path(base)
+    raise UncacheableError(f"cannot replay the Dynamo source {getattr(source, 'name', source)!r}")
+
+
+def _step(obj: Any, step: Step) -> Any:
+    op = step[0]
+    if op == "attr":
+        return getattr(obj, step[1])
+    if op == "item":
+        return obj[step[1]]
+    if op == "size":
+        return obj.size(step[1])
+    if op == "stride":
+        return obj.stride(step[1])
+    if op == "float_tensor":
+        return torch.tensor(obj, dtype=torch.float64)
+    if op == "int":
+        return int(obj)
+    raise ValueError(f"path: unknown step {step!r}")
+
+
+def evaluate(path: Sequence[Step], frame: dict[str, Any]) -> Any:
+    """Follow ``path`` from the call's locals ``frame``."""
+    head = path[0]
+    if head[0] != "local":
+        raise ValueError(f"path: must start with a local, got {head!r}")
+    obj = frame[head[1]]
+    for step in path[1:]:
+        obj = _step(obj, step)
+    return obj
+
+
+def _is_module_state(path: Sequence[Step]) -> bool:
+    # Reads through self's attributes only: parameters, buffers, constants of the module.
+    return path[0] == ["local", "self"] and len(path) > 1
+
+
+@dataclasses.dataclass
+class InputBinding:
+    """Fetches the program's inputs from a call of the cached method.
+
+    Module state (paths under ``self``) is resolved once, at :meth:`bind_module`;
+    argument paths are followed on every call.
+
+    Args:
+        fn: the unbound function of the cached method (for its signature).
+        paths: one access path per program input, in program order.
+    """
+
+    fn: Callable[..., Any]
+    paths: list[list[Step]]
+
+    def __post_init__(self) -> None:
+        self._signature = inspect.signature(self.fn)
+        params = list(self._signature.parameters.values())
+        self._positional = [
+            p.name for p in params[1:] if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        self._simple = all(
+            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+            for p in params[1:]
+        )
+        self._state: list[Any] | None = None
+        self._getters: list[Callable[[dict[str, Any]], Any]] = []
+        for path in self.paths:
+            self._getters.append(_compile_getter(path))
+
+    def frame(self, module: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
+        """The method's locals for a call: ``self`` plus its bound arguments."""
+        if self._simple and not kwargs and len(args) == len(self._positional):
+            frame = dict(zip(self._positional, args))
+            frame["self"] = module
+            return frame
+        bound = self._signature.bind(module, *args, **kwargs)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def bind_module(self, module: Any) -> None:
+        """Resolve (once) the inputs that are module state: parameters, buffers."""
+        frame = {"self": module}
+        self._state = [
+            evaluate(path, frame) if _is_module_state(path) else None for path in self.paths
+        ]
+
+    def inputs(self, module: Any, args: tuple, kwargs: dict) -> list[Any]:
+        """The program inputs for one call, in program order."""
+        if self._state is None:
+            self.bind_module(module)
+        frame = self.frame(module, args, kwargs)
+        state = self._state
+        return [
+            state[i] if state[i] is not None else get(frame)  # type: ignore[index]
+            for i, get in enumerate(self._getters)
+        ]
+
+
+def _compile_getter(path: Sequence[Step]) -> Callable[[dict[str, Any]], Any]:
+    steps = [tuple(s) for s in path]
+    if len(steps) == 1:
+        name = steps[0][1]
+        return lambda frame: frame[name]
+    return lambda frame: evaluate(path, frame)
+
+
+@dataclasses.dataclass
+class OutputSpec:
+    """How to rebuild the method's return value from the program's outputs.
+
+    ``leaves`` holds one entry per pytree leaf: ``["out", k]`` (program
+    output ``k``), ``["input", i]`` (program input ``i`` returned as is) or
+    ``["const", value]`` (a JSON value such as ``None`` or an int).
+    """
+
+    treespec: str
+    leaves: list[list[Any]]
+
+    @staticmethod
+    def capture(result: Any, outputs: Sequence[Any], inputs: Sequence[Any]) -> OutputSpec:
+        """Describe ``result`` by matching its leaves to ``outputs``/``inputs`` by identity.
+
+        Raises:
+            UncacheableError: a tensor leaf is neither a program output nor
+                an input (e.g. a fresh view made by a runtime wrapper), or
+                a leaf is not JSON-serializable.
+        """
+        flat, spec = pytree.tree_flatten(result)
+        out_ids = {id(t): k for k, t in enumerate(outputs) if isinstance(t, torch.Tensor)}
+        in_ids = {id(t): i for i, t in enumerate(inputs) if isinstance(t, torch.Tensor)}
+        leaves: list[list[Any]] = []
+        for leaf in flat:
+            if isinstance(leaf, torch.Tensor):
+                if id(leaf) in out_ids:
+                    leaves.append(["out", out_ids[id(leaf)]])
+                elif id(leaf) in in_ids:
+                    leaves.append(["input", in_ids[id(leaf)]])
+                else:
+                    raise UncacheableError(
+                        "a returned tensor is not an output of the compiled graph "
+                        "(e.g. a view created after it ran)"
+                    )
+            elif leaf is None or isinstance(leaf, (bool, int, float, str)):
+                leaves.append(["const", leaf])
+            else:
+                raise UncacheableError(f"cannot cache a returned {type(leaf).__name__}")
+        try:
+            text = pytree.treespec_dumps(spec)
+        except Exception as e:  # custom containers without a serialized name
+            raise UncacheableError(f"cannot serialize the output structure: {e}") from e
+        return OutputSpec(text, leaves)
+
+    def builder(self) -> Callable[[Sequence[Any], Sequence[Any]], Any]:
+        """A function ``(outputs, inputs) -> result`` for this spec."""
+        spec = pytree.treespec_loads(self.treespec)
+        leaves = [tuple(leaf) for leaf in self.leaves]
+        if spec.num_leaves == 1 and leaves[0][0] == "out" and spec.type is None:
+            k = leaves[0][1]
+            return lambda outs, ins: outs[k]
+
+        def build(outs: Sequence[Any], ins: Sequence[Any]) -> Any:
+            flat = [
+                outs[v] if kind == "out" else ins[v] if kind == "input" else v for kind, v in leaves
+            ]
+            return pytree.tree_unflatten(flat, spec)
+
+        return build
