@@ -419,7 +419,7 @@ def identity(ctx: ConversionContext, x: TensorRef, **kwargs: Any) -> TensorRef:
     return _copy(ctx, x, "Identity")
 
 
-def _static_shape_or_shape_op(node: Node) -> str | None:
+def _shape_source_supported(node: Node) -> str | None:
     # Dynamic target shapes come from a Shape op, whose prototype lacks some dtypes.
     val = node.args[0].meta.get("val")
     if not isinstance(val, torch.Tensor) or all(isinstance(d, int) for d in val.shape):
@@ -443,7 +443,7 @@ def _dims(ctx: ConversionContext, like: TensorRef) -> TensorRef:
     aten.fill.Scalar,
     aten.fill.Tensor,
     dtypes=ALL_DTYPES,
-    predicate=_static_shape_or_shape_op,
+    predicate=_shape_source_supported,
     ge_ops=("Fill",),
 )
 def fill(ctx: ConversionContext, x: TensorRef, value: Any) -> TensorRef:
