@@ -96,3 +96,41 @@ def test_inductor_mode_matches_interpret():
     (a,) = HostProgram(g, "inductor")(x, y)
     (b,) = HostProgram(g, "interpret")(x, y)
     torch.testing.assert_close(a, b)
+
+
+def test_signature_json_round_trip():
+    from airgraph_core.targets.host.package import signature_from_json, signature_to_json
+
+    prog = HostProgram(_add_graph(), "interpret")
+    sig = prog.signature([torch.zeros(2, 3), torch.zeros(2, 3)])
+    assert signature_from_json(signature_to_json(sig)) == sig
+    with pytest.raises(ValueError, match="data"):
+        signature_from_json([["x"]])
+    with pytest.raises(ValueError, match="not a torch dtype"):
+        signature_from_json([[[2], "Tensor", "cpu"]])
+
+
+@pytest.mark.slow
+def test_aot_package_runs_without_compiling_and_updates_inputs_in_place():
+    from airgraph_core.targets.host.package import export_package, load_package
+
+    b = GraphBuilder("pkg")
+    cache = b.data(0, DataType.FLOAT, (2, 3))
+    x = b.data(1, DataType.FLOAT, (2, 3))
+    total = b.op("Add", cache, x, out=cache.spec)
+    assign = b.op("Assign", cache, total, out=cache.spec)
+    b.net_output([b.op("Add", total, total, out=cache.spec)], control=[assign.op])
+    source = HostProgram(b.graph, "interpret")
+    c, v = torch.zeros(2, 3), torch.ones(2, 3)
+    source(c, v)
+    data = export_package(source, source.signatures[0])
+
+    fresh = HostProgram(b.graph, "interpret")
+    load_package(fresh, source.signatures[0], data)
+    c2 = torch.full((2, 3), 5.0)
+    (out,) = fresh(c2, v)
+    assert fresh.signatures == source.signatures
+    with pytest.raises(KeyError):  # it ran the package: nothing was specialized or compiled
+        fresh.specialized_module(source.signatures[0])
+    torch.testing.assert_close(out, torch.full((2, 3), 12.0))
+    torch.testing.assert_close(c2, torch.full((2, 3), 6.0))

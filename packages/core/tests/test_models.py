@@ -35,8 +35,15 @@ class LogitsOnly(torch.nn.Module):
 
 def _gpt2(attn):
     cfg = transformers.GPT2Config(
-        vocab_size=128, n_positions=64, n_embd=64, n_layer=2, n_head=4, use_cache=False,
-        bos_token_id=0, eos_token_id=0, attn_implementation=attn,
+        vocab_size=128,
+        n_positions=64,
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        use_cache=False,
+        bos_token_id=0,
+        eos_token_id=0,
+        attn_implementation=attn,
     )
     model = transformers.GPT2LMHeadModel(cfg)
     return LogitsOnly(model, "logits", ("input_ids",)), [torch.randint(0, 128, (2, 8))]
@@ -198,6 +205,10 @@ def test_gpt2_block_dump_shows_only_ge_ops():
     hidden = torch.randn(2, 8, 64)
     graph = check_lowering(lambda h: block(h)[0], [hidden], atol=ATOL, rtol=RTOL)
     text = dump_text(graph)
-    types = {line.split("=", 1)[1].split("(")[0].strip() for line in text.splitlines() if " = " in line and line.strip().startswith("%")}
+    types = {
+        line.split("=", 1)[1].split("(")[0].strip()
+        for line in text.splitlines()
+        if " = " in line and line.strip().startswith("%")
+    }
     assert types <= known_op_types()
     assert {"MatMulV2", "SoftmaxV2", "LayerNormV4"} & types

@@ -28,7 +28,7 @@ import torch
 from airgraph_cache.binding import InputBinding, OutputSpec, UncacheableError, source_to_path
 from airgraph_cache.keys import CacheKey, build_key
 from airgraph_cache.manifest import safe_json_loads
-from airgraph_cache.store import ArtifactStore
+from airgraph_cache.store import ArtifactStore, CacheSecurityError
 
 __all__ = ["CachedFunction", "cache_compile", "DEFAULT_CACHE_DIR"]
 
@@ -365,19 +365,35 @@ class CachedFunction:
         self.entry_dir = self.store.entry_dir(
             key, global_rank=global_rank, tp_rank=tp_rank, pp_rank=pp_rank
         )
-        files = self.store.load(self.entry_dir, key_digest=key.digest())
-        if files is not None:
-            try:
-                self._program = self._load(files)
-            except Exception as e:  # a verified entry we cannot use: recompile it
-                log.warning("cache entry %s is unusable (%s); recompiling", self.entry_dir, e)
-            else:
-                self.status = "hit"
-                log.info("cache hit: %s", self.entry_dir)
-                return self._program(args, kwargs)
-        return self._compile(args, kwargs)
+        hit = self._try_load()
+        if hit:
+            return hit[0](args, kwargs)
+        # One process compiles; the others wait for its entry instead of compiling too.
+        try:
+            with self.store.lock(self.entry_dir):
+                hit = self._try_load()
+                if hit:
+                    return hit[0](args, kwargs)
+                return self._compile(args, kwargs)
+        except CacheSecurityError as e:
+            log.warning("cache_compile(%s): cache not used: %s", self.func.__qualname__, e)
+            return self._compile(args, kwargs, publish=False)
 
-    def _compile(self, args: tuple, kwargs: dict) -> Any:
+    def _try_load(self) -> tuple[_Program] | None:
+        assert self.key is not None and self.entry_dir is not None
+        files = self.store.load(self.entry_dir, key_digest=self.key.digest())
+        if files is None:
+            return None
+        try:
+            self._program = self._load(files)
+        except Exception as e:  # a verified entry we cannot use: recompile it
+            log.warning("cache entry %s is unusable (%s); recompiling", self.entry_dir, e)
+            return None
+        self.status = "hit"
+        log.info("cache hit: %s", self.entry_dir)
+        return (self._program,)
+
+    def _compile(self, args: tuple, kwargs: dict, *, publish: bool = True) -> Any:
         from airgraph_core import serialize
         from airgraph_dynamo import get_npu_backend
 
@@ -397,15 +413,21 @@ class CachedFunction:
             log.warning("cache_compile(%s): not cached: %s", self.func.__qualname__, e)
             return result
         files[GRAPH_FILE] = serialize(backend.compiled[-1].ge_graph)
+        if self.ge_cache:
+            self._package_host(program, files)
         key = self.key
         assert key is not None and self.entry_dir is not None
-        fields = {"key": key.as_dict(), "key_digest": key.digest()}
-        published = self.store.publish(self.entry_dir, files, fields)
-        log.info(
-            "cache %s: %s", "published" if published else "kept the existing entry", self.entry_dir
-        )
         self._program = program
         self.status = "compiled"
+        if publish:
+            fields = {"key": key.as_dict(), "key_digest": key.digest()}
+            try:
+                published = self.store.publish(self.entry_dir, files, fields)
+            except CacheSecurityError as e:
+                log.warning("cache_compile(%s): not saved: %s", self.func.__qualname__, e)
+            else:
+                state = "published" if published else "kept the existing entry"
+                log.info("cache %s: %s", state, self.entry_dir)
         return result
 
     def _capture(self, recorder: _Recorder, backend: Any, result: Any) -> tuple[_Program, dict]:
@@ -449,6 +471,26 @@ class CachedFunction:
         files = {PROGRAM_FILE: json.dumps(recipe, indent=1, sort_keys=True).encode()}
         return program, files
 
+    def _package_host(self, program: _Program, files: dict[str, bytes]) -> None:
+        """Add an AOTInductor package per host specialization, so a warm start compiles nothing."""
+        host = getattr(program.executable, "program", None)
+        if host is None:  # the NPU target: GE's own compile cache serves ge_cache
+            return
+        from airgraph_core.targets.host.package import export_package, signature_to_json
+
+        recipe = safe_json_loads(files[PROGRAM_FILE])
+        packages = []
+        for i, signature in enumerate(host.signatures):
+            name = f"host_{i}.pt2"
+            try:
+                files[name] = export_package(host, signature)
+            except Exception as e:  # export limits: the warm start compiles this one
+                log.warning("ge_cache: specialization %d not packaged: %s", i, e)
+                continue
+            packages.append({"file": name, "signature": signature_to_json(signature)})
+        recipe["host_packages"] = packages
+        files[PROGRAM_FILE] = json.dumps(recipe, indent=1, sort_keys=True).encode()
+
     def _load(self, files: dict[str, bytes]) -> _Program:
         from airgraph_core import deserialize
 
@@ -459,6 +501,13 @@ class CachedFunction:
         from airgraph_dynamo.targets.select import select_target
 
         executable = select_target(self.config).compile(graph, {})
+        packages = recipe.get("host_packages") or []
+        host = getattr(executable, "program", None)
+        if packages and host is not None:
+            from airgraph_core.targets.host.package import load_package, signature_from_json
+
+            for entry in packages:
+                load_package(host, signature_from_json(entry["signature"]), files[entry["file"]])
         spec = OutputSpec(recipe["outputs"]["treespec"], recipe["outputs"]["leaves"])
         binding = InputBinding(self.func.__func__, recipe["inputs"])
         checks = recipe["checks"] if self.check_inputs else None

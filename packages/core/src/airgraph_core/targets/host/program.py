@@ -219,6 +219,7 @@ class HostProgram:
         self.graph = graph
         self.mode = mode
         self._compiled: dict[tuple, Any] = {}
+        self._modules: dict[tuple, GraphModule] = {}
         self._host_scalar = [op.output_descs[0].placement == "CPU" for op in graph.data_ops]
 
     def signature(self, inputs: Sequence[Any]) -> tuple:
@@ -251,8 +252,22 @@ class HostProgram:
         else:
             fn = gm
         self._compiled[key] = fn
+        self._modules[key] = gm
         log.debug("host: specialized %s for %s", self.graph.name, key)
         return fn, outputs
+
+    @property
+    def signatures(self) -> list[tuple]:
+        """The input signatures specialized so far (see :meth:`signature`)."""
+        return list(self._compiled)
+
+    def specialized_module(self, signature: tuple) -> GraphModule:
+        """The FX module of one specialization (for export, e.g. as an AOTInductor package)."""
+        return self._modules[signature]
+
+    def install(self, signature: tuple, fn: Any) -> None:
+        """Use ``fn`` (called with the tensor inputs) for ``signature`` instead of compiling."""
+        self._compiled[signature] = fn
 
     def __call__(self, *inputs: Any) -> list[Any]:
         fn, outputs = self._specialization(inputs)

@@ -1,0 +1,99 @@
+"""Self-contained host artifacts: a specialization as an AOTInductor package.
+
+A package holds the compiled kernels of one specialization (one input
+signature) as a shared library plus its weights-free metadata. Loading one
+goes through torch's C++ loader only: no Dynamo, no Inductor import, no C++
+compile and no probing of the CPU's vector ISA, so a warm start in a fresh
+cache folder compiles nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from airgraph_core.targets.host.program import HostProgram
+
+__all__ = ["export_package", "load_package", "signature_to_json", "signature_from_json"]
+
+
+def signature_to_json(signature: tuple) -> list[Any]:
+    """A :meth:`HostProgram.signature` as JSON-able data."""
+    out: list[Any] = []
+    for item in signature:
+        if isinstance(item, int):
+            out.append(item)
+        else:
+            shape, dtype, device = item
+            out.append([list(shape), str(dtype).removeprefix("torch."), device])
+    return out
+
+
+def signature_from_json(data: Sequence[Any]) -> tuple:
+    """Inverse of :func:`signature_to_json`.
+
+    Raises:
+        ValueError: ``data`` is not a signature.
+    """
+    out: list[Any] = []
+    for item in data:
+        if isinstance(item, int) and not isinstance(item, bool):
+            out.append(item)
+            continue
+        try:
+            shape, dtype, device = item
+            torch_dtype = getattr(torch, dtype)
+        except (TypeError, ValueError, AttributeError):
+            raise ValueError(f"data: {item!r} is not a signature entry") from None
+        if not isinstance(torch_dtype, torch.dtype):
+            raise ValueError(f"data: {dtype!r} is not a torch dtype")
+        out.append((tuple(int(d) for d in shape), torch_dtype, str(device)))
+    return tuple(out)
+
+
+def _example(signature: tuple) -> list[torch.Tensor]:
+    return [
+        torch.zeros(shape, dtype=dtype, device=device)
+        for shape, dtype, device in (s for s in signature if not isinstance(s, int))
+    ]
+
+
+def export_package(program: HostProgram, signature: tuple) -> bytes:
+    """Compile one specialization of ``program`` ahead of time; return the package bytes.
+
+    Raises:
+        KeyError: ``program`` has no specialization for ``signature``.
+    """
+    from torch._inductor import aoti_compile_and_package
+
+    gm = program.specialized_module(signature)
+    exported = torch.export.export(gm, tuple(_example(signature)), strict=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "program.pt2")
+        aoti_compile_and_package(exported, package_path=path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def load_package(program: HostProgram, signature: tuple, data: bytes) -> None:
+    """Install a package made by :func:`export_package` for ``signature``.
+
+    The bytes are written to a private temporary file (0600) that the C++
+    loader maps; the caller has verified them (the cache checks sha256).
+    """
+    fd, path = tempfile.mkstemp(suffix=".pt2")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        loader = torch._C._aoti.AOTIModelPackageLoader(path, "model", False, 1, -1)
+    finally:
+        os.unlink(path)
+
+    def run(*tensors: torch.Tensor) -> list[torch.Tensor]:
+        return loader.run(list(tensors))
+
+    program.install(signature, run)
