@@ -101,7 +101,7 @@ def cache_compile(
             wrapped by a decorator, or another argument has the wrong type.
         ValueError: a rank is negative.
 
-    Example:
+    Examples:
         >>> class Model(torch.nn.Module):                      # doctest: +SKIP
         ...     def __init__(self):
         ...         super().__init__()

@@ -253,7 +253,7 @@ def build_key(
         TypeError: ``method`` is not a bound method of a module, or another
             argument has the wrong type (see :func:`describe_inputs`).
 
-    Example:
+    Examples:
         >>> key = build_key(model._forward, (x, y), config_fingerprint="")  # doctest: +SKIP
         >>> key.entry_name()                                                 # doctest: +SKIP
         'Model__forward_3f2a9c...'

@@ -105,7 +105,7 @@ def safe_json_loads(data: bytes | str) -> Any:
         TypeError: ``data`` is neither bytes nor str.
         ValueError: ``data`` is not strict UTF-8 JSON (for example a pickle).
 
-    Example:
+    Examples:
         >>> safe_json_loads(b'{"a": [1, 2]}')
         {'a': [1, 2]}
     """

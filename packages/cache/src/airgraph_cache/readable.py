@@ -148,7 +148,7 @@ def readable_cache(path: str | os.PathLike[str], *, file: TextIO | None = None) 
         TypeError: ``path`` is not a path.
         FileNotFoundError: ``path`` does not exist or is not a folder.
 
-    Example:
+    Examples:
         >>> readable_cache(".torchair_cache")  # doctest: +SKIP
     """
     if not isinstance(path, (str, os.PathLike)):

@@ -174,7 +174,7 @@ def source_fingerprint(fn: Callable[..., Any]) -> dict[str, str]:
     Raises:
         TypeError: ``fn`` is not a Python function or method.
 
-    Example:
+    Examples:
         >>> sorted(source_fingerprint(source_fingerprint))  # doctest: +ELLIPSIS
         ['airgraph_cache.keys...', ...]
     """

@@ -126,7 +126,7 @@ def rank_folder(
         TypeError: a rank is not an int (bools are refused) or None.
         ValueError: a rank is negative.
 
-    Example:
+    Examples:
         >>> rank_folder(3, tp_rank=1, pp_rank=0)
         'rank_3_tp1_pp0'
     """
@@ -153,7 +153,7 @@ class ArtifactStore:
     Raises:
         TypeError: ``root`` is not a path or ``lock_timeout`` not a number.
 
-    Example:
+    Examples:
         >>> store = ArtifactStore(tmp)                       # doctest: +SKIP
         >>> entry = store.entry_dir(key, global_rank=0)      # doctest: +SKIP
         >>> store.publish(entry, {"graph.pb": data}, {"key": key.as_dict()})  # doctest: +SKIP
@@ -259,7 +259,7 @@ class ArtifactStore:
             CacheSecurityError: the entry folder exists but is not ours/private.
             filelock.Timeout: the lock was not acquired within ``lock_timeout``.
 
-        Example:
+        Examples:
             >>> with store.lock(entry):                      # doctest: +SKIP
             ...     files = store.load(entry) or compile_and_publish()
         """

@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The process exit code.
 
-    Example:
+    Examples:
         >>> main(["--version"])  # doctest: +SKIP
     """
     parser = build_parser()

@@ -77,7 +77,7 @@ def capture_aten_graph(
         torch._dynamo.exc.Unsupported: if ``fn`` has a graph break
             (``fullgraph=True``).
 
-    Example:
+    Examples:
         >>> gm, inputs = capture_aten_graph(torch.nn.Linear(4, 2), [torch.randn(3, 4)])
         >>> sorted({str(n.target) for n in gm.graph.nodes if n.op == "call_function"})
         ['aten.addmm.default', 'aten.t.default']

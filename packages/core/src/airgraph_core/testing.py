@@ -2,7 +2,7 @@
 
 Used by airgraph's own tests and usable by anyone writing a converter.
 
-Example:
+Examples:
     >>> import torch
     >>> from airgraph_core.testing import check_lowering
     >>> g = check_lowering(lambda x: torch.relu(x) + 1, [torch.randn(4)])  # doctest: +SKIP

@@ -5,7 +5,7 @@
 - :func:`get_npu_backend`: the backend for ``torch.compile(..., backend=...)``.
 - :func:`get_compiler`: the ATen-graph compiler it uses, for custom backends.
 
-Example:
+Examples:
     >>> import torch
     >>> from airgraph_dynamo import CompilerConfig, get_npu_backend
     >>> config = CompilerConfig()

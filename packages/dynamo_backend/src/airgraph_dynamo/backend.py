@@ -146,7 +146,7 @@ def get_npu_backend(
         TypeError: ``compiler_config`` is not a ``CompilerConfig``, or
             ``custom_decompositions`` is malformed.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from airgraph_dynamo import CompilerConfig, get_npu_backend
         >>> backend = get_npu_backend(compiler_config=CompilerConfig())

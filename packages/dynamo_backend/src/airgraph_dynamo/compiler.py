@@ -20,6 +20,8 @@ from torch.fx import GraphModule
 from airgraph_core import GeGraph, UnsupportedOpError, lower_graph
 from airgraph_dynamo.config import CompilerConfig
 from airgraph_dynamo.dumps import dump_graph
+from airgraph_dynamo.gear_dispatch import GearedRunner, convert_outputs
+from airgraph_dynamo.gears import GearSetup, build_gear_setup, has_gears, split_size_asserts
 from airgraph_dynamo.inputs import InputOrigin
 from airgraph_dynamo.static_marks import StaticMarkReport, check_static_marks
 from airgraph_dynamo.targets import Executable, Target, select_target
@@ -50,6 +52,8 @@ class CompiledGraph:
         dump_path: where the graph dump was written, if any.
         fallback_reason: why the graph runs eagerly, if it does.
         executable: the target's executable (``None`` on fallback).
+        gears: the gear setup when inputs carry ``set_dim_gears`` marks
+            (its ``plan``, and ``compiled``: the host gears compiled so far).
     """
 
     name: str
@@ -62,6 +66,7 @@ class CompiledGraph:
     dump_path: Path | None = None
     fallback_reason: str | None = None
     executable: Executable | None = None
+    gears: GearSetup | None = None
 
 
 class _GraphRunner:
@@ -73,18 +78,7 @@ class _GraphRunner:
         self.kinds = tuple(k for k in kinds if k)
 
     def __call__(self, *args: Any) -> list[Any]:
-        outs = self.executable([args[p] for p in self.sources])
-        result: list[Any] = []
-        it = iter(outs)
-        for kind in self.kinds:
-            if kind == "n":
-                result.append(None)
-            elif kind == "s":
-                value = next(it)
-                result.append(int(value.item() if isinstance(value, torch.Tensor) else value))
-            else:
-                result.append(next(it))
-        return result
+        return convert_outputs(self.executable([args[p] for p in self.sources]), self.kinds)
 
 
 def standalone_origins(example_inputs: Sequence[Any]) -> list[InputOrigin]:
@@ -194,6 +188,9 @@ class AtenCompiler:
         record = CompiledGraph(name, gm, None, "eager", origins, frozen)
         self.compiled.append(record)
 
+        geared = has_gears(origins)
+        # Geared sizes are unbacked: their runtime asserts are checked per gear instead.
+        size_asserts = split_size_asserts(gm) if geared else None
         try:
             graph = lower_graph(gm, lower_inputs, name=name, frozen_inputs=frozen)
         except UnsupportedOpError as e:
@@ -205,8 +202,20 @@ class AtenCompiler:
             record.dump_path = dump_graph(graph, dump.type, dump.path)
 
         target = self.target
+        options = dict(ge_options or {})
+        if geared:
+            record.gears = build_gear_setup(
+                gm,
+                graph,
+                example_inputs,
+                origins,
+                self.config.inference_config.dynamic_gears_merge_policy,
+                size_asserts,
+            )
+            if target.name == "npu":
+                options = {**record.gears.ge_options(graph), **options}
         try:
-            executable = target.compile(graph, dict(ge_options or {}))
+            executable = target.compile(graph, options)
         except NotImplementedError as e:  # e.g. a GE op the host target cannot run
             return self._fallback(record, e)
         record.target = target.name
@@ -220,11 +229,20 @@ class AtenCompiler:
             len(frozen),
             "static" if graph.is_static() else "dynamic",
         )
-        return _GraphRunner(
-            executable,
-            graph.attrs[_INPUT_SOURCES_ATTR].value,
-            graph.attrs[_OUTPUT_KINDS_ATTR].value,
-        )
+        sources = graph.attrs[_INPUT_SOURCES_ATTR].value
+        kinds = graph.attrs[_OUTPUT_KINDS_ATTR].value
+        if record.gears is not None:
+            return GearedRunner(
+                record.gears,
+                executable,
+                sources,
+                kinds,
+                gm,
+                gear_compile=self.config.airgraph_config.gear_compile,
+                out_of_gear=self.config.airgraph_config.out_of_gear,
+                graph_name=name,
+            )
+        return _GraphRunner(executable, sources, kinds)
 
     def _fallback(self, record: CompiledGraph, error: NotImplementedError) -> Callable[..., Any]:
         if self.config.airgraph_config.unsupported_op != "fallback":

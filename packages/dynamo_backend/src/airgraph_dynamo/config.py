@@ -307,7 +307,7 @@ class CompilerConfig(_ConfigNode):
     the feature; airgraph's own options are under ``airgraph_config``.
     Assignments are validated immediately.
 
-    Example:
+    Examples:
         >>> config = CompilerConfig()
         >>> config.inference_config.dynamic_gears_merge_policy = "product"
         >>> config.airgraph_config.target = "host"

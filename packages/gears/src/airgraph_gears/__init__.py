@@ -8,7 +8,7 @@
   shapes in O(1) and builds GE's ``ge.inputShape`` / ``ge.dynamicDims``
   options.
 
-Example:
+Examples:
     >>> import torch
     >>> from airgraph_gears import GearPlan, set_dim_gears
     >>> x1, x2 = torch.ones(2, 2), torch.ones(2, 2)

@@ -135,7 +135,7 @@ def set_dim_gears(
             fewer than 2 or more than 100 gears, the current size not among
             the gears, or a dim already set to different gears.
 
-    Example:
+    Examples:
         >>> x = torch.ones(2, 16)
         >>> set_dim_gears(x, dim_gears={0: [1, 2, 4, 8]})
         >>> get_dim_gears(x)
@@ -181,7 +181,7 @@ def get_dim_gears(tensor: Any) -> dict[int, tuple[int, ...]] | None:
         A new dict mapping each geared dim (>= 0, ascending) to its gears as a
         tuple, or None when no gears are set.
 
-    Example:
+    Examples:
         >>> get_dim_gears(torch.ones(2)) is None
         True
     """

@@ -42,7 +42,7 @@ def zip_policy(gear_lists: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
     Raises:
         ValueError: the lists differ in length (TorchAir's message).
 
-    Example:
+    Examples:
         >>> zip_policy([[2, 4], [2, 4]])
         [(2, 2), (4, 4)]
     """
@@ -65,7 +65,7 @@ def product_policy(gear_lists: Sequence[Sequence[int]]) -> list[tuple[int, ...]]
     Returns:
         The combinations (may repeat when a list repeats a gear).
 
-    Example:
+    Examples:
         >>> product_policy([[2, 4], [2, 4]])
         [(2, 2), (2, 4), (4, 2), (4, 4)]
     """
@@ -130,7 +130,7 @@ def merge_gears(
             distinct combinations.
         TypeError: ``policy`` is neither a name nor a list of combinations.
 
-    Example:
+    Examples:
         >>> merge_gears([[2, 4], [2, 4]], "product")
         [(2, 2), (2, 4), (4, 2), (4, 4)]
     """

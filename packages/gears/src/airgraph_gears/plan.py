@@ -56,7 +56,7 @@ class GearPlan:
         ValueError: the lengths differ, a static dim is not an int >= 0, a
             gear rule is broken, or merging fails (see ``merge_gears``).
 
-    Example:
+    Examples:
         >>> plan = GearPlan([(2, 2), (2, 2)], [{0: [2, 4]}, {0: [2, 4]}], "product")
         >>> plan.combinations[1]
         ((2, 2), (4, 2))
@@ -129,7 +129,7 @@ class GearPlan:
         Returns:
             The plan.
 
-        Example:
+        Examples:
             >>> from airgraph_gears import set_dim_gears
             >>> x = torch.ones(2, 2)
             >>> set_dim_gears(x, {0: [2, 4]})
@@ -217,7 +217,7 @@ class GearPlan:
     def describe(self) -> str:
         """Return the plan as a readable table: one row per combination.
 
-        Example:
+        Examples:
             >>> print(GearPlan([(2, 2), (2, 2)], [{0: [2, 4]}, {0: [2, 4]}]).describe())
             GearPlan: 2 combinations of 2 inputs, policy 'zip', geared: input 0 dim 0, input 1 dim 0
               gear  input 0  input 1
@@ -270,7 +270,7 @@ class GearPlan:
                 static in ``data_shapes`` ("At least one dimension should
                 have levels.", TorchAir's message).
 
-        Example:
+        Examples:
             >>> plan = GearPlan([(2, 2), (2, 2)], [{0: [2, 4]}, {0: [2, 4]}], "product")
             >>> plan.ge_options(["arg0_1", "arg1_1"])["ge.dynamicDims"]
             '2,2;2,4;4,2;4,4'

@@ -4,7 +4,7 @@ Converters declare what they support as data (dtypes, ranks, a named
 predicate) so that the lowering can reject unsupported nodes before emitting
 anything, and so that the registry can print its own support table.
 
-Example:
+Examples:
     >>> from airgraph_core.converters.registry import register, NUMERIC
     >>> @register(aten.relu.default, dtypes=NUMERIC, ge_ops=("Relu",))  # doctest: +SKIP
     ... def relu(ctx, x):

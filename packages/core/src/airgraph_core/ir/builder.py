@@ -64,7 +64,7 @@ Input = TensorRef | None | Sequence[TensorRef]
 class GraphBuilder:
     """Builds a :class:`GeGraph` op by op.
 
-    Example:
+    Examples:
         >>> b = GraphBuilder("g")
         >>> x = b.data(0, DataType.FLOAT, (2, 3))
         >>> y = b.op("Relu", x, out=x.spec)

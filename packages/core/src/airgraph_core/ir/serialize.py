@@ -26,7 +26,7 @@ Two things do not survive a round trip exactly, both because GE stores them
 that way: ``AttrDef.f`` and ``list.f`` are 32-bit floats, so float attributes
 come back rounded to float32; and a shape of ``(-2,)`` comes back as ``None``.
 
-Example:
+Examples:
     >>> from airgraph_core.ir.graph import GeGraph
     >>> deserialize(serialize(GeGraph("g"))) == GeGraph("g")
     True

@@ -1,0 +1,281 @@
+"""Serving a geared graph: dispatch by input shapes, eager or lazy gear compiles, out-of-gear calls.
+
+:class:`GearedRunner` is what AOTAutograd calls instead of the plain runner
+when the graph has gears. A call looks the shapes of its geared inputs up in
+a dict (keyed by shapes only: the other inputs' shapes are fixed by Dynamo's
+guards) and runs what it finds:
+
+- host target: the gear's own static specialization of the GE graph
+  (compiled by Inductor or interpreted), built for every feasible gear at the
+  first call (``gear_compile="eager"``) or at each gear's first use
+  (``"lazy"``);
+- NPU target: the one GE graph, whose gear options made GE build a variant
+  per gear.
+
+Shapes outside the gears follow ``airgraph_config.out_of_gear``: ``"error"``
+lists the gears; ``"pad"`` pads the geared dims with zeros up to the next
+larger gear and slices the outputs back; ``"fallback"`` runs the ATen graph
+eagerly in PyTorch (nothing is compiled or cached), with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch.fx import GraphModule
+from torch.utils._python_dispatch import _disable_current_modes
+
+from airgraph_dynamo.gears import GearSetup, _evaluate
+from airgraph_dynamo.targets import Executable
+
+__all__ = ["GearedRunner", "OutOfGearError", "convert_outputs"]
+
+log = logging.getLogger("airgraph.dynamo")
+
+
+class OutOfGearError(RuntimeError):
+    """A call's input shapes match no gear (``airgraph_config.out_of_gear="error"``)."""
+
+
+def convert_outputs(outs: Sequence[Any], kinds: Sequence[str]) -> list[Any]:
+    """The target's outputs as AOTAutograd wants them: sizes as ``int``, ``None`` kept."""
+    result: list[Any] = []
+    it = iter(outs)
+    for kind in kinds:
+        if kind == "n":
+            result.append(None)
+        elif kind == "s":
+            value = next(it)
+            result.append(int(value.item() if isinstance(value, torch.Tensor) else value))
+        else:
+            result.append(next(it))
+    return result
+
+
+class GearedRunner:
+    """The callable AOTAutograd gets for a geared graph: ATen inputs -> outputs.
+
+    Args:
+        setup: the graph's :class:`~airgraph_dynamo.gears.GearSetup`.
+        executable: the target's executable of the GE graph.
+        sources: the ATen placeholder position of each ``Data`` input.
+        kinds: the graph's output kinds (``"t"`` tensor, ``"s"`` size,
+            ``"n"`` None).
+        aten_graph: the ATen graph, run eagerly by ``out_of_gear="fallback"``.
+        gear_compile: ``"eager"`` or ``"lazy"`` (host target only).
+        out_of_gear: ``"error"``, ``"pad"`` or ``"fallback"``.
+        graph_name: for messages.
+    """
+
+    def __init__(
+        self,
+        setup: GearSetup,
+        executable: Executable,
+        sources: Sequence[int],
+        kinds: Sequence[str],
+        aten_graph: GraphModule,
+        *,
+        gear_compile: str,
+        out_of_gear: str,
+        graph_name: str,
+    ) -> None:
+        self.setup = setup
+        self.executable = executable
+        self.sources = tuple(sources)
+        self.kinds = tuple(k for k in kinds if k)
+        self.aten_graph = aten_graph
+        self.gear_compile = gear_compile
+        self.out_of_gear = out_of_gear
+        self.graph_name = graph_name
+        self._geared = tuple(g.position for g in setup.inputs)
+        self._index = {combination: i for i, combination in enumerate(setup.plan.combinations)}
+        self._plain = all(k == "t" for k in self.kinds)
+        self._program = getattr(executable, "program", None)  # host target: a HostProgram
+        if self._program is not None:
+            # A host gear is a static specialization: host scalars are folded
+            # into it, so it takes the tensor inputs only.
+            scalar_positions = {p for scalars in setup.scalars.values() for p in scalars}
+            self._positions = tuple(p for p in self.sources if p not in scalar_positions)
+            self._table: dict[tuple, Callable[..., Any]] = {}
+        else:
+            # One executable serves every gear (GE built a variant per gear).
+            self._positions = self.sources
+            run = _as_positional(executable)
+            self._table = {setup.plan.combinations[i]: run for i in setup.feasible}
+        self._started = False
+        self._warned: set[tuple] = set()
+
+    def __call__(self, *args: Any) -> list[Any]:
+        fn = self._table.get(tuple([args[p].shape for p in self._geared]))
+        if fn is None:
+            return self._slow_call(args)
+        outs = fn(*[args[p] for p in self._positions])
+        return list(outs) if self._plain else convert_outputs(outs, self.kinds)
+
+    # -- the first call, lazy compiles and out-of-gear shapes ---------------
+
+    def _slow_call(self, args: tuple[Any, ...]) -> list[Any]:
+        if self._program is not None and not self._started:
+            self._started = True
+            if self.gear_compile == "eager":
+                self._compile_all(args)
+        key = tuple(tuple(args[p].shape) for p in self._geared)
+        index = self._index.get(key)
+        if index is not None and index not in self.setup.infeasible:
+            fn = self._table.get(key) or self._compile_gear(index, args, real=True)
+            outs = fn(*[args[p] for p in self._positions])
+            return list(outs) if self._plain else convert_outputs(outs, self.kinds)
+        return self._out_of_gear(args, key, index)
+
+    def _compile_all(self, args: tuple[Any, ...]) -> None:
+        start = time.perf_counter()
+        first = self._index.get(tuple(tuple(args[p].shape) for p in self._geared))
+        for index in self.setup.feasible:
+            self._compile_gear(index, args, real=index == first)
+        log.info(
+            "gears: compiled %d gears of %s in %.2f s (gear_compile='eager')",
+            len(self.setup.feasible),
+            self.graph_name,
+            time.perf_counter() - start,
+        )
+
+    def _compile_gear(self, index: int, args: tuple[Any, ...], *, real: bool) -> Callable:
+        """Specialize the host program for gear ``index`` and register it in the dispatch dict.
+
+        With ``real``, ``args`` are the gear's own inputs; otherwise they
+        only give dtypes, devices and the non-geared inputs, and the geared
+        inputs are zeros of the gear's shapes.
+        """
+        combination = self.setup.plan.combinations[index]
+        inputs = self._gear_inputs(index, args, real=real)
+        start = time.perf_counter()
+        if torch._C._len_torch_dispatch_stack():
+            # AOTAutograd runs the first call under a dispatch mode; compiling
+            # a specialization must not trace through it.
+            with _disable_current_modes():
+                fn = self._program.compile_for(inputs)
+        else:
+            fn = self._program.compile_for(inputs)
+        self.setup.compiled[index] = time.perf_counter() - start
+        self._table[combination] = fn
+        log.debug("gears: %s gear %d %s compiled", self.graph_name, index, combination)
+        return fn
+
+    def _gear_inputs(self, index: int, args: Sequence[Any], *, real: bool) -> list[Any]:
+        """One value per ``Data`` input for gear ``index`` (see :meth:`_compile_gear`)."""
+        scalars = self.setup.scalars[index]
+        if real:
+            wrong = {p: (args[p], v) for p, v in scalars.items() if int(args[p]) != v}
+            if wrong:
+                raise RuntimeError(
+                    f"airgraph gears: internal error: the size inputs {wrong} of {self.graph_name} "
+                    "disagree with the sizes derived from the gear"
+                )
+            return [args[p] for p in self.sources]
+        shapes = dict(zip(self._geared, self.setup.plan.combinations[index]))
+        inputs = []
+        for p in self.sources:
+            if p in scalars:
+                inputs.append(scalars[p])
+            elif p in shapes:
+                inputs.append(torch.zeros(shapes[p], dtype=args[p].dtype, device=args[p].device))
+            else:
+                inputs.append(args[p])
+        return inputs
+
+    def _out_of_gear(self, args: tuple[Any, ...], key: tuple, index: int | None) -> list[Any]:
+        shapes = ", ".join(f"{g.source}: {s}" for g, s in zip(self.setup.inputs, key))
+        if index is not None:
+            raise OutOfGearError(
+                f"airgraph gears: input shapes {shapes} are gear {index} of {self.graph_name}, "
+                f"which this model cannot run: {self.setup.infeasible[index]}"
+            )
+        if self.out_of_gear == "pad":
+            return self._pad_call(args, key, shapes)
+        if self.out_of_gear == "fallback":
+            if key not in self._warned:
+                self._warned.add(key)
+                log.warning(
+                    "airgraph gears: input shapes %s match no gear of %s; running the graph "
+                    "eagerly in PyTorch, uncompiled (airgraph_config.out_of_gear='fallback')",
+                    shapes,
+                    self.graph_name,
+                )
+            return list(self.aten_graph(*args))
+        raise OutOfGearError(
+            f"airgraph gears: input shapes {shapes} match no gear of {self.graph_name} "
+            "(airgraph_config.out_of_gear='error'). The gears are:\n"
+            f"{self.setup.describe()}\n"
+            "Call with one of these shapes, declare the shapes with set_dim_gears before the "
+            "first call, or set airgraph_config.out_of_gear to 'pad' or 'fallback'."
+        )
+
+    def _pad_call(self, args: tuple[Any, ...], key: tuple, shapes: str) -> list[Any]:
+        setup = self.setup
+        if setup.pad_blocker is not None:
+            raise OutOfGearError(
+                f"airgraph gears: input shapes {shapes} match no gear of {self.graph_name}, and "
+                f"out_of_gear='pad' cannot serve this model: {setup.pad_blocker}. Call with a "
+                f"gear's shapes or use out_of_gear='fallback'. The gears are:\n{setup.describe()}"
+            )
+        actual: dict[Any, int] = {}
+        for g, shape in zip(setup.inputs, key):
+            for dim, symbol in g.symbols.items():
+                if actual.setdefault(symbol, shape[dim]) != shape[dim]:
+                    raise OutOfGearError(
+                        f"airgraph gears: input shapes {shapes} break the model's constraint "
+                        f"that the dims traced as {symbol} are equal"
+                    )
+        target = setup.plan.next_larger(key)
+        if target is None or target in setup.infeasible:
+            raise OutOfGearError(
+                f"airgraph gears: input shapes {shapes} match no gear of {self.graph_name} and "
+                "no gear is large enough to pad them to (airgraph_config.out_of_gear='pad'). "
+                f"The gears are:\n{setup.describe()}"
+            )
+        combination = setup.plan.combinations[target]
+        padded = list(args)
+        for p, shape in zip(self._geared, combination):
+            padded[p] = _pad_zeros(args[p], shape)
+        for p, value in setup.scalars[target].items():
+            padded[p] = value
+        log.debug(
+            "gears: %s padded %s to gear %d %s", self.graph_name, shapes, target, combination
+        )
+        outs = self(*padded)
+        return [_slice_back(out, sizes, actual) for out, sizes in zip(outs, setup.output_sizes)]
+
+    def __repr__(self) -> str:
+        return (
+            f"GearedRunner({self.graph_name}, gears={len(self.setup.plan)}, "
+            f"compiled={len(self.setup.compiled)}, out_of_gear={self.out_of_gear!r})"
+        )
+
+
+def _as_positional(executable: Executable) -> Callable[..., Any]:
+    def run(*inputs: Any) -> list[Any]:
+        return executable(inputs)
+
+    return run
+
+
+def _pad_zeros(tensor: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    if tuple(tensor.shape) == tuple(shape):
+        return tensor
+    padded = tensor.new_zeros(shape)
+    padded[tuple(slice(0, n) for n in tensor.shape)] = tensor
+    return padded
+
+
+def _slice_back(out: Any, sizes: Any, actual: dict[Any, int]) -> Any:
+    if sizes is None:
+        return out
+    if not isinstance(sizes, tuple):
+        value = _evaluate(sizes, actual)
+        return out if value is None else value
+    index = tuple(slice(0, n) for n in (_evaluate(s, actual) for s in sizes))
+    return out[index].contiguous()
