@@ -23,14 +23,7 @@ __all__ = ["export_package", "load_package", "signature_to_json", "signature_fro
 
 def signature_to_json(signature: tuple) -> list[Any]:
     """A :meth:`HostProgram.signature` as JSON-able data."""
-    out: list[Any] = []
-    for item in signature:
-        if isinstance(item, int):
-            out.append(item)
-        else:
-            shape, dtype, device = item
-            out.append([list(shape), str(dtype).removeprefix("torch."), device])
-    return out
+    return [item if isinstance(item, int) else list(item) for item in signature]
 
 
 def signature_from_json(data: Sequence[Any]) -> tuple:
@@ -41,25 +34,17 @@ def signature_from_json(data: Sequence[Any]) -> tuple:
     """
     out: list[Any] = []
     for item in data:
-        if isinstance(item, int) and not isinstance(item, bool):
+        if isinstance(item, bool):
+            raise ValueError(f"data: {item!r} is not a signature entry")
+        if isinstance(item, int):
             out.append(item)
-            continue
-        try:
-            shape, dtype, device = item
-            torch_dtype = getattr(torch, dtype)
-        except (TypeError, ValueError, AttributeError):
-            raise ValueError(f"data: {item!r} is not a signature entry") from None
-        if not isinstance(torch_dtype, torch.dtype):
-            raise ValueError(f"data: {dtype!r} is not a torch dtype")
-        out.append((tuple(int(d) for d in shape), torch_dtype, str(device)))
+        elif isinstance(item, list) and all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in item
+        ):
+            out.append(tuple(item))
+        else:
+            raise ValueError(f"data: {item!r} is not a signature entry")
     return tuple(out)
-
-
-def _example(signature: tuple) -> list[torch.Tensor]:
-    return [
-        torch.zeros(shape, dtype=dtype, device=device)
-        for shape, dtype, device in (s for s in signature if not isinstance(s, int))
-    ]
 
 
 def export_package(program: HostProgram, signature: tuple) -> bytes:
@@ -71,7 +56,7 @@ def export_package(program: HostProgram, signature: tuple) -> bytes:
     from torch._inductor import aoti_compile_and_package
 
     gm = program.specialized_module(signature)
-    exported = torch.export.export(gm, tuple(_example(signature)), strict=False)
+    exported = torch.export.export(gm, tuple(program.example_inputs(signature)), strict=False)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "program.pt2")
         aoti_compile_and_package(exported, package_path=path)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch.fx import Graph, GraphModule
 
+from airgraph_core.ir.dtypes import to_torch
 from airgraph_core.ir.graph import AttrKind, GeGraph, GeOp, parse_edge, topological_order
 from airgraph_core.targets.host.semantics import HostOp, lookup_host_op
 
@@ -220,15 +221,25 @@ class HostProgram:
         self.mode = mode
         self._compiled: dict[tuple, Any] = {}
         self._modules: dict[tuple, GraphModule] = {}
-        self._host_scalar = [op.output_descs[0].placement == "CPU" for op in graph.data_ops]
+        datas = graph.data_ops
+        self._host_scalar = [op.output_descs[0].placement == "CPU" for op in datas]
+        self._tensor_pos = [i for i, scalar in enumerate(self._host_scalar) if not scalar]
+        # Only inputs whose shape the graph leaves open (or host scalars) can
+        # change between calls; static inputs are fixed by the graph itself.
+        self._scalar_pos = [i for i, scalar in enumerate(self._host_scalar) if scalar]
+        self._open_pos = [
+            i
+            for i, op in enumerate(datas)
+            if not self._host_scalar[i] and not op.output_descs[0].is_static
+        ]
+        self._n_inputs = len(datas)
 
     def signature(self, inputs: Sequence[Any]) -> tuple:
-        """The specialization key of ``inputs``."""
-        return tuple(
-            int(v)
-            if scalar and not isinstance(v, torch.Tensor)
-            else (tuple(v.shape), v.dtype, v.device.type)
-            for v, scalar in zip(inputs, self._host_scalar)
+        """The specialization key of ``inputs``: the values of host scalar
+        inputs, then the shapes of the tensor inputs whose GE shape has ``-1`` dims."""
+        return (
+            *(int(inputs[i]) for i in self._scalar_pos),
+            *(tuple(inputs[i].shape) for i in self._open_pos),
         )
 
     def compile_for(self, inputs: Sequence[Any]) -> Any:
@@ -265,17 +276,29 @@ class HostProgram:
         """The FX module of one specialization (for export, e.g. as an AOTInductor package)."""
         return self._modules[signature]
 
+    def example_inputs(self, signature: tuple) -> list[torch.Tensor]:
+        """Zero tensors shaped as the tensor inputs of a call with ``signature``."""
+        shapes = iter(signature[len(self._scalar_pos) :])
+        open_pos = set(self._open_pos)
+        tensors = []
+        for i in self._tensor_pos:
+            desc = self.graph.data_ops[i].output_descs[0]
+            shape = next(shapes) if i in open_pos else desc.shape
+            tensors.append(torch.zeros(shape, dtype=to_torch(desc.dtype)))
+        return tensors
+
     def install(self, signature: tuple, fn: Any) -> None:
         """Use ``fn`` (called with the tensor inputs) for ``signature`` instead of compiling."""
         self._compiled[signature] = fn
 
     def __call__(self, *inputs: Any) -> list[Any]:
-        fn, outputs = self._specialization(inputs)
-        if outputs is not None:  # the specialization just ran this call
-            return outputs
-        tensors = [
-            v
-            for v, scalar in zip(inputs, self._host_scalar)
-            if not (scalar and not isinstance(v, torch.Tensor))
-        ]
-        return list(fn(*tensors))
+        if len(inputs) != self._n_inputs:
+            raise ValueError(
+                f"inputs: graph {self.graph.name!r} takes {self._n_inputs} inputs, got {len(inputs)}"
+            )
+        fn = self._compiled.get(self.signature(inputs))
+        if fn is None:
+            fn, outputs = self._specialization(inputs)
+            if outputs is not None:  # the specialization just ran this call
+                return outputs
+        return list(fn(*[inputs[i] for i in self._tensor_pos]))
