@@ -41,3 +41,50 @@ def test_ops_prints_the_support_table(capsys):
     assert main(["ops"]) == 0
     out = capsys.readouterr().out
     assert "|" in out  # a markdown table
+
+
+def _published_entry(tmp_path):
+    import torch
+
+    from airgraph_cache import ArtifactStore, build_key
+    from airgraph_core import GraphBuilder, serialize
+    from airgraph_core.ir import DataType
+
+    class M(torch.nn.Module):
+        def f(self, x):
+            return x + x
+
+    b = GraphBuilder("cli_graph")
+    x = b.data(0, DataType.FLOAT, (2,))
+    b.net_output([b.op("Add", x, x, out=x.spec)])
+    key = build_key(M().f, (torch.zeros(2),), config_fingerprint="cfg")
+    store = ArtifactStore(tmp_path)
+    entry = store.entry_dir(key)
+    store.publish(entry, {"graph.pb": serialize(b.graph)}, {"key": key.as_dict()})
+    return entry
+
+
+def test_cache_ls_and_show(tmp_path, capsys):
+    entry = _published_entry(tmp_path)
+    assert main(["cache", "ls", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{entry.parent.name}/rank_0" in out
+    assert "1 entry under" in out
+    assert main(["cache", "show", str(entry)]) == 0
+    assert "%Add = Add(" in capsys.readouterr().out
+
+
+def test_graph_prints_a_serialized_graph(tmp_path, capsys):
+    entry = _published_entry(tmp_path)
+    assert main(["graph", str(entry / "graph.pb")]) == 0
+    assert capsys.readouterr().out.startswith("graph cli_graph")
+
+
+def test_errors_name_the_path(tmp_path, capsys):
+    assert main(["cache", "ls", str(tmp_path / "nope")]) == 1
+    assert "is not a directory" in capsys.readouterr().err
+    assert main(["cache", "show", str(tmp_path / "nope")]) == 1
+    bad = tmp_path / "bad.pb"
+    bad.write_bytes(b"\xff\xfe garbage")
+    assert main(["graph", str(bad)]) == 1
+    assert "cannot read" in capsys.readouterr().err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import os
 import sys
 from collections.abc import Sequence
 
@@ -55,6 +56,43 @@ def _print_ops() -> int:
     return 0
 
 
+def _cache_show(path: str) -> int:
+    from airgraph_cache import readable_cache
+
+    if not os.path.exists(path):
+        print(f"airgraph cache show: {path!r} does not exist", file=sys.stderr)
+        return 1
+    readable_cache(path)
+    return 0
+
+
+def _cache_ls(root: str) -> int:
+    from airgraph_cache import ArtifactStore
+
+    if not os.path.isdir(root):
+        print(f"airgraph cache ls: {root!r} is not a directory", file=sys.stderr)
+        return 1
+    entries = ArtifactStore(root).entries()
+    for entry in entries:
+        size = sum(f.stat().st_size for f in entry.iterdir() if f.is_file())
+        print(f"{entry.parent.name}/{entry.name}  {size / 1024:.1f} KiB")
+    print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'} under {os.path.abspath(root)}")
+    return 0
+
+
+def _graph_dump(path: str) -> int:
+    from airgraph_core import deserialize, dump_text
+
+    try:
+        with open(path, "rb") as f:
+            graph = deserialize(f.read())
+    except (OSError, ValueError) as e:
+        print(f"airgraph graph: cannot read {path!r}: {e}", file=sys.stderr)
+        return 1
+    print(dump_text(graph), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``airgraph`` command."""
     parser = argparse.ArgumentParser(
@@ -68,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("ops", help="print the table of supported ATen operators (markdown)")
+    graph = commands.add_parser("graph", help="print a serialized GE graph (.pb) as text")
+    graph.add_argument("path", help="a GE ModelDef protobuf file, e.g. a cache entry's graph.pb")
+    cache = commands.add_parser("cache", help="inspect a cache_compile cache")
+    cache_commands = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
+    show = cache_commands.add_parser("show", help="print a cache entry: key, files, GE graph")
+    show.add_argument("path", help="the cache root, an entry folder or a rank folder")
+    ls = cache_commands.add_parser("ls", help="list the entries of a cache root")
+    ls.add_argument("root", nargs="?", default=".torchair_cache", help="default: .torchair_cache")
     return parser
 
 
@@ -90,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _print_versions()
     if args.command == "ops":
         return _print_ops()
+    if args.command == "graph":
+        return _graph_dump(args.path)
+    if args.command == "cache":
+        return _cache_show(args.path) if args.cache_command == "show" else _cache_ls(args.root)
     parser.print_help(sys.stderr)
     return 2
 
