@@ -216,3 +216,75 @@ def test_real_npu_add(make_config):  # pragma: no cover - runs on NPU machines o
     with torch.no_grad():
         torch.testing.assert_close(fn(x, y).cpu(), torch.full((2, 2), 2.0))
     assert backend.compiled[-1].target == "npu"
+
+
+def _geared_npu(fn, binding, policy):
+    from airgraph_dynamo import CompilerConfig
+    from airgraph_gears import set_dim_gears
+
+    config = CompilerConfig()
+    config.inference_config.dynamic_gears_merge_policy = policy
+    backend = _make_backend(config, target=NpuTarget(binding=binding, device_id=0))
+    compiled = torch.compile(fn, backend=backend, fullgraph=True)
+    x1, x2 = torch.ones(2, 2), torch.ones(2, 2)
+    set_dim_gears(x1, dim_gears={0: [2, 4]})
+    set_dim_gears(x2, dim_gears={0: [2, 4]})
+    return backend, compiled, x1, x2
+
+
+# MISSION.md example 1 (x1 + x2, both geared {0: [2, 4]}). The Data ops are
+# the two size inputs (host scalars, shape ()) and the two tensors. Under
+# "product", (2, 2) + (4, 2) cannot run (x1 + x2 needs equal sizes), so GE is
+# given only the two combinations the model accepts.
+_MISSION_INPUT_SHAPE = "arg0_1:;arg1_1:-1,2;arg2_1:;arg3_1:-1,2"
+
+
+@pytest.mark.parametrize(("policy", "dynamic_dims"), [("zip", "2,2;4,4"), ("product", "2,2;4,4")])
+def test_gear_options_for_the_mission_example(policy, dynamic_dims):
+    binding = make_fake_binding()
+    backend, compiled, x1, x2 = _geared_npu(lambda x1, x2: x1 + x2, binding, policy)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x1, x2), torch.full((2, 2), 2.0))
+        torch.testing.assert_close(
+            compiled(torch.ones(4, 2), torch.ones(4, 2)), torch.full((4, 2), 2.0)
+        )
+    loads = [c for c in binding.calls if c[0] == "load"]
+    assert len(loads) == 1, "one GE graph serves every gear"
+    assert loads[0][2] == {
+        "ge.inputShape": _MISSION_INPUT_SHAPE,
+        "ge.dynamicDims": dynamic_dims,
+        "ge.dynamicNodeType": "1",
+    }
+    assert [c[0] for c in binding.calls].count("run") == 2
+    assert len(backend.compiled[0].gears.plan) == (2 if policy == "zip" else 4)
+
+
+@pytest.mark.parametrize(
+    ("policy", "dynamic_dims"), [("zip", "2,2;4,4"), ("product", "2,2;2,4;4,2;4,4")]
+)
+def test_gear_options_when_every_product_combination_runs(policy, dynamic_dims):
+    binding = make_fake_binding()
+    backend, compiled, x1, x2 = _geared_npu(lambda x1, x2: torch.cat([x1, x2]) * 2, binding, policy)
+    with torch.no_grad():
+        compiled(x1, x2)
+        if policy == "product":
+            out = compiled(torch.ones(4, 2), torch.ones(2, 2))
+            torch.testing.assert_close(out, torch.full((6, 2), 2.0))
+    load = next(c for c in binding.calls if c[0] == "load")
+    assert load[2] == {
+        "ge.inputShape": _MISSION_INPUT_SHAPE,
+        "ge.dynamicDims": dynamic_dims,
+        "ge.dynamicNodeType": "1",
+    }
+
+
+def test_out_of_gear_shapes_never_reach_ge():
+    from airgraph_dynamo import OutOfGearError
+
+    binding = make_fake_binding()
+    _, compiled, x1, x2 = _geared_npu(lambda x1, x2: x1 + x2, binding, "zip")
+    with torch.no_grad():
+        compiled(x1, x2)
+        with pytest.raises(OutOfGearError, match="match no gear"):
+            compiled(torch.ones(3, 2), torch.ones(3, 2))
+    assert [c[0] for c in binding.calls].count("run") == 1

@@ -4,6 +4,8 @@
   plus airgraph's own under ``airgraph_config``).
 - :func:`get_npu_backend`: the backend for ``torch.compile(..., backend=...)``.
 - :func:`get_compiler`: the ATen-graph compiler it uses, for custom backends.
+- :class:`OutOfGearError` / :class:`GearSetupError`: a call's shapes match
+  no gear; the gears cannot serve a graph (see ``airgraph_gears``).
 
 Examples:
     >>> import torch
@@ -19,7 +21,16 @@ Examples:
 
 from airgraph_dynamo.backend import get_compiler, get_npu_backend
 from airgraph_dynamo.config import CompilerConfig
+from airgraph_dynamo.gear_dispatch import OutOfGearError
+from airgraph_dynamo.gears import GearSetupError
 
 __version__ = "0.1.0"
 
-__all__ = ["CompilerConfig", "__version__", "get_compiler", "get_npu_backend"]
+__all__ = [
+    "CompilerConfig",
+    "GearSetupError",
+    "OutOfGearError",
+    "__version__",
+    "get_compiler",
+    "get_npu_backend",
+]

@@ -29,6 +29,8 @@ import torch
 from torch.fx import GraphModule
 from torch.utils._python_dispatch import _disable_current_modes
 
+from airgraph_core import GeGraph
+from airgraph_core.targets.host import lookup_host_op
 from airgraph_dynamo.gears import GearSetup, _evaluate
 from airgraph_dynamo.targets import Executable
 
@@ -98,8 +100,10 @@ class GearedRunner:
         if self._program is not None:
             # A host gear is a static specialization: host scalars are folded
             # into it, so it takes the tensor inputs only.
-            scalar_positions = {p for scalars in setup.scalars.values() for p in scalars}
-            self._positions = tuple(p for p in self.sources if p not in scalar_positions)
+            datas = executable.graph.data_ops
+            self._positions = tuple(
+                p for op, p in zip(datas, self.sources) if op.output_descs[0].placement != "CPU"
+            )
             self._table: dict[tuple, Callable[..., Any]] = {}
         else:
             # One executable serves every gear (GE built a variant per gear).
@@ -108,6 +112,7 @@ class GearedRunner:
             self._table = {setup.plan.combinations[i]: run for i in setup.feasible}
         self._started = False
         self._warned: set[tuple] = set()
+        self._updated = _updated_positions(executable.graph, self.sources)
 
     def __call__(self, *args: Any) -> list[Any]:
         fn = self._table.get(tuple([args[p].shape for p in self._geared]))
@@ -119,23 +124,48 @@ class GearedRunner:
     # -- the first call, lazy compiles and out-of-gear shapes ---------------
 
     def _slow_call(self, args: tuple[Any, ...]) -> list[Any]:
+        key = tuple(tuple(args[p].shape) for p in self._geared)
+        index = self._index.get(key)
+        in_gear = index is not None and index not in self.setup.infeasible
         if self._program is not None and not self._started:
             self._started = True
             if self.gear_compile == "eager":
-                self._compile_all(args)
-        key = tuple(tuple(args[p].shape) for p in self._geared)
-        index = self._index.get(key)
-        if index is not None and index not in self.setup.infeasible:
-            fn = self._table.get(key) or self._compile_gear(index, args, real=True)
+                self._compile_all(args, skip=index if in_gear else None)
+        if not in_gear:
+            return self._out_of_gear(args, key, index)
+        fn = self._table.get(key)
+        if fn is not None:
             outs = fn(*[args[p] for p in self._positions])
-            return list(outs) if self._plain else convert_outputs(outs, self.kinds)
-        return self._out_of_gear(args, key, index)
+        else:
+            outs = self._run_new_gear(index, args)
+        return list(outs) if self._plain else convert_outputs(outs, self.kinds)
 
-    def _compile_all(self, args: tuple[Any, ...]) -> None:
+    def _run_new_gear(self, index: int, args: tuple[Any, ...]) -> list[Any]:
+        """Run a call of a gear not compiled yet: specialize for it (running it once), register it."""
+        inputs = [args[p] for p in self.sources]
+        wrong = {
+            p: (int(args[p]), v) for p, v in self.setup.scalars[index].items() if int(args[p]) != v
+        }
+        if wrong:
+            raise RuntimeError(
+                f"airgraph gears: internal error: the size inputs of {self.graph_name} "
+                f"(position: (given, derived)) {wrong} disagree with the sizes derived from gear "
+                f"{index}"
+            )
         start = time.perf_counter()
-        first = self._index.get(tuple(tuple(args[p].shape) for p in self._geared))
+        with _no_dispatch_modes():
+            # A new specialization runs the graph once on ``inputs``: that run is this call.
+            outs = self._program(*inputs)
+            fn = self._program.compile_for(inputs)
+        self._register(index, fn, time.perf_counter() - start)
+        return outs
+
+    def _compile_all(self, args: tuple[Any, ...], skip: int | None) -> None:
+        """``gear_compile="eager"``: compile every feasible gear but ``skip`` (the calling one)."""
+        start = time.perf_counter()
         for index in self.setup.feasible:
-            self._compile_gear(index, args, real=index == first)
+            if index != skip and self.setup.plan.combinations[index] not in self._table:
+                self._compile_gear(index, args)
         log.info(
             "gears: compiled %d gears of %s in %.2f s (gear_compile='eager')",
             len(self.setup.feasible),
@@ -143,39 +173,15 @@ class GearedRunner:
             time.perf_counter() - start,
         )
 
-    def _compile_gear(self, index: int, args: tuple[Any, ...], *, real: bool) -> Callable:
-        """Specialize the host program for gear ``index`` and register it in the dispatch dict.
+    def _compile_gear(self, index: int, args: tuple[Any, ...]) -> None:
+        """Specialize the host program for gear ``index`` from dummy inputs.
 
-        With ``real``, ``args`` are the gear's own inputs; otherwise they
-        only give dtypes, devices and the non-geared inputs, and the geared
-        inputs are zeros of the gear's shapes.
+        ``args`` (a call of another shape) give dtypes, devices and the
+        non-geared inputs; geared inputs become zeros of the gear's shapes
+        and size inputs the gear's sizes. Specializing runs the graph once,
+        so inputs it updates in place are copied first.
         """
-        combination = self.setup.plan.combinations[index]
-        inputs = self._gear_inputs(index, args, real=real)
-        start = time.perf_counter()
-        if torch._C._len_torch_dispatch_stack():
-            # AOTAutograd runs the first call under a dispatch mode; compiling
-            # a specialization must not trace through it.
-            with _disable_current_modes():
-                fn = self._program.compile_for(inputs)
-        else:
-            fn = self._program.compile_for(inputs)
-        self.setup.compiled[index] = time.perf_counter() - start
-        self._table[combination] = fn
-        log.debug("gears: %s gear %d %s compiled", self.graph_name, index, combination)
-        return fn
-
-    def _gear_inputs(self, index: int, args: Sequence[Any], *, real: bool) -> list[Any]:
-        """One value per ``Data`` input for gear ``index`` (see :meth:`_compile_gear`)."""
         scalars = self.setup.scalars[index]
-        if real:
-            wrong = {p: (args[p], v) for p, v in scalars.items() if int(args[p]) != v}
-            if wrong:
-                raise RuntimeError(
-                    f"airgraph gears: internal error: the size inputs {wrong} of {self.graph_name} "
-                    "disagree with the sizes derived from the gear"
-                )
-            return [args[p] for p in self.sources]
         shapes = dict(zip(self._geared, self.setup.plan.combinations[index]))
         inputs = []
         for p in self.sources:
@@ -183,9 +189,22 @@ class GearedRunner:
                 inputs.append(scalars[p])
             elif p in shapes:
                 inputs.append(torch.zeros(shapes[p], dtype=args[p].dtype, device=args[p].device))
+            elif p in self._updated:
+                inputs.append(args[p].clone())
             else:
                 inputs.append(args[p])
-        return inputs
+        start = time.perf_counter()
+        with _no_dispatch_modes():
+            fn = self._program.compile_for(inputs)
+        self._register(index, fn, time.perf_counter() - start)
+
+    def _register(self, index: int, fn: Callable[..., Any], seconds: float) -> None:
+        combination = self.setup.plan.combinations[index]
+        self.setup.compiled[index] = seconds
+        self._table[combination] = fn
+        log.debug(
+            "gears: %s gear %d %s compiled in %.2f s", self.graph_name, index, combination, seconds
+        )
 
     def _out_of_gear(self, args: tuple[Any, ...], key: tuple, index: int | None) -> list[Any]:
         shapes = ", ".join(f"{g.source}: {s}" for g, s in zip(self.setup.inputs, key))
@@ -243,9 +262,7 @@ class GearedRunner:
             padded[p] = _pad_zeros(args[p], shape)
         for p, value in setup.scalars[target].items():
             padded[p] = value
-        log.debug(
-            "gears: %s padded %s to gear %d %s", self.graph_name, shapes, target, combination
-        )
+        log.debug("gears: %s padded %s to gear %d %s", self.graph_name, shapes, target, combination)
         outs = self(*padded)
         return [_slice_back(out, sizes, actual) for out, sizes in zip(outs, setup.output_sizes)]
 
@@ -254,6 +271,36 @@ class GearedRunner:
             f"GearedRunner({self.graph_name}, gears={len(self.setup.plan)}, "
             f"compiled={len(self.setup.compiled)}, out_of_gear={self.out_of_gear!r})"
         )
+
+
+class _no_dispatch_modes:
+    """Step out of AOTAutograd's first-call dispatch mode: compiling must not trace through it."""
+
+    def __enter__(self) -> None:
+        self._context = _disable_current_modes() if torch._C._len_torch_dispatch_stack() else None
+        if self._context is not None:
+            self._context.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._context is not None:
+            self._context.__exit__(*exc)
+
+
+def _updated_positions(graph: GeGraph, sources: Sequence[int]) -> frozenset[int]:
+    """ATen positions of the ``Data`` inputs the graph updates in place (e.g. by ``Assign``)."""
+    positions = {op.name: p for op, p in zip(graph.data_ops, sources)}
+    updated = set()
+    for op in graph.ops:
+        if op.type in ("Data", "Const", "NetOutput") or not op.inputs:
+            continue
+        try:
+            side_effect = lookup_host_op(op.type).side_effect
+        except NotImplementedError:
+            continue
+        source = op.inputs[0].rpartition(":")[0]
+        if side_effect and source in positions:
+            updated.add(positions[source])
+    return frozenset(updated)
 
 
 def _as_positional(executable: Executable) -> Callable[..., Any]:

@@ -395,7 +395,9 @@ def _check_asserts(
         elif isinstance(example, torch.Tensor):
             shape = geared.get(pos)
             if shape is None:
-                shape = tuple(int(s) if not isinstance(s, torch.SymInt) else 0 for s in example.shape)
+                shape = tuple(
+                    int(s) if not isinstance(s, torch.SymInt) else 0 for s in example.shape
+                )
             args.append(torch.empty(shape, dtype=example.dtype, device="meta"))
         else:
             args.append(example)
@@ -456,4 +458,3 @@ def _pad_blocker(
                     "copy would receive the update instead"
                 )
     return None
-
