@@ -135,3 +135,18 @@ def test_aot_package_runs_without_compiling_and_updates_inputs_in_place():
         fresh.specialized_module(source.signatures[0])
     torch.testing.assert_close(out, torch.full((2, 3), 12.0))
     torch.testing.assert_close(c2, torch.full((2, 3), 6.0))
+
+
+def test_large_foldable_values_are_computed_not_baked_in():
+    b = GraphBuilder("mask")
+    x = b.data(0, DataType.FLOAT, (64, 64))
+    ones = b.op("Fill", b.const([64, 64]), b.const(1.0), out=(DataType.FLOAT, (64, 64)))
+    tril = b.op("Tril", ones, out=ones.spec, diagonal=0)
+    b.net_output([b.op("Mul", x, tril, out=x.spec)])
+    gm, _, first = specialize(b.graph, [torch.ones(64, 64)])
+    targets = [getattr(n.target, "__name__", "") for n in gm.graph.nodes if n.op == "call_function"]
+    assert targets == ["ge_Fill", "ge_Tril", "ge_Mul"], targets
+    torch.testing.assert_close(first[0], torch.ones(64, 64).tril())
+    buffers = dict(gm.named_buffers())
+    assert all(t.numel() <= 16 for t in buffers.values())
+    torch.testing.assert_close(gm(torch.ones(64, 64))[0], torch.ones(64, 64).tril())

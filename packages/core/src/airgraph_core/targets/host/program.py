@@ -32,13 +32,20 @@ _SHAPE_OPS = frozenset({"Shape", "Size", "Rank"})
 
 
 class _Dyn:
-    """A value that depends on the inputs' data: its FX node and its value in this call."""
+    """A value computed in the emitted graph: its FX node and its value in this call.
 
-    __slots__ = ("node", "value")
+    ``foldable`` marks values that depend only on constants and shapes (a
+    causal mask, an ``arange``): they are known at specialization time but
+    too large to bake in as constants, since Inductor computes them inside
+    fused kernels faster than it loads them.
+    """
 
-    def __init__(self, node: torch.fx.Node, value: Any) -> None:
+    __slots__ = ("node", "value", "foldable")
+
+    def __init__(self, node: torch.fx.Node, value: Any, foldable: bool = False) -> None:
         self.node = node
         self.value = value
+        self.foldable = foldable
 
 
 def specialize(
@@ -107,11 +114,14 @@ def specialize(
             shape_of = ins[0].value if isinstance(ins[0], _Dyn) else ins[0]
             values[op.name] = _as_list(sem.fn([shape_of], attrs))
             continue
-        if not sem.side_effect and all(not isinstance(v, _Dyn) for v in ins):
+        foldable = not sem.side_effect and all(not isinstance(v, _Dyn) or v.foldable for v in ins)
+        if foldable and not any(isinstance(v, _Dyn) for v in ins):
             real = [_const_arg(sem, i, v, len(ins)) for i, v in enumerate(ins)]
-            values[op.name] = _as_list(sem.fn(real, attrs))
-            continue
-        values[op.name] = _emit(fx, sem, op, ins, attrs, const_node)
+            result = _as_list(sem.fn(real, attrs))
+            if all(_is_small(r) for r in result):
+                values[op.name] = result
+                continue
+        values[op.name] = _emit(fx, sem, op, ins, attrs, const_node, foldable)
 
     out_nodes = []
     for v in outputs:
@@ -121,15 +131,31 @@ def specialize(
     return GraphModule(root, fx, class_name=f"GeHost_{graph.name}"), tensor_inputs, results
 
 
+#: Folded results up to this many elements become constants; larger ones are computed.
+FOLD_LIMIT = 16
+
+
+def _is_small(value: Any) -> bool:
+    return not isinstance(value, torch.Tensor) or value.numel() <= FOLD_LIMIT
+
+
 def _emit(
-    fx: Graph, sem: HostOp, op: GeOp, ins: list[Any], attrs: dict[str, Any], const_node
+    fx: Graph,
+    sem: HostOp,
+    op: GeOp,
+    ins: list[Any],
+    attrs: dict[str, Any],
+    const_node: Any,
+    foldable: bool = False,
 ) -> list[Any]:
     n = len(ins)
     args: list[Any] = []
     fixed: dict[int, Any] = {}
     for i, v in enumerate(ins):
         if sem.is_const_input(i, n):
-            if isinstance(v, _Dyn):
+            if isinstance(v, _Dyn) and v.foldable:
+                fixed[i] = _const_arg(sem, i, v.value, n)
+            elif isinstance(v, _Dyn):
                 raise NotImplementedError(
                     f"{op.type} {op.name!r}: input {i} must be foldable to a constant on the "
                     "host target (a data-dependent shape)"
@@ -149,8 +175,8 @@ def _emit(
     call = _bind(sem, op, fixed, n, attrs)
     node = fx.call_function(call, tuple(args))
     if len(outs) == 1 and len(op.output_descs) <= 1:
-        return [_Dyn(node, outs[0])]
-    return [_Dyn(fx.call_function(_getitem, (node, i)), m) for i, m in enumerate(outs)]
+        return [_Dyn(node, outs[0], foldable)]
+    return [_Dyn(fx.call_function(_getitem, (node, i)), m, foldable) for i, m in enumerate(outs)]
 
 
 def _getitem(seq: Any, i: int) -> Any:
