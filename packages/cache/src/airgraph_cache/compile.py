@@ -29,6 +29,7 @@ from airgraph_cache.binding import InputBinding, OutputSpec, UncacheableError, s
 from airgraph_cache.keys import CacheKey, build_key
 from airgraph_cache.manifest import safe_json_loads
 from airgraph_cache.store import ArtifactStore, CacheSecurityError
+from airgraph_core import convert_outputs
 
 __all__ = ["CachedFunction", "cache_compile", "DEFAULT_CACHE_DIR"]
 
@@ -52,7 +53,11 @@ def _default_rank() -> int | None:
 
 
 def _check_optional_rank(name: str, value: Any) -> None:
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name}: expected an int >= 0 or None, got {value!r}")
+    if value < 0:
         raise ValueError(f"{name}: expected an int >= 0 or None, got {value!r}")
 
 
@@ -163,18 +168,35 @@ class _Recorder:
     def __init__(self, backend: Any) -> None:
         self.backend = backend
         self.traces = 0
+        self._compile_ids: set[Any] = set()
         self.sources: dict[str, Any] = {}
+        self.as_tensor: set[str] = set()
         self.runner_calls: list[tuple[tuple, list]] = []
 
     def __call__(self, gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> Any:
-        self.traces += 1
+        # Count compilations of the frame, not attempts: Dynamo may restart the
+        # analysis of one compilation (e.g. to tensorify a float such as
+        # nn.Embedding's norm_type) after calling the backend; only the last
+        # attempt's graph is kept, so a restart is not a second trace.
+        compile_id = torch._guards.CompileContext.current_compile_id()
+        if compile_id is None:
+            self._compile_ids.add(object())
+        else:
+            self._compile_ids.add((compile_id.frame_id, compile_id.frame_compile_id))
+        self.traces = len(self._compile_ids)
+        self.sources = {}
+        self.as_tensor = set()
         for node in gm.graph.find_nodes(op="placeholder"):
+            grapharg = node.meta.get("grapharg")
             source = getattr(node, "_dynamo_source", None)
             if source is None:
-                grapharg = node.meta.get("grapharg")
                 source = getattr(grapharg, "source", None)
             if source is not None:
                 self.sources[source.name] = source
+                # A Python float (e.g. a module's ``self.scale``) that Dynamo's bytecode
+                # turns into a tensor before calling the graph: the path must do the same.
+                if getattr(grapharg, "pass_arg_as_tensor", False):
+                    self.as_tensor.add(source.name)
         compiler = self.backend.compiler
         original = type(compiler).compile
         recorder = self
@@ -221,11 +243,13 @@ class _Program:
 
     def __call__(self, args: tuple, kwargs: dict) -> Any:
         inputs = self.binding.inputs(self.module, args, kwargs)
+        if torch.is_grad_enabled():
+            _refuse_gradients(self.binding, inputs)
         if self.checks:
             self._check(inputs)
         outs = self.executable(inputs)
         if not self._plain:
-            outs = _apply_kinds(outs, self.kinds)
+            outs = convert_outputs(outs, self.kinds)
         return self.build(outs, inputs)
 
     def _check(self, inputs: list[Any]) -> None:
@@ -253,6 +277,23 @@ class InputMismatch(ValueError):
         )
 
 
+def _refuse_gradients(binding: InputBinding, inputs: Sequence[Any]) -> None:
+    """Raise as the cold compile does when a call would need autograd (inference only)."""
+    needing = [
+        _path_text(binding.paths[i])
+        for i, t in enumerate(inputs)
+        if isinstance(t, torch.Tensor) and t.requires_grad
+    ]
+    if needing:
+        from airgraph_dynamo.backend import InferenceOnlyError
+
+        raise InferenceOnlyError(
+            "cache_compile runs inference graphs only, but grad mode is on and "
+            f"{len(needing)} input(s) require grad ({', '.join(needing)}). Call it under "
+            "torch.no_grad() or torch.inference_mode(), or set requires_grad=False on them."
+        )
+
+
 def _path_text(path: Sequence[Sequence[Any]]) -> str:
     text = ""
     for step in path:
@@ -265,20 +306,6 @@ def _path_text(path: Sequence[Sequence[Any]]) -> str:
         else:
             text += f".{step[0]}({step[1] if len(step) > 1 else ''})"
     return text
-
-
-def _apply_kinds(outs: Sequence[Any], kinds: Sequence[str]) -> list[Any]:
-    result: list[Any] = []
-    it = iter(outs)
-    for kind in kinds:
-        if kind == "n":
-            result.append(None)
-        elif kind == "s":
-            v = next(it)
-            result.append(int(v.item() if isinstance(v, torch.Tensor) else v))
-        else:
-            result.append(next(it))
-    return result
 
 
 class CachedFunction:
@@ -320,6 +347,7 @@ class CachedFunction:
         self.key: CacheKey | None = None
         self._program: _Program | None = None
         self._uncached: Callable[..., Any] | None = None
+        self._replace_entry = False
         functools.update_wrapper(self, func)
 
     def __repr__(self) -> str:
@@ -388,6 +416,7 @@ class CachedFunction:
             self._program = self._load(files)
         except Exception as e:  # a verified entry we cannot use: recompile it
             log.warning("cache entry %s is unusable (%s); recompiling", self.entry_dir, e)
+            self._replace_entry = True
             return None
         self.status = "hit"
         log.info("cache hit: %s", self.entry_dir)
@@ -404,8 +433,10 @@ class CachedFunction:
         compiled = torch.compile(
             self.func, backend=recorder, fullgraph=True, dynamic=self.dynamic, **self.compile_kwargs
         )
-        self._uncached = compiled
         result = compiled(*args, **kwargs)
+        # Only now: a first call that raised (e.g. it needed gradients) leaves
+        # the function new, so the next call looks the cache up again.
+        self._uncached = compiled
         try:
             program, files = self._capture(recorder, backend, result)
         except UncacheableError as e:
@@ -421,6 +452,10 @@ class CachedFunction:
         self.status = "compiled"
         if publish:
             fields = {"key": key.as_dict(), "key_digest": key.digest()}
+            if self._replace_entry:
+                # Verified but unusable (e.g. crafted bytes with a matching manifest):
+                # publish would keep it, so move it aside to rebuild it.
+                self.store._discard(self.entry_dir, None)
             try:
                 published = self.store.publish(self.entry_dir, files, fields)
             except CacheSecurityError as e:
@@ -446,7 +481,15 @@ class CachedFunction:
             source = recorder.sources.get(origin.name)
             if source is None:
                 raise UncacheableError(f"graph input {origin.name!r} has no Dynamo source")
-            paths.append(source_to_path(source))
+            path = source_to_path(source)
+            if origin.name in recorder.as_tensor:
+                value = recorder.runner_calls[0][0][pos]
+                if not isinstance(value, torch.Tensor) or value.dtype != torch.float64:
+                    raise UncacheableError(
+                        f"graph input {origin.name!r} is a scalar passed as a tensor"
+                    )
+                path.append(["float_tensor"])
+            paths.append(path)
         aten_inputs, outputs = recorder.runner_calls[0]
         inputs = [aten_inputs[p] for p in aten_positions]
         spec = OutputSpec.capture(result, outputs, inputs)

@@ -29,6 +29,7 @@ from airgraph_core.ir import (
 from airgraph_core.lowering import (
     UnsupportedOp,
     UnsupportedOpError,
+    convert_outputs,
     find_unsupported,
     lower_graph,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "UnsupportedOp",
     "UnsupportedOpError",
     "__version__",
+    "convert_outputs",
     "deserialize",
     "dump_text",
     "find_unsupported",

@@ -24,7 +24,13 @@ from airgraph_core.ir.builder import GraphBuilder, TensorRef
 from airgraph_core.ir.dtypes import DataType
 from airgraph_core.ir.graph import Attr, AttrKind, GeGraph, GeOp
 
-__all__ = ["lower_graph", "find_unsupported", "UnsupportedOp", "UnsupportedOpError"]
+__all__ = [
+    "lower_graph",
+    "find_unsupported",
+    "convert_outputs",
+    "UnsupportedOp",
+    "UnsupportedOpError",
+]
 
 log = logging.getLogger("airgraph.core")
 
@@ -163,6 +169,31 @@ def lower_graph(
     graph.attrs["_executor_type"] = Attr(AttrKind.I, 1)
     log.debug("lowered %s: %d GE ops", name, len(graph.ops))
     return graph
+
+
+def convert_outputs(outs: Sequence[Any], kinds: Sequence[str]) -> list[Any]:
+    """Map a target's ``NetOutput`` values back to the ATen graph's outputs.
+
+    Args:
+        outs: the values a target returned, one per ``NetOutput`` input.
+        kinds: the graph attribute ``_airgraph_output_kinds``: per ATen
+            output ``"t"`` (a tensor), ``"s"`` (a size, returned as ``int``)
+            or ``"n"`` (``None``, which has no ``NetOutput`` input).
+
+    Returns:
+        One value per ATen output.
+    """
+    result: list[Any] = []
+    it = iter(outs)
+    for kind in kinds:
+        if kind == "n":
+            result.append(None)
+        elif kind == "s":
+            value = next(it)
+            result.append(int(value.item() if isinstance(value, torch.Tensor) else value))
+        elif kind == "t":
+            result.append(next(it))
+    return result
 
 
 def _convert(b: GraphBuilder, node: Node, env: dict[Node, Any]) -> Any:

@@ -18,7 +18,7 @@ import torch
 from airgraph_core.capture import capture_aten_graph
 from airgraph_core.ir.graph import GeGraph
 from airgraph_core.ir.opdefs import validate_graph
-from airgraph_core.lowering import OUTPUT_KINDS_ATTR, lower_graph
+from airgraph_core.lowering import OUTPUT_KINDS_ATTR, convert_outputs, lower_graph
 from airgraph_core.targets.host.program import HostProgram
 
 __all__ = ["TOLERANCES", "check_lowering", "run_lowered", "assert_valid_ge_graph"]
@@ -43,17 +43,7 @@ def run_lowered(graph: GeGraph, aten_inputs: Sequence[Any], mode: str = "interpr
     """Run a lowered graph on the host with the inputs of its ATen graph."""
     sources = graph.attrs["_airgraph_input_sources"].value
     outs = HostProgram(graph, mode)(*[aten_inputs[i] for i in sources])
-    kinds = graph.attrs[OUTPUT_KINDS_ATTR].value
-    result: list[Any] = []
-    it = iter(outs)
-    for kind in kinds:
-        if kind == "n":
-            result.append(None)
-        elif kind == "s":
-            result.append(int(next(it)))
-        elif kind == "t":
-            result.append(next(it))
-    return result
+    return convert_outputs(outs, graph.attrs[OUTPUT_KINDS_ATTR].value)
 
 
 def check_lowering(

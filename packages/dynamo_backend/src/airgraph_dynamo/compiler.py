@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from torch.fx import GraphModule
 
-from airgraph_core import GeGraph, UnsupportedOpError, lower_graph
+from airgraph_core import GeGraph, UnsupportedOpError, convert_outputs, lower_graph
 from airgraph_dynamo.config import CompilerConfig
 from airgraph_dynamo.dumps import dump_graph
-from airgraph_dynamo.gear_dispatch import GearedRunner, convert_outputs
+from airgraph_dynamo.gear_dispatch import GearedRunner
 from airgraph_dynamo.gears import GearSetup, build_gear_setup, has_gears, split_size_asserts
 from airgraph_dynamo.inputs import InputOrigin
 from airgraph_dynamo.static_marks import StaticMarkReport, check_static_marks

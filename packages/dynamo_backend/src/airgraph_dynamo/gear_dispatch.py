@@ -29,33 +29,18 @@ import torch
 from torch.fx import GraphModule
 from torch.utils._python_dispatch import _disable_current_modes
 
-from airgraph_core import GeGraph
+from airgraph_core import GeGraph, convert_outputs
 from airgraph_core.targets.host import lookup_host_op
 from airgraph_dynamo.gears import GearSetup, _evaluate
 from airgraph_dynamo.targets import Executable
 
-__all__ = ["GearedRunner", "OutOfGearError", "convert_outputs"]
+__all__ = ["GearedRunner", "OutOfGearError"]
 
 log = logging.getLogger("airgraph.dynamo")
 
 
 class OutOfGearError(RuntimeError):
     """A call's input shapes match no gear (``airgraph_config.out_of_gear="error"``)."""
-
-
-def convert_outputs(outs: Sequence[Any], kinds: Sequence[str]) -> list[Any]:
-    """The target's outputs as AOTAutograd wants them: sizes as ``int``, ``None`` kept."""
-    result: list[Any] = []
-    it = iter(outs)
-    for kind in kinds:
-        if kind == "n":
-            result.append(None)
-        elif kind == "s":
-            value = next(it)
-            result.append(int(value.item() if isinstance(value, torch.Tensor) else value))
-        else:
-            result.append(next(it))
-    return result
 
 
 class GearedRunner:
