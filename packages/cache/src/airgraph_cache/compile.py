@@ -230,6 +230,7 @@ class _Program:
         kinds: Sequence[str],
         outputs: OutputSpec,
         checks: list[list[Any]] | None,
+        gears: dict[str, Any] | None = None,
     ) -> None:
         self.module = module
         self.binding = binding
@@ -240,6 +241,15 @@ class _Program:
             (i, getattr(torch, dt), tuple(shape), dev) for i, dt, shape, dev in checks or ()
         ]
         self._plain = all(k == "t" for k in self.kinds)
+        self.gear_inputs: tuple[int, ...] = ()
+        self.gear_shapes: frozenset[tuple] = frozenset()
+        self.out_of_gear = "error"
+        if gears:
+            self.gear_inputs = tuple(gears["inputs"])
+            self.gear_shapes = frozenset(
+                tuple(tuple(shape) for shape in combo) for combo in gears["shapes"]
+            )
+            self.out_of_gear = gears["out_of_gear"]
 
     def __call__(self, args: tuple, kwargs: dict) -> Any:
         inputs = self.binding.inputs(self.module, args, kwargs)
@@ -247,10 +257,26 @@ class _Program:
             _refuse_gradients(self.binding, inputs)
         if self.checks:
             self._check(inputs)
+        if self.gear_inputs:
+            self._check_gears(inputs)
         outs = self.executable(inputs)
         if not self._plain:
             outs = convert_outputs(outs, self.kinds)
         return self.build(outs, inputs)
+
+    def _check_gears(self, inputs: list[Any]) -> None:
+        shapes = tuple(tuple(inputs[i].shape) for i in self.gear_inputs)
+        if shapes in self.gear_shapes:
+            return
+        where = ", ".join(_path_text(self.binding.paths[i]) for i in self.gear_inputs)
+        table = "; ".join(str(list(c)) for c in sorted(self.gear_shapes))
+        message = f"shapes {list(shapes)} of ({where}) match no gear; the gears are: {table}"
+        if self.out_of_gear == "error":
+            from airgraph_dynamo.gear_dispatch import OutOfGearError
+
+            raise OutOfGearError(message)
+        # "pad" and "fallback": the cached graph is dynamic, so it serves the shape directly.
+        log.warning("%s; running it uncached in shape (out_of_gear=%r)", message, self.out_of_gear)
 
     def _check(self, inputs: list[Any]) -> None:
         for i, dtype, shape, device in self.checks:
@@ -430,8 +456,11 @@ class CachedFunction:
             compiler_config=self.config, custom_decompositions=self.custom_decompositions
         )
         recorder = _Recorder(backend)
+        # With gears, exactly the geared dims are dynamic (Dynamo's default
+        # marks-only mode); dynamic=True would leave other dims without gears.
+        dynamic = None if _has_gears(args, kwargs) else self.dynamic
         compiled = torch.compile(
-            self.func, backend=recorder, fullgraph=True, dynamic=self.dynamic, **self.compile_kwargs
+            self.func, backend=recorder, fullgraph=True, dynamic=dynamic, **self.compile_kwargs
         )
         result = compiled(*args, **kwargs)
         # Only now: a first call that raised (e.g. it needed gradients) leaves
@@ -499,6 +528,7 @@ class CachedFunction:
         ):
             raise UncacheableError("the method returns sizes that may be symbolic")
         checks = _input_checks(paths, inputs, graph) if self.check_inputs else None
+        gears = _gear_recipe(record, self.config)
         recipe = {
             "format": PROGRAM_FORMAT,
             "method": self.func.__qualname__,
@@ -506,11 +536,12 @@ class CachedFunction:
             "outputs": {"treespec": spec.treespec, "leaves": spec.leaves},
             "output_kinds": kinds,
             "checks": _input_checks(paths, inputs, graph),
+            "gears": gears,
             "target": record.target,
         }
         binding = InputBinding(self.func.__func__, paths)
         executable = record.executable
-        program = _Program(self.func.__self__, binding, executable, kinds, spec, checks)
+        program = _Program(self.func.__self__, binding, executable, kinds, spec, checks, gears)
         files = {PROGRAM_FILE: json.dumps(recipe, indent=1, sort_keys=True).encode()}
         return program, files
 
@@ -555,7 +586,13 @@ class CachedFunction:
         binding = InputBinding(self.func.__func__, recipe["inputs"])
         checks = recipe["checks"] if self.check_inputs else None
         return _Program(
-            self.func.__self__, binding, executable, recipe["output_kinds"], spec, checks
+            self.func.__self__,
+            binding,
+            executable,
+            recipe["output_kinds"],
+            spec,
+            checks,
+            recipe.get("gears"),
         )
 
     # -- leaving the cache --------------------------------------------------
@@ -589,6 +626,26 @@ class CachedFunction:
 
 def _kwargs_text(kwargs: dict[str, Any]) -> str:
     return "" if not kwargs else json.dumps(kwargs, sort_keys=True, default=repr)
+
+
+def _has_gears(args: tuple, kwargs: dict) -> bool:
+    from airgraph_gears import get_dim_gears
+
+    leaves = torch.utils._pytree.tree_leaves((args, kwargs))
+    return any(isinstance(t, torch.Tensor) and get_dim_gears(t) for t in leaves)
+
+
+def _gear_recipe(record: Any, config: Any) -> dict[str, Any] | None:
+    """The geared inputs (program positions) and the shapes of every feasible gear."""
+    setup = getattr(record, "gears", None)
+    if setup is None:
+        return None
+    combos = setup.plan.combinations
+    return {
+        "inputs": [g.data_index for g in setup.inputs],
+        "shapes": [[list(shape) for shape in combos[i]] for i in setup.feasible],
+        "out_of_gear": config.airgraph_config.out_of_gear,
+    }
 
 
 def _input_checks(paths: list, inputs: Sequence[Any], graph: Any) -> list[list[Any]]:
