@@ -100,16 +100,40 @@ def evaluate(path: Sequence[Step], frame: dict[str, Any]) -> Any:
 
 
 def _is_module_state(path: Sequence[Step]) -> bool:
-    # Reads through self's attributes only: parameters, buffers, constants of the module.
-    return path[0] == ["local", "self"] and len(path) > 1
+    # A parameter or buffer of the module: read through ``_parameters``/``_buffers``
+    # under ``self`` and not converted afterwards.
+    if path[0] != ["local", "self"] or len(path) < 3:
+        return False
+    return path[-2] in (["attr", "_parameters"], ["attr", "_buffers"])
+
+
+# Bumped whenever any module registers (or re-assigns) a parameter, buffer or
+# submodule, so bound module state is re-read after e.g. ``m.weight = Parameter(...)``
+# or ``load_state_dict(assign=True)``; in-place updates keep the same tensors.
+_STATE_VERSION = [0]
+_HOOKS: list[Any] = []
+
+
+def _bump(*args: Any) -> None:
+    _STATE_VERSION[0] += 1
+
+
+def _watch_module_state() -> None:
+    if not _HOOKS:
+        from torch.nn.modules import module
+
+        _HOOKS.append(module.register_module_parameter_registration_hook(_bump))
+        _HOOKS.append(module.register_module_buffer_registration_hook(_bump))
+        _HOOKS.append(module.register_module_module_registration_hook(_bump))
 
 
 @dataclasses.dataclass
 class InputBinding:
     """Fetches the program's inputs from a call of the cached method.
 
-    Module state (paths under ``self``) is resolved once, at :meth:`bind_module`;
-    argument paths are followed on every call.
+    Parameters and buffers are resolved once (:meth:`bind_module`) and again
+    only after some module registers or re-assigns a parameter, buffer or
+    submodule; other paths are followed on every call.
 
     Args:
         fn: the unbound function of the cached method (for its signature).
@@ -130,6 +154,8 @@ class InputBinding:
             for p in params[1:]
         )
         self._state: list[Any] | None = None
+        self._version = -1
+        _watch_module_state()
         self._getters: list[Callable[[dict[str, Any]], Any]] = []
         for path in self.paths:
             self._getters.append(_compile_getter(path))
@@ -145,15 +171,16 @@ class InputBinding:
         return dict(bound.arguments)
 
     def bind_module(self, module: Any) -> None:
-        """Resolve (once) the inputs that are module state: parameters, buffers."""
+        """Resolve the inputs that are module state: parameters and buffers."""
         frame = {"self": module}
+        self._version = _STATE_VERSION[0]
         self._state = [
             evaluate(path, frame) if _is_module_state(path) else None for path in self.paths
         ]
 
     def inputs(self, module: Any, args: tuple, kwargs: dict) -> list[Any]:
         """The program inputs for one call, in program order."""
-        if self._state is None:
+        if self._version != _STATE_VERSION[0]:
             self.bind_module(module)
         frame = self.frame(module, args, kwargs)
         state = self._state

@@ -82,8 +82,6 @@ def cann_version() -> str | None:
 
 
 def package_versions() -> dict[str, str | None]:
-    import torch
-
     """Versions that change what a compilation produces: Python, torch, airgraph, CANN.
 
     Returns:
@@ -91,9 +89,12 @@ def package_versions() -> dict[str, str | None]:
         "airgraph-dynamo", "airgraph-cache", "torch_npu", "cann"}``; None
         for what is not installed.
     """
+    import torch
+
     versions: dict[str, str | None] = {
         "python": ".".join(map(str, sys.version_info[:3])),
-        "torch": torch.__version__,
+        # A plain str: torch's TorchVersion would not compare equal after a JSON round trip.
+        "torch": str(torch.__version__),
     }
     for dist in _DISTRIBUTIONS:
         try:

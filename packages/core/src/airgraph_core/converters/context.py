@@ -8,7 +8,6 @@ from typing import Any
 
 import torch
 from torch.fx import Node
-from torch.fx.experimental.symbolic_shapes import is_concrete_int
 
 from airgraph_core.ir.builder import GraphBuilder, Spec, TensorRef
 from airgraph_core.ir.dtypes import DataType, from_torch
@@ -28,6 +27,9 @@ def static_dim(d: Any) -> int:
     """A concrete dim as ``int``; a symbolic one as ``-1``."""
     if isinstance(d, int):
         return d
+    # Imported here: symbolic_shapes pulls in sympy, which a warm start never needs.
+    from torch.fx.experimental.symbolic_shapes import is_concrete_int
+
     return int(d) if is_concrete_int(d) else -1
 
 
