@@ -85,7 +85,7 @@ for _position, _short in enumerate(PACKAGES):
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Check lint and formatting with ruff (config in the root pyproject.toml)."""
-    session.install("ruff")
+    session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 

@@ -1,9 +1,13 @@
-"""Run the airgraph benchmarks and write their results as JSON.
+"""Run the airgraph benchmarks and write their results as JSON (and markdown).
 
-For now this records the environment the benchmarks ran in; the benchmarks
-themselves are added here as they are written.
+Records the environment the benchmarks ran in (``environment.json``, with a
+summary of every benchmark) and runs each benchmark, which writes its own
+files next to it:
 
-Usage: ``python benchmarks/run.py [--out benchmarks/results]``
+- ``gears_bench.py``: one trace for 16 gears vs torch.compile's recompiles,
+  and per-gear latency vs static compiles (``gears.json``, ``gears.md``).
+
+Usage: ``python benchmarks/run.py [--out benchmarks/results] [--rounds 30]``
 """
 
 from __future__ import annotations
@@ -49,6 +53,14 @@ def environment_record() -> dict[str, object]:
     }
 
 
+def _cache_bench(out: Path) -> dict[str, object]:
+    """The compile-cache benchmark (``cache_bench.py``); it writes ``cache.json`` and ``cache.md``."""
+    import cache_bench  # beside this file, on sys.path when run as a script
+
+    result = cache_bench.run(out)
+    return {"benchmark": "cache", "files": ["cache.json", "cache.md"], "summary": result["summary"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -57,9 +69,27 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(__file__).parent / "results",
         help="folder for the result files (default: benchmarks/results)",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=30, help="timed calls per variant and shape (default 30)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     record = {"environment": environment_record(), "results": []}
+
+    import gears_bench  # beside this file, on sys.path when run as a script
+
+    gears = gears_bench.run(rounds=args.rounds)
+    paths = gears_bench.write(gears, args.out)
+    record["results"].append(
+        {
+            "benchmark": "gears",
+            "files": [p.name for p in paths],
+            "compile": gears["compile"],
+            "summary": gears["summary"],
+        }
+    )
+    print(gears_bench.to_markdown(gears))
+    record["results"].append(_cache_bench(args.out))
     path = args.out / "environment.json"
     # Write then rename, so an interrupted run never leaves a half-written file.
     tmp = path.with_suffix(".json.tmp")
