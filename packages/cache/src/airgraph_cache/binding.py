@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -159,6 +160,22 @@ class InputBinding:
         self._getters: list[Callable[[dict[str, Any]], Any]] = []
         for path in self.paths:
             self._getters.append(_compile_getter(path))
+        # Fast path for positional calls: each input is module state (None here),
+        # a plain argument or a size of one.
+        position = {name: i for i, name in enumerate(self._positional)}
+        self._direct: list[Callable[[tuple], Any] | None] | None = []
+        for path in self.paths:
+            local = path[0][1] if path[0][0] == "local" else None
+            if _is_module_state(path):
+                self._direct.append(None)
+            elif len(path) == 1 and local in position:
+                self._direct.append(operator.itemgetter(position[local]))
+            elif len(path) == 2 and local in position and path[1][0] == "size":
+                pos, dim = position[local], path[1][1]
+                self._direct.append(lambda args, pos=pos, dim=dim: args[pos].shape[dim])
+            else:
+                self._direct = None
+                break
 
     def frame(self, module: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
         """The method's locals for a call: ``self`` plus its bound arguments."""
@@ -182,8 +199,14 @@ class InputBinding:
         """The program inputs for one call, in program order."""
         if self._version != _STATE_VERSION[0]:
             self.bind_module(module)
-        frame = self.frame(module, args, kwargs)
         state = self._state
+        direct = self._direct
+        if direct is not None and not kwargs and len(args) == len(self._positional):
+            return [
+                state[i] if get is None else get(args)  # type: ignore[index]
+                for i, get in enumerate(direct)
+            ]
+        frame = self.frame(module, args, kwargs)
         return [
             state[i] if state[i] is not None else get(frame)  # type: ignore[index]
             for i, get in enumerate(self._getters)

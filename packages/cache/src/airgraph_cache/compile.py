@@ -237,8 +237,17 @@ class _Program:
         self.executable = executable
         self.kinds = tuple(k for k in kinds if k)
         self.build = outputs.builder()
+        # (input, dtype, rank, fixed (dim, size) pairs, device or None for the CPU)
         self.checks = [
-            (i, getattr(torch, dt), tuple(shape), dev) for i, dt, shape, dev in checks or ()
+            (
+                i,
+                getattr(torch, dt),
+                len(shape),
+                tuple((d, n) for d, n in enumerate(shape) if n != -1),
+                None if dev == "cpu" else dev,
+                tuple(shape),
+            )
+            for i, dt, shape, dev in checks or ()
         ]
         self._plain = all(k == "t" for k in self.kinds)
         self.gear_inputs: tuple[int, ...] = ()
@@ -279,17 +288,23 @@ class _Program:
         log.warning("%s; running it uncached in shape (out_of_gear=%r)", message, self.out_of_gear)
 
     def _check(self, inputs: list[Any]) -> None:
-        for i, dtype, shape, device in self.checks:
+        for i, dtype, rank, fixed, device, shape in self.checks:
             t = inputs[i]
             if not isinstance(t, torch.Tensor):
                 raise TypeError(
-                    f"input {self.binding.paths[i]}: expected a tensor, got {type(t).__name__}"
+                    f"input {_path_text(self.binding.paths[i])}: expected a tensor, "
+                    f"got {type(t).__name__}"
                 )
-            if t.dtype is not dtype or t.device.type != device or t.dim() != len(shape):
-                raise InputMismatch(i, self.binding.paths[i], t, dtype, shape, device)
-            for got, want in zip(t.shape, shape):
-                if want != -1 and got != want:
-                    raise InputMismatch(i, self.binding.paths[i], t, dtype, shape, device)
+            if (
+                t.dtype is not dtype
+                or (not t.is_cpu if device is None else t.device.type != device)
+                or t.dim() != rank
+            ):
+                raise InputMismatch(i, self.binding.paths[i], t, dtype, shape, device or "cpu")
+            size = t.shape
+            for d, n in fixed:
+                if size[d] != n:
+                    raise InputMismatch(i, self.binding.paths[i], t, dtype, shape, device or "cpu")
 
 
 class InputMismatch(ValueError):

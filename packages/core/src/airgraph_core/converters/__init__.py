@@ -1,13 +1,27 @@
-"""ATen → GE converters, one module per op family; importing this registers them all."""
+"""ATen → GE converters, one module per op family.
 
-from airgraph_core.converters import (  # noqa: F401
-    assertions,
-    creation,
-    elementwise,
-    index,
-    matmul,
-    nn,
-    reduction,
-    shape,
-    symbolic,
+The families register themselves on import. :func:`load_all` imports them;
+the registry calls it on first lookup, so importing ``airgraph_core`` (e.g.
+for a warm start of a cached program) does not load the converters nor the
+symbolic-shape machinery they use.
+"""
+
+import importlib
+
+FAMILIES = (
+    "assertions",
+    "creation",
+    "elementwise",
+    "index",
+    "matmul",
+    "nn",
+    "reduction",
+    "shape",
+    "symbolic",
 )
+
+
+def load_all() -> None:
+    """Import every converter family (each registers its converters)."""
+    for family in FAMILIES:
+        importlib.import_module(f"airgraph_core.converters.{family}")

@@ -168,4 +168,6 @@ def _load_converters() -> None:
     global _LOADED
     if not _LOADED:
         _LOADED = True
-        import airgraph_core.converters  # noqa: F401
+        from airgraph_core.converters import load_all
+
+        load_all()

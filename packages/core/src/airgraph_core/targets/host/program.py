@@ -259,13 +259,16 @@ class HostProgram:
             if not self._host_scalar[i] and not op.output_descs[0].is_static
         ]
         self._n_inputs = len(datas)
+        self._fixed_signature = not self._scalar_pos and not self._open_pos
 
     def signature(self, inputs: Sequence[Any]) -> tuple:
         """The specialization key of ``inputs``: the values of host scalar
         inputs, then the shapes of the tensor inputs whose GE shape has ``-1`` dims."""
-        return (
-            *(int(inputs[i]) for i in self._scalar_pos),
-            *(tuple(inputs[i].shape) for i in self._open_pos),
+        if self._fixed_signature:
+            return ()
+        # torch.Size hashes and compares like the tuple it is.
+        return tuple(
+            [int(inputs[i]) for i in self._scalar_pos] + [inputs[i].shape for i in self._open_pos]
         )
 
     def compile_for(self, inputs: Sequence[Any]) -> Any:
