@@ -44,11 +44,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
-import importlib.metadata
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -179,25 +176,9 @@ def _median_record(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def environment() -> dict[str, Any]:
-    import torch
+    from run import environment_record  # benchmarks/run.py, beside this file
 
-    versions = {}
-    for dist in DISTRIBUTIONS:
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            versions[dist] = None
-    return {
-        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "versions": versions,
-        "git": _git_state(),
-        "loadavg_start": list(os.getloadavg()),
-    }
+    return {**environment_record(), "git": _git_state(), "loadavg_start": list(os.getloadavg())}
 
 
 def _git_state() -> dict[str, Any] | None:

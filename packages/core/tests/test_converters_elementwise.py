@@ -31,11 +31,6 @@ def make(shape, dtype, *, low=-3.0, high=3.0, nonzero=False):
     return torch.where(x == 0, torch.ones_like(x), x) if nonzero else x
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-
-
 # --- arithmetic -----------------------------------------------------------------
 
 BINARY = {

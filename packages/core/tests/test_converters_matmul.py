@@ -23,11 +23,6 @@ def tol(dtype):
     return {torch.float16: (1e-2, 1e-2), torch.bfloat16: (5e-2, 5e-2)}.get(dtype, (None, None))
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-
-
 @pytest.mark.parametrize("mkn", [(2, 3, 4), (1, 16, 1), (5, 8, 7)])
 @pytest.mark.parametrize("dtype", MATMUL_DTYPES)
 def test_mm(dtype, mkn):

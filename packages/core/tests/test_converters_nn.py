@@ -17,11 +17,6 @@ def make(shape, dtype=torch.float32):
     return torch.randn(shape).to(dtype)
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-
-
 # --- softmax ----------------------------------------------------------------------
 
 

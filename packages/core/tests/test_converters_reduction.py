@@ -22,11 +22,6 @@ def make(shape, dtype):
     return torch.randint(-5, 6, shape, dtype=dtype)
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-
-
 def ops_of(g):
     return [t for t in g.op_types() if t not in ("Data", "Const", "NetOutput")]
 

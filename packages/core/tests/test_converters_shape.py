@@ -8,22 +8,10 @@ import torch.nn.functional as F
 
 from airgraph_core.lowering import UnsupportedOpError
 from airgraph_core.testing import check_lowering
+from airgraph_core.testing import random_tensor as make
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.bool]
 DYNAMIC = [False, True]
-
-
-def make(shape, dtype):
-    if dtype is torch.bool:
-        return torch.rand(shape) > 0.5
-    if dtype.is_floating_point:
-        return torch.randn(shape).to(dtype)
-    return torch.randint(-5, 6, shape, dtype=dtype)
-
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -8,16 +8,9 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 from airgraph_core.lowering import UnsupportedOpError, lower_graph
 from airgraph_core.testing import assert_valid_ge_graph, check_lowering, run_lowered
+from airgraph_core.testing import random_tensor as make
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.bool]
-
-
-def make(shape, dtype):
-    if dtype is torch.bool:
-        return torch.rand(shape) > 0.5
-    if dtype.is_floating_point:
-        return torch.randn(shape).to(dtype)
-    return torch.randint(-5, 6, shape, dtype=dtype)
 
 
 @pytest.mark.parametrize("shape", [(4, 6), (3, 5), (6, 9)])

@@ -21,7 +21,13 @@ from airgraph_core.ir.opdefs import validate_graph
 from airgraph_core.lowering import OUTPUT_KINDS_ATTR, convert_outputs, lower_graph
 from airgraph_core.targets.host.program import HostProgram
 
-__all__ = ["TOLERANCES", "check_lowering", "run_lowered", "assert_valid_ge_graph"]
+__all__ = [
+    "TOLERANCES",
+    "assert_valid_ge_graph",
+    "check_lowering",
+    "random_tensor",
+    "run_lowered",
+]
 
 #: (atol, rtol) per dtype for comparisons with eager PyTorch.
 TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
@@ -30,6 +36,15 @@ TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
     torch.bfloat16: (1e-2, 1e-2),
     torch.float64: (1e-9, 1e-7),
 }
+
+
+def random_tensor(shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
+    """Random test data of ``dtype``: normal floats, ints in [-5, 5], fair bools."""
+    if dtype is torch.bool:
+        return torch.rand(shape) > 0.5
+    if dtype.is_floating_point:
+        return torch.randn(shape).to(dtype)
+    return torch.randint(-5, 6, tuple(shape), dtype=dtype)
 
 
 def assert_valid_ge_graph(graph: GeGraph) -> None:

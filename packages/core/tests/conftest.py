@@ -1,0 +1,10 @@
+"""Shared fixtures of airgraph-core's tests."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same random state."""
+    torch.manual_seed(0)
