@@ -58,7 +58,6 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 CHILD = HERE / "cache_bench" / "child.py"
 COMPILERS = ("gcc", "g++", "cc", "c++", "clang", "clang++")
-DISTRIBUTIONS = ("torch", "airgraph-core", "airgraph-dynamo", "airgraph-cache")
 
 #: Targets of issue 5 ("Done when").
 WARM_RATIO_TARGET = 5.0
