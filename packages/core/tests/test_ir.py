@@ -171,3 +171,19 @@ def test_is_static_ignores_unfed_optional_inputs():
     y = b2.data(0, DataType.FLOAT, (-1, 2))
     b2.net_output([b2.op("MatMul", y, y, out=y.spec)])
     assert not b2.graph.is_static()
+
+
+def test_tensor_values_do_not_need_numpy():
+    # numpy is not a dependency of airgraph: a machine without it must still lower graphs.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['numpy'] = None\n"
+        "import torch\n"
+        "from airgraph_core.ir import TensorValue\n"
+        "t = torch.arange(6.0).reshape(2, 3)\n"
+        "assert torch.equal(TensorValue.from_torch(t).to_torch(), t)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -8,6 +8,7 @@ that converters and targets can build and read without protobuf.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import enum
 from collections.abc import Iterator, Sequence
@@ -145,7 +146,13 @@ class TensorValue:
         flat = t.reshape(-1)
         if t.dtype is torch.bool:
             flat = flat.to(torch.uint8)
-        raw = flat.view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        # Copied straight from the tensor's memory: numpy is not a dependency.
+        flat = flat.contiguous()
+        raw = (
+            ctypes.string_at(flat.data_ptr(), flat.numel() * flat.element_size())
+            if t.numel()
+            else b""
+        )
         desc = TensorDesc("", from_torch(t.dtype), tuple(t.shape))
         return TensorValue(desc, raw)
 
