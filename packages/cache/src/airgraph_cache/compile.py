@@ -542,7 +542,8 @@ class CachedFunction:
             leaf[0] == "const" and isinstance(leaf[1], int) for leaf in spec.leaves
         ):
             raise UncacheableError("the method returns sizes that may be symbolic")
-        checks = _input_checks(paths, inputs, graph) if self.check_inputs else None
+        all_checks = _input_checks(paths, inputs, graph)
+        checks = all_checks if self.check_inputs else None
         gears = _gear_recipe(record, self.config)
         recipe = {
             "format": PROGRAM_FORMAT,
@@ -550,7 +551,7 @@ class CachedFunction:
             "inputs": paths,
             "outputs": {"treespec": spec.treespec, "leaves": spec.leaves},
             "output_kinds": kinds,
-            "checks": _input_checks(paths, inputs, graph),
+            "checks": all_checks,
             "gears": gears,
             "target": record.target,
         }
