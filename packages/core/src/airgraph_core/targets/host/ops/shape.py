@@ -1,5 +1,15 @@
 """Host semantics of GE shape ops: Reshape, Transpose, BroadcastTo, Squeeze/Unsqueeze,
-ConcatV2, Pack/Unpack, SplitV, StridedSliceV2, Tile, PadV3, ReverseV2."""
+ConcatV2, Pack/Unpack, SplitV, StridedSliceV2, Tile, PadV3, ReverseV2.
+
+On the NPU these ops write a new tensor. Here the ops that only re-index
+their input (Reshape, Transpose, BroadcastTo, Squeeze/Unsqueeze, Unpack,
+SplitV, StridedSliceV2) return a view: the values are the same as long as
+nothing writes the input afterwards, and the only writers in a GE graph are
+``Assign``-style ops on ``Data`` inputs, which come after every read. A view
+lets Inductor hand a strided operand to a matmul instead of materializing a
+transposed or sliced copy on every call (as a direct ``torch.compile`` of
+the same model does).
+"""
 
 from __future__ import annotations
 
@@ -21,13 +31,13 @@ def reshape(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
 @host_op("Transpose", const_inputs=(1,))
 def transpose(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     x, perm = inputs
-    return x.permute(perm).contiguous()
+    return x.permute(perm)
 
 
 @host_op("BroadcastTo", const_inputs=(1,))
 def broadcast_to(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     x, shape = inputs
-    return torch.broadcast_to(x, shape).contiguous()
+    return torch.broadcast_to(x, shape)
 
 
 @host_op("Unsqueeze")
@@ -60,7 +70,7 @@ def pack(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
 @host_op("Unpack")
 def unpack(inputs: list[Any], attrs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
     (x,) = inputs
-    return tuple(t.contiguous() for t in torch.unbind(x, dim=attrs.get("axis", 0)))
+    return torch.unbind(x, dim=attrs.get("axis", 0))
 
 
 @host_op("SplitV", const_inputs=(1, 2))
@@ -70,7 +80,7 @@ def split_v(inputs: list[Any], attrs: dict[str, Any]) -> tuple[torch.Tensor, ...
     if -1 in sizes:
         # One -1 entry takes whatever the others leave.
         sizes[sizes.index(-1)] = x.shape[dim] - sum(s for s in sizes if s != -1)
-    return tuple(t.contiguous() for t in torch.split(x, sizes, dim=dim))
+    return torch.split(x, sizes, dim=dim)
 
 
 @host_op("StridedSliceV2", const_inputs=(1, 2, 3, 4))
@@ -87,7 +97,7 @@ def strided_slice_v2(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     for b, e, axis, s in zip(begin, end, axes, strides):
         # Python slice semantics: negative positions count from the end, out of range clamps.
         index[axis % x.dim()] = slice(b, e, s)
-    return x[tuple(index)].contiguous()
+    return x[tuple(index)]
 
 
 @host_op("Tile", const_inputs=(1,))
