@@ -23,7 +23,7 @@ Latency is measured as CPU time of the calling thread with one intra-op
 thread (``--threads``): on a shared machine, wall-clock medians mostly
 measure the other processes. Wall-clock medians are recorded too.
 
-Usage: ``python benchmarks/gears_bench.py [--out benchmarks/results] [--rounds 30]``
+Usage: ``python benchmarks/gears_bench.py [--out benchmarks/results] [--rounds 200]``
 (``benchmarks/run.py`` calls it).
 """
 
@@ -159,7 +159,7 @@ def _interleaved(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, di
     }
 
 
-def run(rounds: int = 30, threads: int = 1) -> dict[str, Any]:
+def run(rounds: int = 200, threads: int = 1) -> dict[str, Any]:
     """Run the benchmark and return its record (see the module docstring)."""
     import torch._dynamo
     import torch._functorch.config
@@ -312,7 +312,7 @@ def write(record: dict[str, Any], out: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    parser.add_argument("--rounds", type=int, default=30, help="timed calls per variant and gear")
+    parser.add_argument("--rounds", type=int, default=200, help="timed calls per variant and gear")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args(argv)
     record = run(args.rounds, args.threads)

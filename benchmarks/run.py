@@ -7,7 +7,7 @@ files next to it:
 - ``gears_bench.py``: one trace for 16 gears vs torch.compile's recompiles,
   and per-gear latency vs static compiles (``gears.json``, ``gears.md``).
 
-Usage: ``python benchmarks/run.py [--out benchmarks/results] [--rounds 30]``
+Usage: ``python benchmarks/run.py [--out benchmarks/results] [--rounds 200]``
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         help="folder for the result files (default: benchmarks/results)",
     )
     parser.add_argument(
-        "--rounds", type=int, default=30, help="timed calls per variant and shape (default 30)"
+        "--rounds", type=int, default=200, help="timed calls per variant and shape (default 200)"
     )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)

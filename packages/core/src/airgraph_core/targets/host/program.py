@@ -286,9 +286,9 @@ class HostProgram:
             return fn, None
         gm, tensors, outputs = specialize(self.graph, inputs)
         if self.mode == "inductor":
-            from torch._inductor.compile_fx import compile_fx
+            from airgraph_core.targets.host.inductor import compile_inductor
 
-            fn = compile_fx(gm, tensors)
+            fn = compile_inductor(gm, tensors)
         else:
             fn = gm
         self._compiled[key] = fn

@@ -1,0 +1,118 @@
+"""Compile a specialized host graph with Inductor, without a second runtime wrapper.
+
+A host specialization is already a plain inference graph: static shapes, no
+autograd, outputs that are new tensors. ``compile_fx`` still wraps Inductor's
+compiled graph in AOTAutograd's runtime wrapper (first-call context, grad
+mode, mutation epilogue, output alias replay), which costs several
+microseconds per call. Under a Dynamo backend that is the *second* such
+wrapper on every call: the backend's own AOTAutograd already wraps the
+whole graph. When AOTAutograd's metadata shows its wrapper would do nothing
+for this graph, the compiled graph is called directly; otherwise the
+wrapped function is used as is.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch.fx import GraphModule
+
+__all__ = ["compile_inductor"]
+
+log = logging.getLogger("airgraph.core")
+
+
+def compile_inductor(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> Any:
+    """Compile ``gm`` (a host specialization) with Inductor for inference.
+
+    Args:
+        gm: the specialized graph; its buffers are the folded constants.
+        tensors: example values of its placeholders, in order.
+
+    Returns:
+        A callable taking the placeholders' values positionally and
+        returning the graph's outputs as a sequence.
+    """
+    from torch._inductor.compile_fx import compile_fx, compile_fx_inner
+
+    calls: list[tuple[Any, int, dict[str, Any], Any]] = []
+
+    def inner_compile(graph: GraphModule, example_inputs: Sequence[Any], **kwargs: Any) -> Any:
+        compiled = compile_fx_inner(graph, example_inputs, **kwargs)
+        calls.append((compiled, len(example_inputs), kwargs, _forward_metadata()))
+        return compiled
+
+    # Compiling without grad makes AOTAutograd trace an inference graph even
+    # when some inputs are parameters that require grad.
+    with torch.no_grad():
+        wrapped = compile_fx(gm, list(tensors), inner_compile=inner_compile)
+    constants = [t for _, t in gm.named_parameters(remove_duplicate=False)]
+    constants += [t for _, t in gm.named_buffers(remove_duplicate=False)]
+    reason = _why_wrapped(calls, len(constants) + len(tensors))
+    if reason is not None:
+        log.debug("host: %s keeps AOTAutograd's runtime wrapper: %s", gm.__class__.__name__, reason)
+        return wrapped
+    return _DirectCall(calls[0][0], constants)
+
+
+def _forward_metadata() -> Any:
+    from torch._guards import TracingContext
+
+    context = TracingContext.try_get()
+    return None if context is None else context.fw_metadata
+
+
+def _why_wrapped(calls: list[tuple[Any, int, dict[str, Any], Any]], n_inputs: int) -> str | None:
+    """Why AOTAutograd's runtime wrapper is needed, or ``None`` when it would do nothing."""
+    if len(calls) != 1:
+        return f"Inductor compiled {len(calls)} graphs"
+    compiled, n_graph_inputs, kwargs, meta = calls[0]
+    if not kwargs.get("is_inference", False):
+        return "not an inference graph"
+    if n_graph_inputs != n_inputs:
+        return f"the graph takes {n_graph_inputs} inputs, not {n_inputs} (deduplicated inputs)"
+    if meta is None:
+        return "no AOTAutograd metadata"
+    from torch._functorch._aot_autograd.schemas import OutputType, PlainTensorMeta
+
+    try:
+        checks = {
+            "outputs alias inputs or intermediates": any(
+                o.output_type is not OutputType.non_alias for o in meta.output_info
+            ),
+            "inputs are mutated": meta.num_mutated_inp_runtime_indices
+            or meta.num_mutated_graph_handled_indices,
+            "intermediate bases": meta.num_intermediate_bases,
+            "effect tokens": bool(meta.tokens),
+            "tensor subclasses": not all(
+                isinstance(m, PlainTensorMeta) for m in meta.subclass_inp_meta
+            ),
+            "grad mode changes": meta.grad_enabled_mutation is not None,
+            "dynamic outputs": bool(meta.dynamic_outputs),
+        }
+    except AttributeError as e:  # a torch whose metadata has other fields: stay safe
+        return f"unknown AOTAutograd metadata ({e})"
+    for reason, present in checks.items():
+        if present:
+            return reason
+    return None
+
+
+class _DirectCall:
+    """Calls Inductor's compiled graph with the lifted constants first (its boxed convention)."""
+
+    __slots__ = ("graph", "constants")
+
+    def __init__(self, graph: Any, constants: list[torch.Tensor]) -> None:
+        self.graph = graph
+        self.constants = constants
+
+    def __call__(self, *tensors: torch.Tensor) -> Any:
+        if torch.is_grad_enabled():
+            # Inductor's code calls out= kernels, which refuse inputs that require grad.
+            with torch.no_grad():
+                return self.graph([*self.constants, *tensors])
+        return self.graph([*self.constants, *tensors])
