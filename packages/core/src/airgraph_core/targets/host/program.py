@@ -97,6 +97,7 @@ def specialize(
             values[op.name] = [_Dyn(node, value)]
             tensor_inputs.append(value)
 
+    must_copy = _views_of_written_inputs(graph)
     outputs: list[Any] = []
     for op in topological_order(graph.ops):
         if op.type in ("Data",):
@@ -121,7 +122,7 @@ def specialize(
             if all(_is_small(r) for r in result):
                 values[op.name] = result
                 continue
-        values[op.name] = _emit(fx, sem, op, ins, attrs, const_node, foldable)
+        values[op.name] = _emit(fx, sem, op, ins, attrs, const_node, foldable, op.name in must_copy)
 
     out_nodes = []
     for v in outputs:
@@ -133,6 +134,35 @@ def specialize(
 
 #: Folded results up to this many elements become constants; larger ones are computed.
 FOLD_LIMIT = 16
+
+
+def _views_of_written_inputs(graph: GeGraph) -> frozenset[str]:
+    """Names of view ops (see :class:`HostOp`) whose result aliases a ``Data``
+    input that a side-effect op (``Assign``) writes.
+
+    On the NPU every op writes a new tensor, so such a result keeps the
+    input's old values after the write; a view would see the new ones.
+    """
+    bases: dict[str, str] = {}
+    written: set[str] = set()
+    views: list[tuple[str, str]] = []
+    for op in topological_order(graph.ops):
+        if op.type == "Data":
+            bases[op.name] = op.name
+            continue
+        if op.type in ("Const", "NetOutput") or not op.data_inputs:
+            continue
+        sem = lookup_host_op(op.type)
+        source = parse_edge(op.data_inputs[0])[0] if op.data_inputs[0] else ""
+        base = bases.get(source)
+        if base is None:
+            continue
+        if sem.side_effect:
+            written.add(base)
+        elif sem.view:
+            bases[op.name] = base
+            views.append((op.name, base))
+    return frozenset(name for name, base in views if base in written)
 
 
 def _is_small(value: Any) -> bool:
@@ -147,6 +177,7 @@ def _emit(
     attrs: dict[str, Any],
     const_node: Any,
     foldable: bool = False,
+    copy: bool = False,
 ) -> list[Any]:
     n = len(ins)
     args: list[Any] = []
@@ -172,7 +203,9 @@ def _emit(
         for i, v in enumerate(ins)
     ]
     outs = _as_list(sem.fn(real, attrs))
-    call = _bind(sem, op, fixed, n, attrs)
+    call = _bind(sem, op, fixed, n, attrs, copy)
+    if copy:
+        outs = [_clone(o) for o in outs]
     node = fx.call_function(call, tuple(args))
     if len(outs) == 1 and len(op.output_descs) <= 1:
         return [_Dyn(node, outs[0], foldable)]
@@ -183,7 +216,15 @@ def _getitem(seq: Any, i: int) -> Any:
     return seq[i]
 
 
-def _bind(sem: HostOp, op: GeOp, fixed: dict[int, Any], n: int, attrs: dict[str, Any]):
+def _clone(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_clone(v) for v in value)
+    return value
+
+
+def _bind(sem: HostOp, op: GeOp, fixed: dict[int, Any], n: int, attrs: dict[str, Any], copy: bool):
     order = [i for i in range(n) if i not in fixed]
 
     def call(*tensors: torch.Tensor) -> Any:
@@ -192,7 +233,8 @@ def _bind(sem: HostOp, op: GeOp, fixed: dict[int, Any], n: int, attrs: dict[str,
             full[i] = v
         for i, t in zip(order, tensors):
             full[i] = t
-        return sem.fn(full, attrs)
+        result = sem.fn(full, attrs)
+        return _clone(result) if copy else result
 
     call.__name__ = f"ge_{op.type}"
     call.__qualname__ = call.__name__

@@ -30,6 +30,7 @@ class HostOp:
     fn: Callable[[list[Any], dict[str, Any]], Any]
     const_inputs: frozenset[int]
     side_effect: bool
+    view: bool = False
 
     def is_const_input(self, position: int, n_inputs: int) -> bool:
         return position in self.const_inputs or position - n_inputs in self.const_inputs
@@ -40,7 +41,10 @@ HOST_OPS: dict[str, HostOp] = {}
 
 
 def host_op(
-    *op_types: str, const_inputs: Iterable[int] = (), side_effect: bool = False
+    *op_types: str,
+    const_inputs: Iterable[int] = (),
+    side_effect: bool = False,
+    view: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the host semantics of ``op_types``.
 
@@ -50,6 +54,9 @@ def host_op(
             are shape-like and arrive as Python values.
         side_effect: the op writes into an input (e.g. ``Assign``), so it
             is never folded or dropped.
+        view: the function may return a view of (or the very) input 0
+            instead of a new tensor. The host program copies such results
+            where the input is later written by a side-effect op.
 
     Raises:
         ValueError: an op type is registered twice.
@@ -59,7 +66,7 @@ def host_op(
         for op_type in op_types:
             if op_type in HOST_OPS:
                 raise ValueError(f"op_types: {op_type} already has host semantics")
-            HOST_OPS[op_type] = HostOp(op_type, fn, frozenset(const_inputs), side_effect)
+            HOST_OPS[op_type] = HostOp(op_type, fn, frozenset(const_inputs), side_effect, view)
         return fn
 
     return deco

@@ -10,8 +10,18 @@ from airgraph_core.ir.dtypes import from_ge_code, to_torch
 from airgraph_core.targets.host.semantics import host_op
 
 
-@host_op("Identity", "TensorMove")
+@host_op("Identity", view=True)
 def identity(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    # The same values; no copy, as for the re-indexing ops in ``shape.py``: an
+    # ATen graph traced with unbacked (geared) sizes clones before every
+    # reshape it cannot prove to be a view, and a static specialization
+    # should not pay for those copies.
+    return inputs[0]
+
+
+@host_op("TensorMove")
+def tensor_move(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    # A real copy: the lowering puts one before ops that GE runs in place (IndexPutV2).
     return inputs[0].clone()
 
 

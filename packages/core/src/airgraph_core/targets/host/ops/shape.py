@@ -20,7 +20,7 @@ import torch
 from airgraph_core.targets.host.semantics import host_op
 
 
-@host_op("Reshape", const_inputs=(1,))
+@host_op("Reshape", const_inputs=(1,), view=True)
 def reshape(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     x, shape = inputs
     # GE: 0 keeps the input's size, -1 is inferred.
@@ -28,19 +28,19 @@ def reshape(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     return x.reshape(shape)
 
 
-@host_op("Transpose", const_inputs=(1,))
+@host_op("Transpose", const_inputs=(1,), view=True)
 def transpose(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     x, perm = inputs
     return x.permute(perm)
 
 
-@host_op("BroadcastTo", const_inputs=(1,))
+@host_op("BroadcastTo", const_inputs=(1,), view=True)
 def broadcast_to(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     x, shape = inputs
     return torch.broadcast_to(x, shape)
 
 
-@host_op("Unsqueeze")
+@host_op("Unsqueeze", view=True)
 def unsqueeze(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     (x,) = inputs
     rank = x.dim() + len(attrs.get("axes", ()))
@@ -49,7 +49,7 @@ def unsqueeze(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     return x
 
 
-@host_op("Squeeze")
+@host_op("Squeeze", view=True)
 def squeeze(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     (x,) = inputs
     axes = attrs.get("axis") or [i for i, s in enumerate(x.shape) if s == 1]
@@ -67,13 +67,13 @@ def pack(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     return torch.stack(inputs, dim=attrs.get("axis", 0))
 
 
-@host_op("Unpack")
+@host_op("Unpack", view=True)
 def unpack(inputs: list[Any], attrs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
     (x,) = inputs
     return torch.unbind(x, dim=attrs.get("axis", 0))
 
 
-@host_op("SplitV", const_inputs=(1, 2))
+@host_op("SplitV", const_inputs=(1, 2), view=True)
 def split_v(inputs: list[Any], attrs: dict[str, Any]) -> tuple[torch.Tensor, ...]:
     x, sizes, dim = inputs
     sizes = list(sizes)
@@ -83,7 +83,7 @@ def split_v(inputs: list[Any], attrs: dict[str, Any]) -> tuple[torch.Tensor, ...
     return torch.split(x, sizes, dim=dim)
 
 
-@host_op("StridedSliceV2", const_inputs=(1, 2, 3, 4))
+@host_op("StridedSliceV2", const_inputs=(1, 2, 3, 4), view=True)
 def strided_slice_v2(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     x, begin, end, axes, strides = inputs
     if any(
