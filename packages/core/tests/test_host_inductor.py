@@ -104,3 +104,20 @@ def test_graph_returning_a_view_of_an_input_keeps_the_wrapper():
     assert not isinstance(_compiled(program), _DirectCall)
     (out,) = program(xs)
     torch.testing.assert_close(out, xs.reshape(3, 2))
+
+
+@pytest.mark.slow
+def test_the_same_specialization_in_a_new_program_comes_from_inductors_fx_graph_cache():
+    from torch._dynamo.utils import counters
+
+    b = GraphBuilder("cached")
+    x = b.data(0, DataType.FLOAT, (-1, 8))
+    b.net_output([b.op("Relu", b.op("Mul", x, b.const(3.0), out=x.spec), out=x.spec)])
+    xs = torch.randn(4, 8)
+    HostProgram(b.graph, "inductor")(xs)
+    hits = counters["inductor"]["fxgraph_cache_hit"]
+    program = HostProgram(b.graph, "inductor")
+    program(xs)  # a fresh program: specializes and compiles again
+    assert counters["inductor"]["fxgraph_cache_hit"] == hits + 1
+    (out,) = program(xs)
+    torch.testing.assert_close(out, torch.relu(xs * 3.0))

@@ -36,7 +36,10 @@ def compile_inductor(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> Any:
         A callable taking the placeholders' values positionally and
         returning the graph's outputs as a sequence.
     """
+    from torch._guards import TracingContext, tracing
     from torch._inductor.compile_fx import compile_fx, compile_fx_inner
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
     calls: list[tuple[Any, int, dict[str, Any], Any]] = []
 
@@ -46,9 +49,13 @@ def compile_inductor(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> Any:
         return compiled
 
     # Compiling without grad makes AOTAutograd trace an inference graph even
-    # when some inputs are parameters that require grad.
-    with torch.no_grad():
-        wrapped = compile_fx(gm, list(tensors), inner_compile=inner_compile)
+    # when some inputs are parameters that require grad. A tracing context
+    # whose fake mode has a shape env lets Inductor's FX graph cache serve the
+    # compile (it refuses to without one); ``ignore_shape_env`` keeps every
+    # size static, as taken from ``tensors``.
+    context = TracingContext(FakeTensorMode(shape_env=ShapeEnv()))
+    with torch.no_grad(), tracing(context):
+        wrapped = compile_fx(gm, list(tensors), inner_compile=inner_compile, ignore_shape_env=True)
     constants = [t for _, t in gm.named_parameters(remove_duplicate=False)]
     constants += [t for _, t in gm.named_buffers(remove_duplicate=False)]
     reason = _why_wrapped(calls, len(constants) + len(tensors))

@@ -80,6 +80,10 @@ def specialize(
 
     def const_node(t: torch.Tensor) -> torch.fx.Node:
         nonlocal n_consts
+        if t.numel() == 1 and not t.is_complex():
+            # A literal in the graph: Inductor inlines it into the kernels that
+            # use it, where a buffer would be one more input loaded per element.
+            return fx.call_function(torch.full, (tuple(t.shape), t.item()), {"dtype": t.dtype})
         name = f"_const{n_consts}"
         n_consts += 1
         root.register_buffer(name, t)
