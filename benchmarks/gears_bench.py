@@ -11,7 +11,8 @@ Compile cost, to serve every shape once:
 
 Latency per shape (median over interleaved rounds) of airgraph vs a static
 ``torch.compile`` of that very shape (Inductor) and vs
-``torch.compile(dynamic=True)``, as ratios from the same run.
+``torch.compile(dynamic=True)``. The ratios are paired: the median over
+rounds of airgraph's time over the other variant's time in the same round.
 
 Every variant gets its own copy of ``forward``'s code object, so Dynamo's
 cache of one variant never holds another's entries (a shared cache would
@@ -140,23 +141,37 @@ def _progress(message: str) -> None:
     print(f"[gears_bench] {message}", file=sys.stderr, flush=True)
 
 
-def _interleaved(fns: dict[str, Callable[[], Any]], rounds: int) -> dict[str, dict[str, float]]:
-    """Median CPU-thread and wall microseconds per call, the variants interleaved per round."""
+def _interleaved(
+    fns: dict[str, Callable[[], Any]], rounds: int
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """Time the variants side by side, interleaved per round (the order rotating).
+
+    Returns the median CPU-thread and wall microseconds per call of each
+    variant, and for every variant after the first the median over rounds of
+    (first variant's CPU time / its CPU time in the same round): a ratio of
+    calls made moments apart, which a busy spell on the machine slows alike.
+    """
+    names = list(fns)
     cpu: dict[str, list[float]] = {name: [] for name in fns}
     wall: dict[str, list[float]] = {name: [] for name in fns}
     for fn in fns.values():
         for _ in range(3):
             fn()
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             t0, w0 = time.thread_time_ns(), time.perf_counter_ns()
-            fn()
+            fns[name]()
             cpu[name].append((time.thread_time_ns() - t0) / 1e3)
             wall[name].append((time.perf_counter_ns() - w0) / 1e3)
-    return {
+    times = {
         name: {"cpu_us": statistics.median(cpu[name]), "wall_us": statistics.median(wall[name])}
         for name in fns
     }
+    first = names[0]
+    ratios = {
+        name: statistics.median(a / b for a, b in zip(cpu[first], cpu[name])) for name in names[1:]
+    }
+    return times, ratios
 
 
 def run(rounds: int = 200, threads: int = 1) -> dict[str, Any]:
@@ -199,7 +214,7 @@ def run(rounds: int = 200, threads: int = 1) -> dict[str, Any]:
             static(x)
             static_compile = time.perf_counter() - start
             dynamic(x)
-            times = _interleaved(
+            times, ratios = _interleaved(
                 {
                     "airgraph": lambda x=x: compiled(x),
                     "static": lambda x=x, static=static: static(x),
@@ -217,8 +232,8 @@ def run(rounds: int = 200, threads: int = 1) -> dict[str, Any]:
                     "airgraph_compile_s": gears.compiled[gears.plan.lookup([shape])],
                     "static_compile_s": static_compile,
                     **{f"{name}_{k}": v for name, t in times.items() for k, v in t.items()},
-                    "vs_static": times["airgraph"]["cpu_us"] / times["static"]["cpu_us"],
-                    "vs_dynamic": times["airgraph"]["cpu_us"] / times["dynamic"]["cpu_us"],
+                    "vs_static": ratios["static"],
+                    "vs_dynamic": ratios["dynamic"],
                 }
             )
     ratios = [g["vs_static"] for g in per_gear]
@@ -258,7 +273,8 @@ def to_markdown(record: dict[str, Any]) -> str:
         "",
         f"{record['model']}; shapes batch {list(BATCHES)} x seq {list(SEQS)} "
         f"({len(record['shapes'])}); {record['threads']} thread(s); "
-        f"latency = median CPU time of {record['rounds']} interleaved rounds.",
+        f"latency = median CPU time of {record['rounds']} interleaved rounds; "
+        "ratios = median over rounds of the ratio of the two calls in one round.",
         "",
         "## Serving every shape once",
         "",

@@ -287,3 +287,30 @@ def test_inductor_host_mode_matches_eager(make_config, skip_if_missing_converter
             )
     assert len(backend.compiled) == 1
     assert backend.compiler.target.mode == "inductor"
+
+
+def test_first_call_hooks_see_each_graphs_first_call_only(make_config):
+    backend = get_npu_backend(compiler_config=make_config("interpret"))
+    seen = []
+    handle = backend.compiler.add_first_call_hook(
+        lambda record, inputs, outputs: seen.append((record.name, inputs, outputs))
+    )
+    fn = torch.compile(lambda x, y: x * y + 1, backend=backend, fullgraph=True)
+    x, y = torch.randn(3), torch.randn(3)
+    with torch.no_grad():
+        fn(x, y)
+        fn(x, y)
+    assert len(seen) == 1
+    name, inputs, outputs = seen[0]
+    assert name == backend.compiled[-1].name
+    assert [t is v for t, v in zip(inputs, (x, y))] == [True, True]
+    torch.testing.assert_close(outputs[0], x * y + 1)
+
+    handle.remove()
+    torch._dynamo.reset()
+    unobserved = torch.compile(lambda x: x - 1, backend=backend, fullgraph=True)
+    with torch.no_grad():
+        unobserved(x)
+    assert len(seen) == 1
+    with pytest.raises(TypeError, match="hook: expected a callable"):
+        backend.compiler.add_first_call_hook("not a function")

@@ -197,26 +197,12 @@ class _Recorder:
                 # turns into a tensor before calling the graph: the path must do the same.
                 if getattr(grapharg, "pass_arg_as_tensor", False):
                     self.as_tensor.add(source.name)
-        compiler = self.backend.compiler
-        original = type(compiler).compile
-        recorder = self
+        return self.backend(gm, example_inputs)
 
-        def compile_and_record(*args: Any, **kw: Any) -> Any:
-            runner = original(compiler, *args, **kw)
-
-            def run(*inputs: Any) -> Any:
-                outputs = runner(*inputs)
-                if not recorder.runner_calls:
-                    recorder.runner_calls.append((inputs, outputs))
-                return outputs
-
-            return run
-
-        compiler.compile = compile_and_record
-        try:
-            return self.backend(gm, example_inputs)
-        finally:
-            del compiler.compile
+    def record_first_call(self, record: Any, inputs: tuple, outputs: list) -> None:
+        """The backend's first-call hook: keep the first graph call's ATen inputs and outputs."""
+        if not self.runner_calls:
+            self.runner_calls.append((inputs, outputs))
 
 
 class _Program:
@@ -477,7 +463,11 @@ class CachedFunction:
         compiled = torch.compile(
             self.func, backend=recorder, fullgraph=True, dynamic=dynamic, **self.compile_kwargs
         )
-        result = compiled(*args, **kwargs)
+        hook = backend.compiler.add_first_call_hook(recorder.record_first_call)
+        try:
+            result = compiled(*args, **kwargs)
+        finally:
+            hook.remove()
         # Only now: a first call that raised (e.g. it needed gradients) leaves
         # the function new, so the next call looks the cache up again.
         self._uncached = compiled

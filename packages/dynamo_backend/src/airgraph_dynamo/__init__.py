@@ -4,6 +4,8 @@
   plus airgraph's own under ``airgraph_config``).
 - :func:`get_npu_backend`: the backend for ``torch.compile(..., backend=...)``.
 - :func:`get_compiler`: the ATen-graph compiler it uses, for custom backends.
+- :class:`NpuBackend` / :class:`AtenCompiler` / :class:`CompiledGraph`: what
+  those return, and the record kept of every compiled graph.
 - :class:`OutOfGearError` / :class:`GearSetupError`: a call's shapes match
   no gear; the gears cannot serve a graph (see ``airgraph_gears``).
 
@@ -19,7 +21,8 @@ Examples:
     tensor([2., 2.])
 """
 
-from airgraph_dynamo.backend import get_compiler, get_npu_backend
+from airgraph_dynamo.backend import NpuBackend, get_compiler, get_npu_backend
+from airgraph_dynamo.compiler import AtenCompiler, CompiledGraph
 from airgraph_dynamo.config import CompilerConfig
 from airgraph_dynamo.gear_dispatch import OutOfGearError
 from airgraph_dynamo.gears import GearSetupError
@@ -27,8 +30,11 @@ from airgraph_dynamo.gears import GearSetupError
 __version__ = "0.1.0"
 
 __all__ = [
+    "AtenCompiler",
+    "CompiledGraph",
     "CompilerConfig",
     "GearSetupError",
+    "NpuBackend",
     "OutOfGearError",
     "__version__",
     "get_compiler",

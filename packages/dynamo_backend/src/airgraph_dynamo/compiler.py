@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.fx import GraphModule
+from torch.utils.hooks import RemovableHandle
 
 from airgraph_core import GeGraph, UnsupportedOpError, convert_outputs, lower_graph
 from airgraph_dynamo.config import CompilerConfig
@@ -26,7 +28,7 @@ from airgraph_dynamo.inputs import InputOrigin
 from airgraph_dynamo.static_marks import StaticMarkReport, check_static_marks
 from airgraph_dynamo.targets import Executable, Target, select_target
 
-__all__ = ["AtenCompiler", "CompiledGraph"]
+__all__ = ["AtenCompiler", "CompiledGraph", "FirstCallHook"]
 
 log = logging.getLogger("airgraph.dynamo")
 
@@ -67,6 +69,30 @@ class CompiledGraph:
     fallback_reason: str | None = None
     executable: Executable | None = None
     gears: GearSetup | None = None
+
+
+#: ``hook(record, inputs, outputs)``: see :meth:`AtenCompiler.add_first_call_hook`.
+FirstCallHook = Callable[[CompiledGraph, tuple, list], None]
+
+
+class _FirstCallObserver:
+    """Runs a graph's callable and shows its first call to the compiler's first-call hooks."""
+
+    __slots__ = ("runner", "record", "hooks", "called")
+
+    def __init__(self, runner: Callable[..., Any], record: CompiledGraph, hooks: dict) -> None:
+        self.runner = runner
+        self.record = record
+        self.hooks = hooks
+        self.called = False
+
+    def __call__(self, *args: Any) -> Any:
+        outputs = self.runner(*args)
+        if not self.called:
+            self.called = True
+            for hook in list(self.hooks.values()):
+                hook(self.record, args, outputs)
+        return outputs
 
 
 class _GraphRunner:
@@ -113,6 +139,33 @@ class AtenCompiler:
         self.config = config.copy()
         self._target = target
         self.compiled: list[CompiledGraph] = []
+        # An OrderedDict: RemovableHandle keeps a weak reference to it.
+        self._first_call_hooks: OrderedDict[int, FirstCallHook] = OrderedDict()
+
+    def add_first_call_hook(self, hook: FirstCallHook) -> RemovableHandle:
+        """Show the first call of every graph compiled from now on to ``hook``.
+
+        ``hook(record, inputs, outputs)`` runs after that call with the
+        graph's :class:`CompiledGraph`, the ATen inputs (placeholders' values,
+        positionally) and the outputs the call returned. ``cache_compile``
+        uses it to learn the output structure and the values of size inputs.
+        A graph compiled while no hook is registered runs unobserved, with no
+        per-call cost.
+
+        Args:
+            hook: the callable; what it raises propagates to the caller.
+
+        Returns:
+            A handle whose ``remove()`` unregisters the hook.
+
+        Raises:
+            TypeError: ``hook`` is not callable.
+        """
+        if not callable(hook):
+            raise TypeError(f"hook: expected a callable, got {type(hook).__name__}")
+        handle = RemovableHandle(self._first_call_hooks)
+        self._first_call_hooks[handle.id] = hook
+        return handle
 
     @property
     def graphs(self) -> list[GeGraph]:
@@ -229,6 +282,11 @@ class AtenCompiler:
             len(frozen),
             "static" if graph.is_static() else "dynamic",
         )
+        return self._observed(record, self._runner(record, executable, gm, graph))
+
+    def _runner(
+        self, record: CompiledGraph, executable: Executable, gm: GraphModule, graph: GeGraph
+    ) -> Callable[..., Any]:
         sources = graph.attrs[_INPUT_SOURCES_ATTR].value
         kinds = graph.attrs[_OUTPUT_KINDS_ATTR].value
         if record.gears is not None:
@@ -240,9 +298,14 @@ class AtenCompiler:
                 gm,
                 gear_compile=self.config.airgraph_config.gear_compile,
                 out_of_gear=self.config.airgraph_config.out_of_gear,
-                graph_name=name,
+                graph_name=record.name,
             )
         return _GraphRunner(executable, sources, kinds)
+
+    def _observed(self, record: CompiledGraph, runner: Callable[..., Any]) -> Callable[..., Any]:
+        if not self._first_call_hooks:
+            return runner
+        return _FirstCallObserver(runner, record, self._first_call_hooks)
 
     def _fallback(self, record: CompiledGraph, error: NotImplementedError) -> Callable[..., Any]:
         if self.config.airgraph_config.unsupported_op != "fallback":
@@ -254,4 +317,4 @@ class AtenCompiler:
             record.name,
             error,
         )
-        return record.aten_graph
+        return self._observed(record, record.aten_graph)
