@@ -143,14 +143,16 @@ class AtenCompiler:
         self._first_call_hooks: OrderedDict[int, FirstCallHook] = OrderedDict()
 
     def add_first_call_hook(self, hook: FirstCallHook) -> RemovableHandle:
-        """Show the first call of every graph compiled from now on to ``hook``.
+        """Show the first call of the graphs compiled from now on to ``hook``.
 
         ``hook(record, inputs, outputs)`` runs after that call with the
         graph's :class:`CompiledGraph`, the ATen inputs (placeholders' values,
         positionally) and the outputs the call returned. ``cache_compile``
         uses it to learn the output structure and the values of size inputs.
-        A graph compiled while no hook is registered runs unobserved, with no
-        per-call cost.
+
+        The hooks called are those registered when the graph first runs (a
+        hook removed before then is not called). A graph compiled while no
+        hook is registered runs unobserved, with no per-call cost.
 
         Args:
             hook: the callable; what it raises propagates to the caller.

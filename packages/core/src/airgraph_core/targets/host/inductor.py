@@ -53,12 +53,20 @@ def compile_inductor(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> Any:
     # whose fake mode has a shape env lets Inductor's FX graph cache serve the
     # compile (it refuses to without one); ``ignore_shape_env`` keeps every
     # size static, as taken from ``tensors``.
-    context = TracingContext(FakeTensorMode(shape_env=ShapeEnv()))
-    with torch.no_grad(), tracing(context):
-        wrapped = compile_fx(gm, list(tensors), inner_compile=inner_compile, ignore_shape_env=True)
+    #
+    # (AOTAutograd's own cache, keyed on this graph before tracing, is
+    # bypassed: the graph calls closures, which it cannot key. Inductor's FX
+    # graph cache keys the traced ATen graph, so what the closures did counts.)
+    # AOTAutograd lifts the graph's parameters, then its buffers, as the
+    # compiled graph's first inputs: take them before compile_fx may rewrite gm.
     constants = [t for _, t in gm.named_parameters(remove_duplicate=False)]
     constants += [t for _, t in gm.named_buffers(remove_duplicate=False)]
-    reason = _why_wrapped(calls, len(constants) + len(tensors))
+    autocast = torch._C._is_any_autocast_enabled()
+    context = TracingContext(FakeTensorMode(allow_non_fake_inputs=True, shape_env=ShapeEnv()))
+    with torch.no_grad(), tracing(context):
+        wrapped = compile_fx(gm, list(tensors), inner_compile=inner_compile, ignore_shape_env=True)
+    # Compiled under autocast, the wrapper turns it off around every call.
+    reason = "autocast is on" if autocast else _why_wrapped(calls, len(constants) + len(tensors))
     if reason is not None:
         log.debug("host: %s keeps AOTAutograd's runtime wrapper: %s", gm.__class__.__name__, reason)
         return wrapped

@@ -11,6 +11,7 @@ it is run as is (``interpret``) or compiled by Inductor (``inductor``).
 from __future__ import annotations
 
 import logging
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,18 +77,20 @@ def specialize(
     root = torch.nn.Module()
     values: dict[str, list[Any]] = {}
     tensor_inputs: list[torch.Tensor] = []
-    n_consts = 0
+    buffers: dict[int, tuple[torch.fx.Node, torch.Tensor]] = {}
 
     def const_node(t: torch.Tensor) -> torch.fx.Node:
-        nonlocal n_consts
         if t.numel() == 1 and not t.is_complex():
             # A literal in the graph: Inductor inlines it into the kernels that
             # use it, where a buffer would be one more input loaded per element.
             return fx.call_function(torch.full, (tuple(t.shape), t.item()), {"dtype": t.dtype})
-        name = f"_const{n_consts}"
-        n_consts += 1
-        root.register_buffer(name, t)
-        return fx.get_attr(name)
+        # One buffer per constant however many ops read it (AOTAutograd would
+        # deduplicate repeated inputs, and then keep its runtime wrapper).
+        if id(t) not in buffers:
+            name = f"_const{len(buffers)}"
+            root.register_buffer(name, t)
+            buffers[id(t)] = (fx.get_attr(name), t)
+        return buffers[id(t)][0]
 
     for op, value in zip(datas, inputs):
         if op.output_descs[0].placement == "CPU" and not isinstance(value, torch.Tensor):
@@ -128,12 +131,32 @@ def specialize(
                 continue
         values[op.name] = _emit(fx, sem, op, ins, attrs, const_node, foldable, op.name in must_copy)
 
-    out_nodes = []
+    # GE outputs are new, contiguous tensors. Views (of inputs, of constants,
+    # or strided ones) are copied at the outputs, and only there.
+    kept = {_storage(t) for t in tensor_inputs} | {_storage(t) for _, t in buffers.values()}
+    out_nodes, results = [], []
     for v in outputs:
-        out_nodes.append(v.node if isinstance(v, _Dyn) else const_node(v))
+        node, value = (v.node, v.value) if isinstance(v, _Dyn) else (None, v)
+        copy = isinstance(value, torch.Tensor) and (
+            not value.is_contiguous() or _storage(value) in kept
+        )
+        if node is None and isinstance(value, torch.Tensor):
+            node = const_node(value)
+            copy = copy or node.op == "get_attr"  # a constant buffer
+        if copy:
+            node = fx.call_function(
+                torch.clone, (node,), {"memory_format": torch.contiguous_format}
+            )
+            value = value.clone(memory_format=torch.contiguous_format)
+        out_nodes.append(node if node is not None else const_node(value))
+        results.append(value)
     fx.output(tuple(out_nodes))
-    results = [v.value if isinstance(v, _Dyn) else v for v in outputs]
     return GraphModule(root, fx, class_name=f"GeHost_{graph.name}"), tensor_inputs, results
+
+
+def _storage(t: torch.Tensor) -> int | None:
+    """An identity of ``t``'s memory (``None`` for empty tensors, which share nothing)."""
+    return t.untyped_storage().data_ptr() if t.numel() else None
 
 
 #: Folded results up to this many elements become constants; larger ones are computed.
@@ -148,7 +171,9 @@ def _views_of_written_inputs(graph: GeGraph) -> frozenset[str]:
     input's old values after the write; a view would see the new ones.
     """
     bases: dict[str, str] = {}
+    parents: dict[str, str] = {}
     written: set[str] = set()
+    targets: set[str] = set()  # the view ops a side-effect op writes through
     views: list[tuple[str, str]] = []
     for op in topological_order(graph.ops):
         if op.type == "Data":
@@ -163,10 +188,14 @@ def _views_of_written_inputs(graph: GeGraph) -> frozenset[str]:
             continue
         if sem.side_effect:
             written.add(base)
+            while source in parents:  # a copy there would take the write instead of the input
+                targets.add(source)
+                source = parents[source]
         elif sem.view:
             bases[op.name] = base
+            parents[op.name] = source
             views.append((op.name, base))
-    return frozenset(name for name, base in views if base in written)
+    return frozenset(name for name, base in views if base in written and name not in targets)
 
 
 def _is_small(value: Any) -> bool:
@@ -267,9 +296,22 @@ def _py_attrs(op: GeOp) -> dict[str, Any]:
     for name, attr in op.attrs.items():
         if attr.kind is AttrKind.T:
             out[name] = attr.value.to_torch()
+        elif attr.kind is AttrKind.F:
+            out[name] = _float32(attr.value)
+        elif attr.kind is AttrKind.LIST_F:
+            out[name] = [_float32(v) for v in attr.value]
         else:
             out[name] = attr.value
     return out
+
+
+def _float32(value: float) -> float:
+    """``value`` as GE holds a float attribute: a 32-bit float.
+
+    A graph fresh from the lowering and the same graph read back from its
+    protobuf then specialize to the same code (and share Inductor's cache).
+    """
+    return struct.unpack("<f", struct.pack("<f", value))[0]
 
 
 class HostProgram:

@@ -25,8 +25,9 @@ def tensor_move(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     return inputs[0].clone()
 
 
-@host_op("Cast")
+@host_op("Cast", view=True)
 def cast(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    # To the same dtype ``to`` returns the input itself: a view as far as aliasing goes.
     return inputs[0].to(to_torch(from_ge_code(attrs["dst_type"])))
 
 
