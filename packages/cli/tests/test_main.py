@@ -88,3 +88,43 @@ def test_errors_name_the_path(tmp_path, capsys):
     bad.write_bytes(b"\xff\xfe garbage")
     assert main(["graph", str(bad)]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_gears_prints_the_combinations_and_ge_options(capsys):
+    argv = ["gears", "--policy", "product", "--input", "2,2", "0=2,4", "--input", "2,2", "0=2,4"]
+    assert main([*argv, "--names", "x,y"]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [row[0] for row in rows] == ["0", "1", "2", "3"]
+    assert "(4, 2)   (2, 2)" in out  # product: every pairing
+    assert "ge.inputShape = x:-1,2;y:-1,2" in out
+    assert "ge.dynamicDims = 2,2;2,4;4,2;4,4" in out
+    assert "ge.dynamicNodeType = 1" in out
+
+
+def test_gears_zip_with_two_geared_dims_and_a_gear_of_1(capsys):
+    assert main(["gears", "--input", "1,16", "0=1,2,4,8", "1=16,32,64,128"]) == 0
+    out = capsys.readouterr().out
+    assert "(1, 16)" in out and "(8, 128)" in out
+    assert "ge.dynamicDims = 1,16;2,32;4,64;8,128" in out
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        (["--input", "2,x", "0=2,4"], "the shape must be sizes separated by commas"),
+        (["--input", "2,2", "0:2,4"], "expected DIM=GEAR,GEAR"),
+        (["--input", "2,2", "0=2,4", "--input", "2,2", "0=2,4,8"], "zip"),
+        (["--input", "2,2", "5=2,4"], "dim"),
+    ],
+)
+def test_gears_errors_name_the_input_and_fail(inputs, message, capsys):
+    assert main(["gears", *inputs]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("airgraph gears: ") and message in err
+
+
+def test_gears_needs_an_input():
+    with pytest.raises(SystemExit) as exit_info:
+        main(["gears"])
+    assert exit_info.value.code == 2

@@ -93,6 +93,48 @@ def _graph_dump(path: str) -> int:
     return 0
 
 
+def _parse_gear_input(spec: Sequence[str]) -> tuple[tuple[int, ...], dict[int, list[int]] | None]:
+    """``["2,2", "0=2,4"]`` -> ``((2, 2), {0: [2, 4]})``: one ``--input`` of ``airgraph gears``."""
+    shape_text, *gear_texts = spec
+    where = f"--input {' '.join(spec)}"
+    try:
+        shape = tuple(int(n) for n in shape_text.split(",")) if shape_text != "()" else ()
+    except ValueError:
+        raise ValueError(
+            f"{where}: the shape must be sizes separated by commas (e.g. 2,2; () for a "
+            f"scalar), got {shape_text!r}"
+        ) from None
+    gears: dict[int, list[int]] = {}
+    for text in gear_texts:
+        dim, sep, values = text.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            gears[int(dim)] = [int(n) for n in values.split(",")]
+        except ValueError:
+            raise ValueError(
+                f"{where}: after the shape, expected DIM=GEAR,GEAR,... (e.g. 0=1,2,4), got {text!r}"
+            ) from None
+    return shape, gears or None
+
+
+def _print_gears(inputs: Sequence[Sequence[str]], policy: str, names: str | None) -> int:
+    from airgraph_gears import GearPlan
+
+    try:
+        parsed = [_parse_gear_input(spec) for spec in inputs]
+        plan = GearPlan([shape for shape, _ in parsed], [g for _, g in parsed], policy)
+        data_names = names.split(",") if names else [f"input{i}" for i in range(len(parsed))]
+        options = plan.ge_options(data_names)
+    except (TypeError, ValueError) as e:
+        print(f"airgraph gears: {e}", file=sys.stderr)
+        return 1
+    print(plan.describe())
+    for name, value in options.items():
+        print(f"{name} = {value}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``airgraph`` command."""
     parser = argparse.ArgumentParser(
@@ -108,6 +150,35 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("ops", help="print the table of supported ATen operators (markdown)")
     graph = commands.add_parser("graph", help="print a serialized GE graph (.pb) as text")
     graph.add_argument("path", help="a GE ModelDef protobuf file, e.g. a cache entry's graph.pb")
+    gears = commands.add_parser(
+        "gears",
+        help="print the gear combinations and GE options of gear specs, without compiling",
+        description=(
+            "Print every shape combination that gear specs give under a merge policy, and "
+            "the GE options (ge.inputShape, ge.dynamicDims, ge.dynamicNodeType) the NPU "
+            "target would pass. Example: airgraph gears --policy product "
+            "--input 2,2 0=2,4 --input 2,2 0=2,4"
+        ),
+    )
+    gears.add_argument(
+        "--input",
+        dest="inputs",
+        action="append",
+        nargs="+",
+        required=True,
+        metavar="SHAPE [DIM=GEARS ...]",
+        help="one input, in order: its shape (sizes separated by commas; a geared dim's "
+        "size is ignored) and its gears as set_dim_gears takes them, e.g. 2,2 0=2,4",
+    )
+    gears.add_argument(
+        "--policy",
+        choices=("zip", "product"),
+        default="zip",
+        help="inference_config.dynamic_gears_merge_policy (default: zip)",
+    )
+    gears.add_argument(
+        "--names", help="the GE Data op names, separated by commas (default: input0,...)"
+    )
     cache = commands.add_parser("cache", help="inspect a cache_compile cache")
     cache_commands = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
     show = cache_commands.add_parser("show", help="print a cache entry: key, files, GE graph")
@@ -138,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _print_ops()
     if args.command == "graph":
         return _graph_dump(args.path)
+    if args.command == "gears":
+        return _print_gears(args.inputs, args.policy, args.names)
     if args.command == "cache":
         return _cache_show(args.path) if args.cache_command == "show" else _cache_ls(args.root)
     parser.print_help(sys.stderr)
