@@ -355,6 +355,8 @@ class HostProgram:
         if self._fixed_signature:
             return ()
         # torch.Size hashes and compares like the tuple it is.
+        if not self._scalar_pos:  # the common case, on every call: one list fewer
+            return tuple([inputs[i].shape for i in self._open_pos])
         return tuple(
             [int(inputs[i]) for i in self._scalar_pos] + [inputs[i].shape for i in self._open_pos]
         )
