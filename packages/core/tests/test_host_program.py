@@ -244,3 +244,16 @@ def test_a_graph_read_back_from_protobuf_specializes_to_the_same_values():
     assert back.attr("negative_slope") != 1e-5  # the protobuf holds a float32
     as_float32 = struct.unpack("f", struct.pack("f", 1e-5))[0]
     assert _py_attrs(fresh) == _py_attrs(back) == {"negative_slope": as_float32}
+
+
+def test_written_inputs_follow_views_to_the_data_input():
+    from airgraph_core.targets.host import written_inputs
+
+    b = GraphBuilder("written")
+    cache = b.data(0, DataType.FLOAT, (2, 3))
+    new = b.data(1, DataType.FLOAT, (6,))
+    flat = b.op("Reshape", cache, b.const([6]), out=(DataType.FLOAT, (6,)))
+    assign = b.op("Assign", flat, new, out=flat.spec)
+    b.net_output([b.op("Relu", new, out=new.spec)], control=[assign.op])
+    assert written_inputs(b.graph) == {cache.op.name}
+    assert written_inputs(_add_graph()) == frozenset()

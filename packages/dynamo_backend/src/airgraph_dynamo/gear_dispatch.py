@@ -30,7 +30,7 @@ from torch.fx import GraphModule
 from torch.utils._python_dispatch import _disable_current_modes
 
 from airgraph_core import GeGraph, convert_outputs
-from airgraph_core.targets.host import lookup_host_op
+from airgraph_core.targets.host import written_inputs
 from airgraph_dynamo.gears import GearSetup, _evaluate
 from airgraph_dynamo.targets import Executable
 
@@ -273,19 +273,8 @@ class _no_dispatch_modes:
 
 def _updated_positions(graph: GeGraph, sources: Sequence[int]) -> frozenset[int]:
     """ATen positions of the ``Data`` inputs the graph updates in place (e.g. by ``Assign``)."""
-    positions = {op.name: p for op, p in zip(graph.data_ops, sources)}
-    updated = set()
-    for op in graph.ops:
-        if op.type in ("Data", "Const", "NetOutput") or not op.inputs:
-            continue
-        try:
-            side_effect = lookup_host_op(op.type).side_effect
-        except NotImplementedError:
-            continue
-        source = op.inputs[0].rpartition(":")[0]
-        if side_effect and source in positions:
-            updated.add(positions[source])
-    return frozenset(updated)
+    written = written_inputs(graph)
+    return frozenset(p for op, p in zip(graph.data_ops, sources) if op.name in written)
 
 
 def _as_positional(executable: Executable) -> Callable[..., Any]:

@@ -22,7 +22,7 @@ from airgraph_core.ir.dtypes import to_torch
 from airgraph_core.ir.graph import AttrKind, GeGraph, GeOp, parse_edge, topological_order
 from airgraph_core.targets.host.semantics import HostOp, lookup_host_op
 
-__all__ = ["HostProgram", "specialize"]
+__all__ = ["HostProgram", "specialize", "written_inputs"]
 
 log = logging.getLogger("airgraph.core")
 
@@ -136,19 +136,20 @@ def specialize(
     kept = {_storage(t) for t in tensor_inputs} | {_storage(t) for _, t in buffers.values()}
     out_nodes, results = [], []
     for v in outputs:
-        node, value = (v.node, v.value) if isinstance(v, _Dyn) else (None, v)
-        copy = isinstance(value, torch.Tensor) and (
-            not value.is_contiguous() or _storage(value) in kept
-        )
-        if node is None and isinstance(value, torch.Tensor):
-            node = const_node(value)
-            copy = copy or node.op == "get_attr"  # a constant buffer
+        if isinstance(v, _Dyn):
+            node, value = v.node, v.value
+            copy = isinstance(value, torch.Tensor) and (
+                not value.is_contiguous() or _storage(value) in kept
+            )
+        else:  # a folded value: a fresh literal, or a constant buffer to copy
+            node, value = const_node(v), v
+            copy = node.op == "get_attr"
         if copy:
             node = fx.call_function(
                 torch.clone, (node,), {"memory_format": torch.contiguous_format}
             )
             value = value.clone(memory_format=torch.contiguous_format)
-        out_nodes.append(node if node is not None else const_node(value))
+        out_nodes.append(node)
         results.append(value)
     fx.output(tuple(out_nodes))
     return GraphModule(root, fx, class_name=f"GeHost_{graph.name}"), tensor_inputs, results
@@ -163,6 +164,13 @@ def _storage(t: torch.Tensor) -> int | None:
 FOLD_LIMIT = 16
 
 
+def written_inputs(graph: GeGraph) -> frozenset[str]:
+    """Names of the ``Data`` inputs that side-effect ops (``Assign``) write,
+    directly or through views of them. Op types without host semantics
+    (an NPU-only graph) count as neither views nor writers."""
+    return _aliasing(graph)[0]
+
+
 def _views_of_written_inputs(graph: GeGraph) -> frozenset[str]:
     """Names of view ops (see :class:`HostOp`) whose result aliases a ``Data``
     input that a side-effect op (``Assign``) writes.
@@ -170,6 +178,11 @@ def _views_of_written_inputs(graph: GeGraph) -> frozenset[str]:
     On the NPU every op writes a new tensor, so such a result keeps the
     input's old values after the write; a view would see the new ones.
     """
+    return _aliasing(graph)[1]
+
+
+def _aliasing(graph: GeGraph) -> tuple[frozenset[str], frozenset[str]]:
+    """(the written ``Data`` inputs, the view ops of them that must copy)."""
     bases: dict[str, str] = {}
     parents: dict[str, str] = {}
     written: set[str] = set()
@@ -181,7 +194,10 @@ def _views_of_written_inputs(graph: GeGraph) -> frozenset[str]:
             continue
         if op.type in ("Const", "NetOutput") or not op.data_inputs:
             continue
-        sem = lookup_host_op(op.type)
+        try:
+            sem = lookup_host_op(op.type)
+        except NotImplementedError:
+            continue
         source = parse_edge(op.data_inputs[0])[0] if op.data_inputs[0] else ""
         base = bases.get(source)
         if base is None:
@@ -195,7 +211,8 @@ def _views_of_written_inputs(graph: GeGraph) -> frozenset[str]:
             bases[op.name] = base
             parents[op.name] = source
             views.append((op.name, base))
-    return frozenset(name for name, base in views if base in written and name not in targets)
+    copies = frozenset(name for name, base in views if base in written and name not in targets)
+    return frozenset(written), copies
 
 
 def _is_small(value: Any) -> bool:
