@@ -74,6 +74,11 @@ def test_dtype_not_allowed_by_prototype():
     assert any("dtype INT64 not allowed" in p for p in problems), problems
 
 
+def test_float32_spelled_dt_float32_is_float():
+    # MaxPoolWithArgmaxV1's prototype lists DT_FLOAT32, GE's other name for DT_FLOAT.
+    assert "DT_FLOAT" in prototype("MaxPoolWithArgmaxV1").inputs[0].dtypes
+
+
 def test_private_attributes_are_allowed():
     g = _graph()
     g.op("SoftmaxV2").attrs["_note"] = Attr(AttrKind.S, "x")

@@ -90,6 +90,10 @@ def _expand(ios: tuple[IoProto, ...], counts: dict[str, int]) -> list[str]:
     return names
 
 
+#: Spellings in the prototypes that name the same GE dtype as another.
+_DTYPE_ALIASES = {"DT_FLOAT32": "DT_FLOAT"}
+
+
 @functools.cache
 def _table() -> dict[str, OpPrototype]:
     raw = resources.files("airgraph_core.ir").joinpath("opdefs.json.gz").read_bytes()
@@ -99,6 +103,9 @@ def _table() -> dict[str, OpPrototype]:
 
         def io(entry: dict) -> IoProto:
             dts = entry.get("dtypes")
+            if dts:
+                # Some prototypes (MaxPool*, Conv3D, ...) spell float32 DT_FLOAT32.
+                dts = [_DTYPE_ALIASES.get(d, d) for d in dts]
             return IoProto(entry["name"], entry["kind"], frozenset(dts) if dts else None)
 
         attrs = {
