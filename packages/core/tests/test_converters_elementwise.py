@@ -404,3 +404,16 @@ def test_inductor_tiny():
         [make((2, 3), torch.float32), make((3,), torch.float32)],
         modes=("interpret", "inductor"),
     )
+
+
+@pytest.mark.parametrize("bounds", [(-1.0, 1.0), (0.0, 6.0), (-0.5, 2)])
+@pytest.mark.parametrize("dtype", NUMERIC)
+def test_hardtanh(dtype, bounds):
+    x = make((2, 3, 4), dtype, low=-8, high=8)
+    lo, hi = bounds if dtype.is_floating_point else (int(bounds[0]), int(bounds[1]))
+    check_lowering(lambda x: F.hardtanh(x, lo, hi), [x], expect_ops=["ClipByValueV2"])
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_relu6(dtype):
+    check_lowering(F.relu6, [make((4, 5), dtype, low=-8, high=8)], expect_ops=["ClipByValueV2"])

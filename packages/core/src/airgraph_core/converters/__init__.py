@@ -13,6 +13,7 @@ FAMILIES = (
     "creation",
     "elementwise",
     "index",
+    "math_ops",
     "matmul",
     "nn",
     "reduction",

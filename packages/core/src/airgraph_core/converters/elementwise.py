@@ -231,6 +231,12 @@ def clamp(ctx: ConversionContext, x: Any, min: Any = None, max: Any = None) -> T
     return _apply(ctx, "ClipByValueV2", x, min, max)
 
 
+@register(aten.hardtanh.default, dtypes=REALS, ge_ops=("ClipByValueV2",))
+def hardtanh(ctx: ConversionContext, x: Any, min_val: Any = -1, max_val: Any = 1) -> TensorRef:
+    """ClipByValueV2, as TorchAir lowers it (``relu6`` is ``hardtanh(x, 0, 6)``)."""
+    return _apply(ctx, "ClipByValueV2", x, min_val, max_val)
+
+
 # --- unary math and activations --------------------------------------------------
 
 _UNARY = {

@@ -5,6 +5,7 @@ from airgraph_core.targets.host.ops import (  # noqa: F401
     creation,
     elementwise,
     index,
+    math_ops,
     matmul,
     nn,
     reduction,
