@@ -1,12 +1,20 @@
 """``CompilerConfig``: the typed, validated options of the airgraph backend.
 
-The tree uses TorchAir's attribute names where TorchAir has the feature, so
-TorchAir scripts configure airgraph unchanged::
+The tree has every option of TorchAir's ``CompilerConfig``, with TorchAir's
+names, defaults and allowed values, so TorchAir scripts configure airgraph
+unchanged. airgraph acts on these::
 
     config.inference_config.dynamic_gears_merge_policy   # "zip" | "product"
     config.debug.graph_dump.type                         # None | "txt" | "pbtxt" | "py"
     config.debug.graph_dump.path                         # folder for the dumps
     config.experimental_config.frozen_parameter          # bool
+
+The other TorchAir options (``mode``, ``ge_config``, ``dump_config``,
+``aoe_config``, ``fusion_config``, ``export``, ``aclgraph_config``, the rest of
+``debug`` and ``experimental_config``, the post-grad passes) are
+*accepted-only*: validated and stored, part of :meth:`CompilerConfig.as_dict`
+(TorchAir's GE option dicts) and of the fingerprint, without effect on what
+runs yet. Their groups are declared in :mod:`airgraph_dynamo.ge_groups`.
 
 Options TorchAir does not have live in their own branch, ``airgraph_config``,
 so they can never collide with a TorchAir name::
@@ -17,21 +25,47 @@ so they can never collide with a TorchAir name::
     config.airgraph_config.out_of_gear     # "error" | "pad" | "fallback"
     config.airgraph_config.unsupported_op  # "error" | "fallback"
 
-Every node rejects unknown attribute names (listing the known ones) and bad
+Every group rejects unknown attribute names (listing the known ones) and bad
 values (listing the allowed ones) at assignment time, so a typo fails where
-it is made, not at compile time.
+it is made, not at compile time. The errors are ``ValueError`` as in TorchAir
+and also the class airgraph raised before (see :mod:`airgraph_dynamo.options`).
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import difflib
-import hashlib
-import json
-import os
-from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
+
+from airgraph_dynamo.ge_groups import (
+    TOPO_SORTING_MODES,
+    AclGraphConfig,
+    AclGraphDebugConfig,
+    AclGraphExperimentalConfig,
+    AoeConfig,
+    DataDumpConfig,
+    DumpConfig,
+    ExportConfig,
+    FusionConfig,
+    FxSummaryConfig,
+    GeConfig,
+    checked,
+    choice,
+    flag,
+)
+from airgraph_dynamo.options import (
+    INT64_MAX,
+    ConfigNode,
+    GeOptionDicts,
+    Option,
+    OptionPathError,
+    OptionTypeError,
+    UnknownOptionError,
+    check_bool,
+    check_callable,
+    check_dump_path,
+    ge_text,
+    int_range,
+)
 
 __all__ = [
     "AirgraphConfig",
@@ -40,173 +74,16 @@ __all__ = [
     "ExperimentalConfig",
     "GraphDumpConfig",
     "InferenceConfig",
+    "OptionPathError",
+    "OptionTypeError",
+    "UnknownOptionError",
 ]
 
-#: Bumped when the meaning of an option changes, so fingerprints change too.
-_SCHEMA_VERSION = 1
-
-
-@dataclasses.dataclass(frozen=True)
-class _Option:
-    """One leaf option: its default, how to check a value, and what it means."""
-
-    default: Any
-    doc: str
-    choices: tuple[Any, ...] | None = None
-    check: Callable[[str, Any], Any] | None = None  # returns the normalized value
-
-    def validate(self, path: str, value: Any) -> Any:
-        if self.choices is not None:
-            # ``True == 1``: compare types too, so 1 is not accepted for True.
-            if not any(type(value) is type(c) and value == c for c in self.choices):
-                allowed = ", ".join(repr(c) for c in self.choices)
-                raise ValueError(f"{path}: {value!r} is not allowed; expected one of {allowed}")
-            return value
-        if self.check is not None:
-            return self.check(path, value)
-        return value
-
-
-def _check_bool(path: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{path}: expected a bool (True or False), got {value!r}")
-    return value
-
-
-def _check_dump_path(path: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(
-            f"{path}: expected a folder path (str or os.PathLike) or None, got {value!r}"
-        )
-    text = os.fspath(value)
-    if not text:
-        raise ValueError(f"{path}: expected a folder path or None, got an empty string")
-    if os.path.exists(text) and not os.path.isdir(text):
-        raise ValueError(f"{path}: {text!r} exists and is not a folder; dumps go into a folder")
-    return text
-
-
-class _ConfigNode:
-    """A node of the config tree: leaf options plus named child nodes.
-
-    Subclasses declare ``_options`` (name -> :class:`_Option`) and
-    ``_children`` (name -> node class). Attribute assignment is validated;
-    children cannot be replaced, only their fields set.
-    """
-
-    _options: ClassVar[dict[str, _Option]] = {}
-    _children: ClassVar[dict[str, type[_ConfigNode]]] = {}
-
-    def __init__(self, _path: str = "") -> None:
-        object.__setattr__(self, "_path", _path)
-        for name, option in self._options.items():
-            object.__setattr__(self, name, option.default)
-        for name, cls in self._children.items():
-            object.__setattr__(self, name, cls(_join(_path, name)))
-
-    # -- validation -------------------------------------------------------
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        path = _join(self._path, name)
-        if name in self._options:
-            object.__setattr__(self, name, self._options[name].validate(path, value))
-        elif name in self._children:
-            raise AttributeError(
-                f"{path} is a group of options and cannot be replaced; set its fields "
-                f"instead (known: {', '.join(self._known(self._children[name]))})"
-            )
-        else:
-            raise AttributeError(self._unknown_message(name))
-
-    def __getattr__(self, name: str) -> Any:
-        # Only called when normal lookup fails: an unknown name.
-        if name.startswith("__") or name == "_path":
-            raise AttributeError(name)
-        raise AttributeError(self._unknown_message(name))
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{_join(self._path, name)}: config options cannot be deleted")
-
-    def _unknown_message(self, name: str) -> str:
-        known = self._known(type(self))
-        hint = difflib.get_close_matches(name, known, n=1)
-        where = self._path or type(self).__name__
-        msg = f"{where} has no option {name!r}"
-        if hint:
-            msg += f" (did you mean {hint[0]!r}?)"
-        return msg + f"; known: {', '.join(known)}"
-
-    @staticmethod
-    def _known(cls: type[_ConfigNode]) -> list[str]:
-        return [*cls._options, *cls._children]
-
-    # -- views ------------------------------------------------------------
-
-    def as_dict(self) -> dict[str, Any]:
-        """Every option as a nested dict of plain values (JSON-serializable)."""
-        out: dict[str, Any] = {}
-        for name in self._options:
-            out[name] = getattr(self, name)
-        for name in self._children:
-            out[name] = getattr(self, name).as_dict()
-        return out
-
-    def _leaves(self) -> Iterator[tuple[str, Any, Any]]:
-        """``(dotted path, value, default)`` for every leaf option."""
-        for name, option in self._options.items():
-            yield _join(self._path, name), getattr(self, name), option.default
-        for name in self._children:
-            yield from getattr(self, name)._leaves()
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.as_dict() == other.as_dict()
-
-    # Configs are mutable; the hash follows the current values (like the
-    # fingerprint). Do not mutate a config while it is a dict key.
-    def __hash__(self) -> int:
-        return hash(self.fingerprint())
-
-    def fingerprint(self) -> str:
-        """A stable sha256 hex digest of every option value.
-
-        Stable across processes and Python versions (it hashes canonical
-        JSON, not Python's randomized ``hash``). Equal configs have equal
-        fingerprints; the compile cache uses it as one input of its key.
-        """
-        canonical = json.dumps(
-            {"schema": _SCHEMA_VERSION, "type": type(self).__name__, "options": self.as_dict()},
-            sort_keys=True,
-            separators=(",", ":"),
-        )
-        return hashlib.sha256(canonical.encode()).hexdigest()
-
-    def copy(self) -> _ConfigNode:
-        """An independent deep copy."""
-        return copy.deepcopy(self)
-
-    def __repr__(self) -> str:
-        changed = [
-            f"{path[len(self._path) + 1 if self._path else 0 :]}={value!r}"
-            for path, value, default in self._leaves()
-            if value != default or type(value) is not type(default)
-        ]
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-    def describe(self) -> str:
-        """Every option and its value, one per line; changed ones are marked."""
-        lines = []
-        for path, value, default in self._leaves():
-            mark = "" if value == default else "   # changed"
-            lines.append(f"{path} = {value!r}{mark}")
-        return "\n".join(lines)
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
+# The names this module used before the machinery moved to ``options``.
+_ConfigNode = ConfigNode
+_Option = Option
+_check_bool = check_bool
+_check_dump_path = check_dump_path
 
 
 class InferenceConfig(_ConfigNode):
@@ -242,15 +119,36 @@ class GraphDumpConfig(_ConfigNode):
 
 
 class DebugConfig(_ConfigNode):
-    """``debug``: debugging aids (TorchAir names)."""
+    """``debug``: debugging aids (TorchAir names); only ``graph_dump`` is acted on yet."""
 
-    _children: ClassVar[dict[str, type[_ConfigNode]]] = {"graph_dump": GraphDumpConfig}
+    _children: ClassVar[dict[str, type[_ConfigNode]]] = {
+        "graph_dump": GraphDumpConfig,
+        "data_dump": DataDumpConfig,
+        "fx_summary": FxSummaryConfig,
+        "aclgraph": AclGraphDebugConfig,
+    }
+    _options: ClassVar[dict[str, _Option]] = {
+        "run_eagerly": flag(False, "run the FX graph eagerly instead of through GE"),
+        "deadlock_check": flag(False, "check for deadlocks between graph runs"),
+    }
+
+    def _ge_options(self, mode: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        local, _ = self.aclgraph._ge_options(mode)
+        local["run_eagerly"] = ge_text(self.run_eagerly)
+        local["deadlock_check"] = ge_text(self.deadlock_check)
+        return local, {}
 
 
 class ExperimentalConfig(_ConfigNode):
-    """``experimental_config``: experimental options (TorchAir names)."""
+    """``experimental_config``: experimental options (TorchAir names).
+
+    airgraph acts on ``frozen_parameter``; the others are accepted-only.
+    """
 
     _options: ClassVar[dict[str, _Option]] = {
+        "cc_parallel_enable": flag(False, "run communication and computation in parallel"),
+        "keep_inference_input_mutations": flag(True, "keep input mutations inside the graph"),
+        "memory_efficiency": flag(False, "GE refreshable feature memory"),
         "frozen_parameter": _Option(
             False,
             "embed the module's parameters and buffers in the GE graph as Const "
@@ -258,7 +156,44 @@ class ExperimentalConfig(_ConfigNode):
             "must not change after compilation",
             check=_check_bool,
         ),
+        "static_model_ops_lower_limit": checked(
+            None, int_range(-1, INT64_MAX), "op count below which GE runs a static graph"
+        ),
+        "jit_compile": choice("auto", ("auto",), "GE's jit_compile mode"),
+        "npu_fx_pass": flag(False, "TorchAir's NPU FX passes"),
+        "aot_config_enable_joint_graph": flag(False, "compile forward and backward jointly"),
+        "aot_config_output_loss_index": checked(0, None, "index of the loss output"),
+        "topology_sorting_strategy": choice(
+            "DFS", tuple(TOPO_SORTING_MODES), "GE's topological sort of the ops"
+        ),
+        "enable_ref_data": flag(False, "mutated inputs as GE RefData"),
+        "enable_view_optimize": flag(True, "TorchAir's view-op optimization"),
+        "remove_noop_ops": flag(True, "remove no-op ops before lowering"),
+        "tiling_schedule_optimize": flag(False, "GE tiling schedule optimization"),
+        "pattern_fusion_pass": flag(True, "TorchAir's pattern fusion passes"),
     }
+    _children: ClassVar[dict[str, type[_ConfigNode]]] = {"aclgraph": AclGraphExperimentalConfig}
+
+    def _ge_options(self, mode: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        local = {
+            name: ge_text(getattr(self, name))
+            for name in ("remove_noop_ops", "pattern_fusion_pass", "frozen_parameter")
+        }
+        global_: dict[str, Any] = {}
+        if mode != "max-autotune":
+            acl_local, acl_global = self.aclgraph._ge_options(mode)
+            return {**local, **acl_local}, acl_global
+        global_["ge.exec.enableEngineParallel"] = ge_text(self.cc_parallel_enable)
+        local["ge.tiling_schedule_optimize"] = ge_text(self.tiling_schedule_optimize)
+        local["ge.featureBaseRefreshable"] = ge_text(self.memory_efficiency)
+        local["ge.topoSortingMode"] = TOPO_SORTING_MODES[self.topology_sorting_strategy]
+        if self.jit_compile == "auto":
+            local["ge.jit_compile"] = "2"
+        if self.static_model_ops_lower_limit is not None:
+            local["ge.exec.static_model_ops_lower_limit"] = ge_text(
+                self.static_model_ops_lower_limit
+            )
+        return local, global_
 
 
 class AirgraphConfig(_ConfigNode):
@@ -303,9 +238,14 @@ class AirgraphConfig(_ConfigNode):
 class CompilerConfig(_ConfigNode):
     """The options of the airgraph ``torch.compile`` backend.
 
-    Attribute names follow TorchAir's ``CompilerConfig`` where TorchAir has
-    the feature; airgraph's own options are under ``airgraph_config``.
-    Assignments are validated immediately.
+    Every option of TorchAir's ``CompilerConfig`` exists here with TorchAir's
+    name, default and allowed values; airgraph's own options are under
+    ``airgraph_config``. Assignments are validated immediately. airgraph acts
+    on ``inference_config.dynamic_gears_merge_policy``,
+    ``debug.graph_dump.*``, ``experimental_config.frozen_parameter`` and
+    ``airgraph_config.*``; every other option is *accepted-only*: stored,
+    counted in :meth:`fingerprint` and in :meth:`as_dict`'s GE options, but
+    without effect on what runs (never on the results).
 
     Examples:
         >>> config = CompilerConfig()
@@ -313,16 +253,25 @@ class CompilerConfig(_ConfigNode):
         >>> config.airgraph_config.target = "host"
         >>> config
         CompilerConfig(inference_config.dynamic_gears_merge_policy='product', airgraph_config.target='host')
-        >>> config.debug.graph_dump.type = "svg"
+        >>> config.mode.value
+        'max-autotune'
+        >>> local_options, global_options = config.as_dict()
+        >>> global_options["ge.oo.level"]
+        'O3'
+        >>> config.debug.graph_dump.type = "svg"  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: debug.graph_dump.type: 'svg' is not allowed; expected one of None, 'txt', 'pbtxt', 'py'
+        ValueError: debug.graph_dump.type: 'svg' is not allowed; expected one of None, 'txt', 'pbtxt', 'py' ...
 
     Raises:
-        AttributeError: on setting or reading an unknown option (the message
-            lists the known names), or on replacing a group of options.
+        UnknownOptionError: (a ``ValueError`` and an ``AttributeError``) on
+            setting or reading an unknown option (the message lists the
+            known names), or on replacing a group of options.
         ValueError: on a value outside an option's allowed values (listed).
-        TypeError: on a value of the wrong type (e.g. a non-bool flag).
+        OptionTypeError: (a ``ValueError`` and a ``TypeError``) on a value of
+            the wrong type (e.g. a non-bool flag).
+        OptionPathError: (a ``FileNotFoundError`` and a ``ValueError``) on a
+            file or folder option naming something that does not exist.
     """
 
     _children: ClassVar[dict[str, type[_ConfigNode]]] = {
@@ -330,10 +279,61 @@ class CompilerConfig(_ConfigNode):
         "debug": DebugConfig,
         "experimental_config": ExperimentalConfig,
         "airgraph_config": AirgraphConfig,
+        "ge_config": GeConfig,
+        "dump_config": DumpConfig,
+        "aoe_config": AoeConfig,
+        "fusion_config": FusionConfig,
+        "export": ExportConfig,
+        "aclgraph_config": AclGraphConfig,
     }
+    _options: ClassVar[dict[str, _Option]] = {
+        "mode": choice(
+            "max-autotune",
+            ("max-autotune", "reduce-overhead", "npugraph_ex"),
+            "TorchAir's execution mode; airgraph always builds GE graphs",
+        ),
+        "post_grad_custom_pre_pass": checked(
+            None, check_callable, "a pass over the ATen graph before airgraph's passes"
+        ),
+        "post_grad_custom_post_pass": checked(
+            None, check_callable, "a pass over the ATen graph after airgraph's passes"
+        ),
+    }
+
+    # TorchAir merges its groups' GE options in this order (later keys win).
+    _GE_ORDER = (
+        "debug",
+        "aoe_config",
+        "export",
+        "dump_config",
+        "fusion_config",
+        "experimental_config",
+        "inference_config",
+        "ge_config",
+    )
 
     def __init__(self) -> None:
         super().__init__("")
+
+    def as_dict(self) -> GeOptionDicts:
+        """TorchAir's GE options: ``(local_options, global_options)``, as TorchAir builds them.
+
+        Values are strings (``"1"``/``"0"`` for flags); which keys appear
+        depends on ``mode`` as in TorchAir. For airgraph's earlier nested
+        form, index the result by a group name (``as_dict()["debug"]``) or
+        use :meth:`to_dict`.
+
+        Returns:
+            A tuple ``(local, global)`` of dicts that also indexes by name.
+        """
+        local: dict[str, Any] = {}
+        global_: dict[str, Any] = {}
+        for name in self._GE_ORDER:
+            group_local, group_global = getattr(self, name)._ge_options(self.mode)
+            local.update(group_local)
+            global_.update(group_global)
+        local["mode"] = ge_text(self.mode)
+        return GeOptionDicts(local, global_, self.to_dict())
 
     def copy(self) -> CompilerConfig:
         """An independent deep copy (the backend keeps one, so later edits do not leak in)."""
@@ -346,16 +346,19 @@ class CompilerConfig(_ConfigNode):
             *parents, leaf = path.split(".")
             for part in parents:
                 node = getattr(node, part)
-            object.__setattr__(node, leaf, value)
+            # Stored values were validated when set; a folder deleted since must not fail a copy.
+            node._store(
+                leaf, copy.deepcopy(value, memo) if isinstance(value, (list, dict)) else value
+            )
         return new
 
     @classmethod
     def from_dict(cls, options: dict[str, Any]) -> CompilerConfig:
-        """Rebuild a config from :meth:`as_dict` output (or any subset of it).
+        """Rebuild a config from :meth:`to_dict` output (or any subset of it).
 
         Args:
-            options: nested dict of option values; missing ones keep their
-                defaults.
+            options: nested dict of option values (or an :meth:`as_dict`
+                result); missing ones keep their defaults.
 
         Returns:
             A new, validated config.
@@ -365,6 +368,8 @@ class CompilerConfig(_ConfigNode):
             AttributeError, ValueError: as for attribute assignment.
         """
         config = cls()
+        if isinstance(options, GeOptionDicts):
+            options = options.tree
         _apply(config, options, "options")
         return config
 
@@ -374,6 +379,6 @@ def _apply(node: _ConfigNode, options: Any, where: str) -> None:
         raise TypeError(f"{where}: expected a dict of options, got {type(options).__name__}")
     for name, value in options.items():
         if name in node._children:
-            _apply(getattr(node, name), value, _join(node._path, name) or where)
+            _apply(getattr(node, name), value, f"{node._path}.{name}" if node._path else name)
         else:
             setattr(node, name, value)
