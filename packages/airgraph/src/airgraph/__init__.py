@@ -10,6 +10,10 @@ examples unchanged (apart from ``.npu()`` on a machine without an NPU)::
     backend = torchair.get_npu_backend(compiler_config=config)
     torchair.inference.set_dim_gears(x, dim_gears={0: [2, 4]})
 
+TorchAir's module paths work too: ``torchair.configs.compiler_config.CompilerConfig``
+and ``torchair.npu_fx_compiler.get_npu_backend`` / ``get_compiler`` (or
+``from airgraph.configs.compiler_config import CompilerConfig``).
+
 Names resolve lazily: ``import airgraph`` stays cheap, and a warm start
 through ``inference.cache_compile`` never imports Dynamo unless it must.
 """
@@ -27,9 +31,19 @@ _EXPORTS = {
     "get_npu_backend": ("airgraph_dynamo", "get_npu_backend"),
     "get_compiler": ("airgraph_dynamo", "get_compiler"),
     "inference": ("airgraph.inference", None),
+    "configs": ("airgraph.configs", None),
+    "npu_fx_compiler": ("airgraph.npu_fx_compiler", None),
 }
 
-__all__ = ["CompilerConfig", "__version__", "get_compiler", "get_npu_backend", "inference"]
+__all__ = [
+    "CompilerConfig",
+    "__version__",
+    "configs",
+    "get_compiler",
+    "get_npu_backend",
+    "inference",
+    "npu_fx_compiler",
+]
 
 
 def __getattr__(name: str) -> Any:
