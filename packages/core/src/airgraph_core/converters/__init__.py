@@ -16,6 +16,7 @@ FAMILIES = (
     "math_ops",
     "matmul",
     "nn",
+    "pooling",
     "reduction",
     "shape",
     "symbolic",
