@@ -48,9 +48,11 @@ from airgraph_dynamo.ge_groups import (
     FusionConfig,
     FxSummaryConfig,
     GeConfig,
+    check_callable,
     checked,
     choice,
     flag,
+    int_range,
 )
 from airgraph_dynamo.options import (
     INT64_MAX,
@@ -61,10 +63,8 @@ from airgraph_dynamo.options import (
     OptionTypeError,
     UnknownOptionError,
     check_bool,
-    check_callable,
     check_dump_path,
     ge_text,
-    int_range,
 )
 
 __all__ = [

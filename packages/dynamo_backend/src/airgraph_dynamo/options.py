@@ -3,8 +3,9 @@
 A config is a tree of :class:`ConfigNode` groups. Each group declares its
 leaf options as :class:`Option` entries (default, allowed values or a check,
 whether airgraph acts on it) and its child groups by class. This module holds
-that machinery and the checks TorchAir's options need; the groups themselves
-are declared in :mod:`airgraph_dynamo.config` and :mod:`airgraph_dynamo.ge_groups`.
+that machinery and the common checks; the groups themselves
+are declared in :mod:`airgraph_dynamo.config` and :mod:`airgraph_dynamo.ge_groups`
+(which also holds the checks of TorchAir's value kinds: paths, ranges, patterns).
 
 Errors follow TorchAir, which raises ``ValueError`` for an unknown option or a
 bad value, while staying catchable as the class airgraph raised before:
@@ -29,7 +30,6 @@ import difflib
 import hashlib
 import json
 import os
-import re
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -217,108 +217,6 @@ def check_dump_path(path: str, value: Any) -> str | None:
     if os.path.exists(text) and not os.path.isdir(text):
         raise ValueError(f"{path}: {text!r} exists and is not a folder; dumps go into a folder")
     return text
-
-
-def int_range(low: int, high: int) -> Callable[[str, Any], int]:
-    """A check for an ``int`` in ``[low, high]`` (TorchAir's ``IntRangeValue``)."""
-
-    def check(path: str, value: Any) -> int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise OptionTypeError(
-                f"{path}: Please set integer type, but got {type(value)} ({value!r})"
-            )
-        if not low <= value <= high:
-            raise ValueError(
-                f"{path}: Please set value in [{low}, {high}], {value} is out of range."
-            )
-        return value
-
-    return check
-
-
-def _fspath(path: str, value: Any, what: str) -> str:
-    if not isinstance(value, (str, os.PathLike)):
-        raise OptionTypeError(f"{path}: expected a {what} path (str or os.PathLike), got {value!r}")
-    return os.fspath(value)
-
-
-def existing_dir(path: str, value: Any) -> str:
-    """A folder that exists (TorchAir's ``MustExistedPathValue``; ``None`` is refused)."""
-    if value is None or not os.path.isdir(_fspath(path, value, "folder")):
-        raise OptionPathError(
-            f"{path}: Please set legal dir path, {value} is not found or is not a file directory!"
-        )
-    return os.fspath(value)
-
-
-def existing_file(path: str, value: Any) -> str | None:
-    """A file that exists, or ``None`` (TorchAir's ``FileValue``)."""
-    if value is None:
-        return None
-    if not os.path.isfile(_fspath(path, value, "file")):
-        raise OptionPathError(
-            f"{path}: Please set legal file path, {value} is not found or is not a file!"
-        )
-    return os.fspath(value)
-
-
-def existing_json_file(path: str, value: Any) -> str | None:
-    """A ``.json`` file that exists, or ``None`` (TorchAir's ``MustExistedFileAddr``)."""
-    if value is None:
-        return None
-    text = _fspath(path, value, "file")
-    if text == "":
-        raise ValueError(f"{path}: File path cannot be empty!")
-    if not (text.endswith(".json") and os.path.isfile(text)):
-        raise OptionPathError(
-            f"{path}: Please set legal file path, {text} is not found or is not '.json' file!"
-        )
-    return text
-
-
-def regex(pattern: str, example: str) -> Callable[[str, Any], str]:
-    """A check for a string matching ``pattern`` (TorchAir's ``RegexValue``)."""
-
-    def check(path: str, value: Any) -> str:
-        if not isinstance(value, str):
-            raise OptionTypeError(f"{path}: expected a str like {example!r}, got {value!r}")
-        if not re.match(pattern, value):
-            raise ValueError(
-                f"{path}: Please set legal regex value format match {pattern}, "
-                f"{value} is Illegal format, correct example:{example}."
-            )
-        return value
-
-    return check
-
-
-def of_types(*types: type, what: str) -> Callable[[str, Any], Any]:
-    """A check that ``value`` is ``None`` or an instance of ``types``."""
-
-    def check(path: str, value: Any) -> Any:
-        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
-            raise OptionTypeError(f"{path}: expected {what} or None, got {value!r}")
-        return value
-
-    return check
-
-
-def check_int_list(path: str, value: Any) -> list[int]:
-    """A list of ints; ``None`` becomes ``[]`` (TorchAir's ``IntListValue``)."""
-    if value is None:
-        return []
-    if not isinstance(value, (list, tuple)) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        raise OptionTypeError(f"{path}: expected a list of ints or None, got {value!r}")
-    return list(value)
-
-
-def check_callable(path: str, value: Any) -> Any:
-    """A callable or ``None``."""
-    if value is not None and not callable(value):
-        raise OptionTypeError(f"{path}: expected a callable or None, got {value!r}")
-    return value
 
 
 # -- groups -------------------------------------------------------------------------------
