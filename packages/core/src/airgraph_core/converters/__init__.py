@@ -16,6 +16,7 @@ FAMILIES = (
     "math_ops",
     "matmul",
     "nn",
+    "padding",
     "pooling",
     "reduction",
     "shape",

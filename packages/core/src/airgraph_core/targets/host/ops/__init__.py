@@ -8,6 +8,7 @@ from airgraph_core.targets.host.ops import (  # noqa: F401
     math_ops,
     matmul,
     nn,
+    padding,
     pooling,
     reduction,
     shape,

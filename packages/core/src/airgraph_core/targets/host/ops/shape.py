@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from airgraph_core.targets.host.ops.padding import index_pad
 from airgraph_core.targets.host.semantics import host_op
 
 
@@ -109,13 +110,16 @@ def tile(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
 @host_op("PadV3", const_inputs=(1,))
 def pad_v3(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     x, paddings, value = (inputs + [None])[:3]
-    if attrs.get("mode", "constant") != "constant":
-        raise NotImplementedError(f"PadV3: mode {attrs['mode']!r} is not supported on the host")
     rank = x.dim()
     if attrs.get("paddings_contiguous", True):
         pairs = [(paddings[2 * i], paddings[2 * i + 1]) for i in range(rank)]
     else:
         pairs = [(paddings[i], paddings[rank + i]) for i in range(rank)]
+    mode = attrs.get("mode", "constant")
+    if mode in ("edge", "reflect"):
+        return index_pad(x, pairs, mode)
+    if mode != "constant":
+        raise NotImplementedError(f"PadV3: mode {mode!r} is not supported on the host")
     flat = [p for pair in reversed(pairs) for p in pair]
     out = torch.constant_pad_nd(x, flat, 0)
     if value is None:
