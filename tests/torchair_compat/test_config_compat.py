@@ -472,3 +472,17 @@ def test_post_grad_passes_accept_callables_only():
 def test_not_ported(upstream, reason):
     """Upstream config cases that use TorchAir's private API (listed so the count shows)."""
     pytest.skip(f"{upstream}: {reason}")
+
+
+def test_docs_page_example_runs(capsys):
+    """docs/concepts/config.md: its example runs as written."""
+    import re
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "concepts" / "config.md"
+    if not page.exists():
+        pytest.skip(f"docs page not found at {page} (not running from a checkout)")
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert blocks
+    exec(compile("\n".join(blocks), str(page), "exec"), {"__name__": "config_example"})
+    assert "'StableRDFS'" in capsys.readouterr().out
