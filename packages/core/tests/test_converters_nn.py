@@ -211,3 +211,32 @@ def test_linear_layer_norm_softmax_block(dtype, dynamic):
 @pytest.mark.slow
 def test_block_inductor():
     check_lowering(Block(8), [make((2, 3, 8))], modes=("interpret", "inductor"))
+
+
+# --- weight norm ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dim", [0, 2])  # ATen's kernel takes the first or last dim only
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_weight_norm_interface(dtype, dim):
+    v = make((4, 3, 5), dtype)
+    g_shape = [1, 1, 1]
+    g_shape[dim] = v.shape[dim]
+    g = make(tuple(g_shape), dtype)
+    # For float16 the CPU kernel returns a float32 norm where its meta function
+    # (what a compiled graph declares) says float16: compare the weight only.
+    n_out = 1 if dtype == torch.float16 else 2
+    check_lowering(
+        lambda v, g: torch.ops.aten._weight_norm_interface(v, g, dim)[:n_out], [v, g],
+        expect_ops=["ReduceSum", "Sqrt"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_weight_norm_conv1d(dtype):
+    # wav2vec2's positional conv: weight norm over dim 2, grouped conv1d.
+    conv = torch.nn.utils.parametrizations.weight_norm(
+        torch.nn.Conv1d(8, 8, 5, padding=2, groups=2), dim=2
+    ).to(dtype)
+    atol = 1e-5 if dtype == torch.float32 else 3e-2
+    check_lowering(conv, [make((2, 8, 12), dtype)], atol=atol, rtol=atol)

@@ -139,3 +139,27 @@ def convolution(
 def _unsqueeze_h(ctx: ConversionContext, x: Any) -> Any:
     shape = (x.shape[0], x.shape[1], 1, *x.shape[2:])
     return ctx.b.op("Unsqueeze", x, out=(x.dtype, shape), axes=[2])
+
+
+@register(
+    aten._weight_norm_interface.default,
+    dtypes=FLOATS,
+    ge_ops=("Mul", "ReduceSum", "Sqrt", "RealDiv", "Cast"),
+)
+def weight_norm_interface(ctx: ConversionContext, v: Any, g: Any, dim: int = 0) -> Any:
+    """``w = v * (g / ||v||)``, the norm over every dim but ``dim``, kept as size 1.
+
+    GE has no weight-norm op (nor does TorchAir convert it), so it is written
+    with Mul/ReduceSum/Sqrt/RealDiv in float32 (ATen's norm output is float32
+    for half inputs too).
+    """
+    (w_dtype, w_shape), (n_dtype, n_shape) = ctx.out(0), ctx.out(1)
+    keep = dim % v.rank
+    axes = ctx.const(torch.tensor([i for i in range(v.rank) if i != keep], dtype=torch.int64))
+    vf, gf = ctx.cast(v, DataType.FLOAT), ctx.cast(g, DataType.FLOAT)
+    sq = ctx.b.op("Mul", vf, vf, out=vf.spec)
+    total = ctx.b.op("ReduceSum", sq, axes, out=(DataType.FLOAT, n_shape), keep_dims=True)
+    norm = ctx.b.op("Sqrt", total, out=total.spec)
+    scale = ctx.b.op("RealDiv", gf, norm, out=(DataType.FLOAT, n_shape))
+    w = ctx.b.op("Mul", vf, scale, out=(DataType.FLOAT, w_shape))
+    return ctx.cast(w, w_dtype), ctx.cast(norm, n_dtype)
