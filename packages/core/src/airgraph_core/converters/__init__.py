@@ -19,6 +19,7 @@ FAMILIES = (
     "padding",
     "pooling",
     "reduction",
+    "resample",
     "shape",
     "symbolic",
 )
