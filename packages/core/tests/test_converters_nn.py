@@ -159,10 +159,15 @@ def test_conv2d(dtype, kwargs):
     assert "Unsqueeze" not in g.op_types()
 
 
-def test_conv_transpose_is_unsupported():
+def test_conv_transpose_module():
     conv = torch.nn.ConvTranspose1d(4, 6, kernel_size=3)
-    with pytest.raises(UnsupportedOpError, match="transposed convolution"):
-        check_lowering(conv, [make((2, 4, 7))])
+    check_lowering(conv, [make((2, 4, 7))], expect_ops=["Conv2DBackpropInput", "Add"])
+
+
+def test_conv_transpose_dynamic_is_unsupported():
+    conv = torch.nn.ConvTranspose2d(4, 6, kernel_size=3)
+    with pytest.raises(UnsupportedOpError, match="static output shape"):
+        check_lowering(conv, [make((2, 4, 5, 5))], dynamic=True)
 
 
 # --- errors and a small block -----------------------------------------------------
@@ -240,3 +245,36 @@ def test_weight_norm_conv1d(dtype):
     ).to(dtype)
     atol = 1e-5 if dtype == torch.float32 else 3e-2
     check_lowering(conv, [make((2, 8, 12), dtype)], atol=atol, rtol=atol)
+
+
+# --- transposed convolution --------------------------------------------------------
+
+# (input shape, weight shape, stride, padding, output_padding, dilation, groups)
+TRANSPOSED = [
+    ((2, 4, 5, 6), (4, 3, 3, 3), 2, 1, 1, 1, 1),
+    ((1, 4, 5, 5), (4, 2, 2, 3), (2, 1), (0, 1), (1, 0), (1, 2), 2),
+    ((2, 4, 7), (4, 3, 3), 2, 1, 1, 1, 1),
+    ((1, 2, 3, 4, 4), (2, 3, 3, 2, 3), (1, 2, 2), (1, 0, 1), 0, 1, 1),
+]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("case", TRANSPOSED)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_transposed_convolution(dtype, case, bias):
+    shape, w_shape, stride, padding, out_pad, dilation, groups = case
+    weight = make(w_shape, dtype)
+    b = make((w_shape[1] * groups,), dtype) if bias else None
+    fn = {3: F.conv_transpose1d, 4: F.conv_transpose2d, 5: F.conv_transpose3d}[len(shape)]
+    op = "Conv3DBackpropInput" if len(shape) == 5 else "Conv2DBackpropInput"
+    tol = 1e-4 if dtype == torch.float32 else 3e-2
+    check_lowering(
+        lambda x: fn(x, weight, b, stride, padding, out_pad, groups, dilation),
+        [make(shape, dtype)], expect_ops=[op], atol=tol, rtol=tol,
+    )  # fmt: skip
+
+
+def test_conv3d_is_unsupported_with_reason():
+    w = make((2, 2, 3, 3, 3))
+    with pytest.raises(UnsupportedOpError, match="Conv3D prototype"):
+        check_lowering(lambda x: F.conv3d(x, w), [make((1, 2, 4, 5, 5))])

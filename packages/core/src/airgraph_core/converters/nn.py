@@ -77,20 +77,26 @@ def embedding(
 
 
 def _plain_conv(node: Node) -> str | None:
-    if node.args[6]:
-        return "transposed convolution is not supported"
     x = node.args[0].meta["val"]
-    if x.dim() not in (3, 4):
-        return f"only 1-D and 2-D convolution (input rank 3 or 4) are supported, got rank {x.dim()}"
-    if any(isinstance(p, (Node, torch.SymInt)) for p in node.args[4]):
+    if node.args[6]:
+        if x.dim() not in (3, 4, 5):
+            return f"transposed convolution needs input rank 3, 4 or 5, got rank {x.dim()}"
+    elif x.dim() not in (3, 4):
+        return (
+            "3-D convolution is not supported: GE's Conv3D prototype takes float16/int8 "
+            f"input only (input rank {x.dim()})"
+        )
+    if any(isinstance(p, (Node, torch.SymInt)) for p in [*node.args[4], *node.args[7]]):
         return "symbolic padding is not supported"
+    if node.args[6] and any(not isinstance(d, int) for d in node.meta["val"].shape):
+        return "transposed convolution needs a static output shape (GE's input_size)"
     return None
 
 
 @register(
     aten.convolution.default,
     dtypes=FLOATS,
-    ge_ops=("Conv2D", "Unsqueeze", "Squeeze"),
+    ge_ops=("Conv2D", "Conv2DBackpropInput", "Conv3DBackpropInput", "Unsqueeze", "Squeeze"),
     predicate=_plain_conv,
 )
 def convolution(
@@ -106,7 +112,10 @@ def convolution(
     groups: int,
 ) -> Any:
     """Conv2D in NCHW; a 1-D convolution runs as a 2-D one with H = 1
-    (Unsqueeze at axis 2 before, Squeeze after), as TorchAir lowers it."""
+    (Unsqueeze at axis 2 before, Squeeze after), as TorchAir lowers it.
+    Transposed convolutions: see :func:`_transposed_conv`."""
+    if transposed:
+        return _transposed_conv(ctx, x, weight, bias, stride, padding, dilation, groups)
     dtype, out_shape = ctx.out()
     stride, padding, dilation = list(stride), list(padding), list(dilation)
     is_1d = len(out_shape) == 3
@@ -163,3 +172,59 @@ def weight_norm_interface(ctx: ConversionContext, v: Any, g: Any, dim: int = 0) 
     scale = ctx.b.op("RealDiv", gf, norm, out=(DataType.FLOAT, n_shape))
     w = ctx.b.op("Mul", vf, scale, out=(DataType.FLOAT, w_shape))
     return ctx.cast(w, w_dtype), ctx.cast(norm, n_dtype)
+
+
+def _transposed_conv(
+    ctx: ConversionContext,
+    x: Any,
+    weight: Any,
+    bias: Any,
+    stride: list,
+    padding: list,
+    dilation: list,
+    groups: int,
+) -> Any:
+    """The gradient of a convolution with respect to its input, which is what a
+    transposed convolution computes: Conv2DBackpropInput / Conv3DBackpropInput
+    with the output shape as ``input_size`` (it carries ``output_padding``), the
+    bias added after. TorchAir emits Conv2DTranspose/Conv3DTranspose, whose
+    prototypes take float16/int8 input only; these take float32 too.
+    bfloat16 runs in float32."""
+    dtype, out_shape = ctx.out()
+    stride, padding, dilation = list(stride), list(padding), list(dilation)
+    is_1d = len(out_shape) == 3
+    if is_1d:
+        x, weight = _unsqueeze_h(ctx, x), _unsqueeze_h(ctx, weight)
+        stride, padding, dilation = [1] + stride, [0] + padding, [1] + dilation
+        out_shape_nd = (out_shape[0], out_shape[1], 1, out_shape[2])
+    else:
+        out_shape_nd = out_shape
+    op_type, layout = (
+        ("Conv3DBackpropInput", "NCDHW")
+        if len(out_shape_nd) == 5
+        else ("Conv2DBackpropInput", "NCHW")
+    )
+    cd = DataType.FLOAT if dtype == DataType.BF16 else dtype
+    size = ctx.const(torch.tensor(out_shape_nd, dtype=torch.int32), DataType.INT32)
+    y = ctx.b.op(
+        op_type, size, ctx.cast(weight, cd), ctx.cast(x, cd),
+        out=(cd, out_shape_nd),
+        strides=[1, 1, *stride],
+        pads=[p for p in padding for _ in (0, 1)],
+        dilations=[1, 1, *dilation],
+        groups=int(groups),
+        data_format=layout,
+    )  # fmt: skip
+    for i in (1, 2):
+        y.op.input_descs[i].layout = layout
+    y.desc.layout = layout
+    if bias is not None:
+        spatial = len(out_shape_nd) - 2
+        b = ctx.b.op(
+            "Unsqueeze", ctx.cast(bias, cd), out=(cd, (bias.shape[0],) + (1,) * spatial),
+            axes=list(range(1, spatial + 1)),
+        )  # fmt: skip
+        y = ctx.b.op("Add", y, b, out=(cd, out_shape_nd))
+    if is_1d:
+        y = ctx.b.op("Squeeze", y, out=(cd, out_shape), axis=[2])
+    return ctx.cast(y, dtype)

@@ -86,3 +86,40 @@ def conv2d(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
         dilation=dilations[2:],
         groups=int(attrs.get("groups", 1)),
     )
+
+
+@host_op("Conv2DBackpropInput", "Conv3DBackpropInput", const_inputs=(0,))
+def conv_backprop_input(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    """The gradient of an NC(D)HW convolution with respect to its input, of shape
+    ``input_size``: a transposed convolution of ``out_backprop`` by ``filter``
+    (``[out_channels, in_channels / groups, *kernel]`` of the forward convolution),
+    whose extra trailing rows/columns (``output_padding``) follow from ``input_size``."""
+    input_size, weight, grad = inputs
+    spatial = grad.dim() - 2
+    strides = list(attrs["strides"])[2:]
+    dilations = list(attrs.get("dilations", [1] * (spatial + 2)))[2:]
+    pads = list(attrs["pads"])
+    if pads[0::2] != pads[1::2]:
+        raise NotImplementedError(f"ConvBackpropInput: asymmetric pads {pads} are not supported")
+    padding = pads[0::2]
+    output_padding = [
+        int(input_size[2 + i])
+        - (
+            (grad.shape[2 + i] - 1) * strides[i]
+            - 2 * padding[i]
+            + dilations[i] * (weight.shape[2 + i] - 1)
+            + 1
+        )
+        for i in range(spatial)
+    ]
+    fn = F.conv_transpose2d if spatial == 2 else F.conv_transpose3d
+    return fn(
+        grad,
+        weight,
+        None,
+        stride=strides,
+        padding=padding,
+        output_padding=output_padding,
+        groups=int(attrs.get("groups", 1)),
+        dilation=dilations,
+    )
