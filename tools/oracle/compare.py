@@ -201,7 +201,8 @@ def _side_result(folder: Path, name: str, defaults: Any) -> tuple[Any, str | Non
     if not pb_file.exists():
         return None, "no result (the worker stopped before this case)"
     try:
-        return normalize(pb_file.read_bytes(), defaults), None
+        reliable = folder.name == "airgraph"  # TorchAir leaves some dtypes unset
+        return normalize(pb_file.read_bytes(), defaults, dtypes_reliable=reliable), None
     except ValueError as error:
         return None, f"unreadable graph: {error}"
 

@@ -28,6 +28,14 @@ What counts as harmless (dropped or rewritten before comparing):
   input as host-placed (``device_type`` ``CPU``, ``_input_placements`` 0,
   ``_executor_type`` 0), which says nothing about an NPU run. ``Data``
   placements and those two graph attributes are therefore not compared.
+* **Identity casts.** A ``Cast`` to the dtype its input already has is
+  dropped and its consumers read the input. TorchAir emits one after many
+  ops (its ``dtype_promote`` casts to the FX node's dtype whenever the GE op
+  it just built has no dtype yet); where TorchAir left the input's dtype
+  unset, the input is taken to have the dtype its own inputs agree on.
+* **Dead constants.** ``Const`` ops nothing reads (TorchAir leaves some
+  behind, GE prunes them). Other dead ops, including unused ``Data``
+  inputs, are differences.
 * **Float precision.** Float attributes are compared as the float32 values GE
   stores.
 
@@ -216,10 +224,11 @@ def normalize(model_bytes: bytes, defaults: Mapping[str, Mapping[str, Any]]) -> 
     if not model.graph:
         raise ValueError("model_bytes: the ModelDef holds no graph")
     graph = model.graph[0]
+    _drop_identity_casts(graph)
     by_name = {op.name: op for op in graph.op}
     order = _canonical_order(graph, by_name)
     reached = set(order)
-    order += [op.name for op in graph.op if op.name not in reached]
+    order += [op.name for op in graph.op if op.name not in reached and op.type != "Const"]
 
     counts: Counter[str] = Counter()
     canon: dict[str, str] = {}
@@ -243,6 +252,37 @@ def normalize(model_bytes: bytes, defaults: Mapping[str, Mapping[str, Any]]) -> 
         )
     graph_attrs = {k: _attr_value(graph.attr[k]) for k in CONTRACT_GRAPH_ATTRS if k in graph.attr}
     return NormalGraph(ops, graph_attrs, extra_graphs=len(model.graph) - 1)
+
+
+def _drop_identity_casts(graph: Any) -> None:
+    """Remove ``Cast`` ops to the dtype their input already has (see the module docstring)."""
+    alias: dict[str, str] = {}  # "cast:0" -> the edge it forwards
+    known: dict[str, str | None] = {}  # "op:idx" -> DT_* name or None
+    dropped = set()
+    for op in graph.op:  # graph order is topological on both sides
+        for i, edge in enumerate(op.input):
+            if edge in alias:
+                op.input[i] = alias[edge]
+        data_in = [e if ":" in e else f"{e}:0" for e in op.input if e and not e.endswith(":-1")]
+        for idx, desc in enumerate(op.output_desc):
+            key = f"{op.name}:{idx}"
+            if desc.HasField("shape"):
+                known[key] = _proto_dt_name(desc.dtype)
+            elif op.type == "Cast" and "dst_type" in op.attr:
+                known[key] = _dt_name(op.attr["dst_type"].i)
+            else:
+                dtypes = {known.get(e) for e in data_in}
+                known[key] = dtypes.pop() if len(dtypes) == 1 else None
+        if op.type == "Cast" and len(data_in) == 1 and "dst_type" in op.attr:
+            source = data_in[0]
+            if known.get(source) == _dt_name(op.attr["dst_type"].i):
+                alias[f"{op.name}:0"] = source
+                dropped.add(op.name)
+    if not dropped:
+        return
+    kept = [op for op in graph.op if op.name not in dropped]
+    del graph.op[:]
+    graph.op.extend(kept)
 
 
 def _canonical_order(graph: Any, by_name: dict[str, Any]) -> list[str]:
