@@ -210,12 +210,20 @@ def _parse_default(kind: str, text: str) -> Any:
 
 
 # --------------------------------------------------------------------------- normalize
-def normalize(model_bytes: bytes, defaults: Mapping[str, Mapping[str, Any]]) -> NormalGraph:
+def normalize(
+    model_bytes: bytes,
+    defaults: Mapping[str, Mapping[str, Any]],
+    *,
+    dtypes_reliable: bool = False,
+) -> NormalGraph:
     """Parse a serialized ``ModelDef`` and normalize its main graph (``graph[0]``).
 
     Args:
         model_bytes: the protobuf bytes (either side's).
         defaults: what :func:`load_opdef_defaults` returns.
+        dtypes_reliable: every output descriptor carries its real dtype (true
+            of airgraph's graphs; TorchAir's leave it unset for ops that are
+            not the result of an FX node).
 
     Raises:
         ValueError: the model holds no graph, or an op input names no op.
@@ -224,11 +232,17 @@ def normalize(model_bytes: bytes, defaults: Mapping[str, Mapping[str, Any]]) -> 
     if not model.graph:
         raise ValueError("model_bytes: the ModelDef holds no graph")
     graph = model.graph[0]
-    _drop_identity_casts(graph)
+    _drop_identity_casts(graph, dtypes_reliable)
     by_name = {op.name: op for op in graph.op}
     order = _canonical_order(graph, by_name)
     reached = set(order)
-    order += [op.name for op in graph.op if op.name not in reached and op.type != "Const"]
+    dead = [op for op in graph.op if op.name not in reached and op.type != "Const"]
+    read_by_dead = {e.split(":")[0] for op in dead for e in op.input if e}
+    order += [
+        op.name
+        for op in graph.op
+        if op.name not in reached and (op.type != "Const" or op.name in read_by_dead)
+    ]
 
     counts: Counter[str] = Counter()
     canon: dict[str, str] = {}
@@ -254,7 +268,7 @@ def normalize(model_bytes: bytes, defaults: Mapping[str, Mapping[str, Any]]) -> 
     return NormalGraph(ops, graph_attrs, extra_graphs=len(model.graph) - 1)
 
 
-def _drop_identity_casts(graph: Any) -> None:
+def _drop_identity_casts(graph: Any, dtypes_reliable: bool) -> None:
     """Remove ``Cast`` ops to the dtype their input already has (see the module docstring)."""
     alias: dict[str, str] = {}  # "cast:0" -> the edge it forwards
     known: dict[str, str | None] = {}  # "op:idx" -> DT_* name or None
@@ -266,7 +280,9 @@ def _drop_identity_casts(graph: Any) -> None:
         data_in = [e if ":" in e else f"{e}:0" for e in op.input if e and not e.endswith(":-1")]
         for idx, desc in enumerate(op.output_desc):
             key = f"{op.name}:{idx}"
-            if desc.HasField("shape"):
+            # TorchAir sets a descriptor's dtype only for the outputs of FX nodes
+            # (marked by their "_meta" attribute) and for inputs and constants.
+            if dtypes_reliable or desc.HasField("shape") or "_meta" in desc.attr:
                 known[key] = _proto_dt_name(desc.dtype)
             elif op.type == "Cast" and "dst_type" in op.attr:
                 known[key] = _dt_name(op.attr["dst_type"].i)
