@@ -221,6 +221,18 @@ def _compile_getter(path: Sequence[Step]) -> Callable[[dict[str, Any]], Any]:
     return lambda frame: evaluate(path, frame)
 
 
+def _layout(t: torch.Tensor) -> tuple:
+    """Which memory ``t`` reads and how: equal layouts are interchangeable tensors."""
+    return (
+        t.untyped_storage().data_ptr(),
+        t.dtype,
+        t.device,
+        tuple(t.shape),
+        t.stride(),
+        t.storage_offset(),
+    )
+
+
 @dataclasses.dataclass
 class OutputSpec:
     """How to rebuild the method's return value from the program's outputs.
@@ -245,6 +257,13 @@ class OutputSpec:
         flat, spec = pytree.tree_flatten(result)
         out_ids = {id(t): k for k, t in enumerate(outputs) if isinstance(t, torch.Tensor)}
         in_ids = {id(t): i for i, t in enumerate(inputs) if isinstance(t, torch.Tensor)}
+        # A view output reaches the caller as a new tensor object that AOTAutograd
+        # rebuilt from the same base: the same memory, read the same way.
+        out_views = {
+            _layout(t): k
+            for k, t in enumerate(outputs)
+            if isinstance(t, torch.Tensor) and t.numel()
+        }
         leaves: list[list[Any]] = []
         for leaf in flat:
             if isinstance(leaf, torch.Tensor):
@@ -252,6 +271,8 @@ class OutputSpec:
                     leaves.append(["out", out_ids[id(leaf)]])
                 elif id(leaf) in in_ids:
                     leaves.append(["input", in_ids[id(leaf)]])
+                elif leaf.numel() and _layout(leaf) in out_views:
+                    leaves.append(["out", out_views[_layout(leaf)]])
                 else:
                     raise UncacheableError(
                         "a returned tensor is not an output of the compiled graph "

@@ -29,7 +29,7 @@ from airgraph_cache.binding import InputBinding, OutputSpec, UncacheableError, s
 from airgraph_cache.keys import CacheKey, build_key
 from airgraph_cache.manifest import safe_json_loads
 from airgraph_cache.store import ArtifactStore, CacheSecurityError
-from airgraph_core import convert_outputs
+from airgraph_core import OutputViews, convert_outputs, output_views
 
 __all__ = ["CachedFunction", "cache_compile", "DEFAULT_CACHE_DIR"]
 
@@ -217,8 +217,10 @@ class _Program:
         outputs: OutputSpec,
         checks: list[list[Any]] | None,
         gears: dict[str, Any] | None = None,
+        views: OutputViews | None = None,
     ) -> None:
         self.module = module
+        self.views = views
         self.binding = binding
         self.executable = executable
         self.kinds = tuple(k for k in kinds if k)
@@ -257,6 +259,8 @@ class _Program:
         outs = self.executable(inputs)
         if not self._plain:
             outs = convert_outputs(outs, self.kinds)
+            if self.views is not None:
+                self.views.apply(inputs, outs)
         return self.build(outs, inputs)
 
     def _check_gears(self, inputs: list[Any]) -> None:
@@ -547,7 +551,16 @@ class CachedFunction:
         }
         binding = InputBinding(self.func.__func__, paths)
         executable = record.executable
-        program = _Program(self.func.__self__, binding, executable, kinds, spec, checks, gears)
+        program = _Program(
+            self.func.__self__,
+            binding,
+            executable,
+            kinds,
+            spec,
+            checks,
+            gears,
+            output_views(graph),
+        )
         files = {PROGRAM_FILE: json.dumps(recipe, indent=1, sort_keys=True).encode()}
         return program, files
 
@@ -599,6 +612,7 @@ class CachedFunction:
             spec,
             checks,
             recipe.get("gears"),
+            output_views(graph),
         )
 
     # -- leaving the cache --------------------------------------------------

@@ -32,7 +32,9 @@ from airgraph_core.lowering import (
     convert_outputs,
     find_unsupported,
     lower_graph,
+    output_views,
 )
+from airgraph_core.output_views import OutputViews
 from airgraph_core.targets.host import HostProgram
 
 __version__ = "0.1.0"
@@ -45,6 +47,7 @@ __all__ = [
     "GeOp",
     "GraphBuilder",
     "HostProgram",
+    "OutputViews",
     "TensorDesc",
     "TensorRef",
     "TensorValue",
@@ -56,6 +59,7 @@ __all__ = [
     "dump_text",
     "find_unsupported",
     "lower_graph",
+    "output_views",
     "register",
     "registered",
     "serialize",

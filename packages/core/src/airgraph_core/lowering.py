@@ -23,11 +23,13 @@ from airgraph_core.converters.registry import lookup, target_name
 from airgraph_core.ir.builder import GraphBuilder, TensorRef
 from airgraph_core.ir.dtypes import DataType
 from airgraph_core.ir.graph import Attr, AttrKind, GeGraph, GeOp
+from airgraph_core.output_views import OutputViews, find_output_views
 
 __all__ = [
     "lower_graph",
     "find_unsupported",
     "convert_outputs",
+    "output_views",
     "UnsupportedOp",
     "UnsupportedOpError",
 ]
@@ -36,8 +38,11 @@ log = logging.getLogger("airgraph.core")
 
 #: Graph attribute: for each Data index, the FX placeholder position it reads.
 INPUT_SOURCES_ATTR = "_airgraph_input_sources"
-#: Graph attribute: per FX output, "t" (tensor), "s" (symbolic int), "n" (None).
+#: Graph attribute: per FX output, "t" (tensor), "s" (symbolic int), "n" (None),
+#: "v" (a view of an input or of another output, rebuilt by :class:`OutputViews`).
 OUTPUT_KINDS_ATTR = "_airgraph_output_kinds"
+#: Graph attribute: the :class:`OutputViews` record as JSON (absent when no output is a view).
+OUTPUT_VIEWS_ATTR = "_airgraph_output_views"
 
 # Ops whose results GE could prune although they have effects on an input.
 _SIDE_EFFECT_OPS = frozenset({"Assign", "ScatterUpdate", "Scatter", "InplaceIndexAdd"})
@@ -65,10 +70,21 @@ class UnsupportedOpError(NotImplementedError):
         super().__init__(f"{len(self.ops)} unsupported op(s) in the graph:\n  {lines}")
 
 
-def find_unsupported(gm: GraphModule) -> list[UnsupportedOp]:
-    """Every node of ``gm`` that no converter supports, all at once."""
+def find_unsupported(
+    gm: GraphModule, *, nodes: Collection[Node] | None = None
+) -> list[UnsupportedOp]:
+    """Every node of ``gm`` that no converter supports, all at once.
+
+    Args:
+        gm: the ATen graph.
+        nodes: only these nodes (by default all); :func:`lower_graph` passes
+            the nodes the GE graph needs, leaving out those that only make
+            outputs rebuilt as views (:class:`OutputViews`).
+    """
     found = []
     for node in gm.graph.nodes:
+        if nodes is not None and node not in nodes:
+            continue
         if node.op != "call_function" or _is_folded(node) or node.target is operator.getitem:
             continue
         conv = lookup(node.target)
@@ -119,7 +135,15 @@ def lower_graph(
     bad = [i for i in frozen_inputs if not 0 <= i < len(placeholders)]
     if bad:
         raise ValueError(f"frozen_inputs: positions {bad} out of range 0..{len(placeholders) - 1}")
-    unsupported = find_unsupported(gm)
+    inputs = [node for pos, node in enumerate(placeholders) if pos not in frozen_inputs]
+    data_index = {node: i for i, node in enumerate(inputs)}
+    output_node = next(iter(gm.graph.find_nodes(op="output")))
+    flat = output_node.args[0]
+    flat = list(flat) if isinstance(flat, (list, tuple)) else [flat]
+    views = find_output_views(gm, data_index, flat)
+    view_outputs = views.view_outputs if views is not None else frozenset()
+    needed = _needed_nodes(gm, [out for k, out in enumerate(flat) if k not in view_outputs])
+    unsupported = find_unsupported(gm, nodes=needed)
     if unsupported:
         raise UnsupportedOpError(unsupported)
 
@@ -152,14 +176,16 @@ def lower_graph(
         sources.append(pos)
 
     for node in gm.graph.nodes:
-        if node.op == "placeholder":
+        if node.op == "placeholder" or (node.op != "output" and node not in needed):
             continue
         if node.op == "get_attr":
             env[node] = b.const(_fetch_attr(gm, node.target))
         elif node.op == "call_function":
             env[node] = _convert(b, node, env)
         elif node.op == "output":
-            _emit_outputs(b, node.args[0], env)
+            _emit_outputs(b, flat, env, view_outputs)
+            if views is not None:
+                b.graph.attrs[OUTPUT_VIEWS_ATTR] = Attr(AttrKind.S, views.to_json())
         else:
             raise ValueError(f"gm: node {node.name!r} has unsupported kind {node.op!r}")
 
@@ -177,16 +203,18 @@ def convert_outputs(outs: Sequence[Any], kinds: Sequence[str]) -> list[Any]:
     Args:
         outs: the values a target returned, one per ``NetOutput`` input.
         kinds: the graph attribute ``_airgraph_output_kinds``: per ATen
-            output ``"t"`` (a tensor), ``"s"`` (a size, returned as ``int``)
-            or ``"n"`` (``None``, which has no ``NetOutput`` input).
+            output ``"t"`` (a tensor), ``"s"`` (a size, returned as ``int``),
+            ``"n"`` (``None``) or ``"v"`` (a view, see :func:`output_views`);
+            the last two have no ``NetOutput`` input.
 
     Returns:
-        One value per ATen output.
+        One value per ATen output; ``None`` at the positions of views, which
+        :meth:`OutputViews.apply` fills in.
     """
     result: list[Any] = []
     it = iter(outs)
     for kind in kinds:
-        if kind == "n":
+        if kind == "n" or kind == "v":
             result.append(None)
         elif kind == "s":
             value = next(it)
@@ -194,6 +222,33 @@ def convert_outputs(outs: Sequence[Any], kinds: Sequence[str]) -> list[Any]:
         elif kind == "t":
             result.append(next(it))
     return result
+
+
+def output_views(graph: GeGraph) -> OutputViews | None:
+    """The record of ``graph``'s outputs that are views, or ``None`` when it has none.
+
+    Raises:
+        ValueError: the graph carries a malformed record.
+    """
+    attr = graph.attrs.get(OUTPUT_VIEWS_ATTR)
+    return None if attr is None else OutputViews.from_json(attr.value)
+
+
+def _needed_nodes(gm: GraphModule, outputs: Sequence[Any]) -> frozenset[Node]:
+    """The nodes the GE graph computes: what ``outputs`` and the side effects depend on.
+
+    Nodes that only make outputs rebuilt as views are left out: they need no
+    converter and cost the device nothing.
+    """
+    stack = [out for out in outputs if isinstance(out, Node)]
+    stack += [n for n in gm.graph.nodes if n.op == "call_function" and n.is_impure()]
+    needed: set[Node] = set()
+    while stack:
+        node = stack.pop()
+        if node not in needed:
+            needed.add(node)
+            stack.extend(node.all_input_nodes)
+    return frozenset(needed)
 
 
 def _convert(b: GraphBuilder, node: Node, env: dict[Node, Any]) -> Any:
@@ -215,11 +270,15 @@ def _convert(b: GraphBuilder, node: Node, env: dict[Node, Any]) -> Any:
         ) from e
 
 
-def _emit_outputs(b: GraphBuilder, outputs: Any, env: dict[Node, Any]) -> None:
-    flat = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+def _emit_outputs(
+    b: GraphBuilder, flat: Sequence[Any], env: dict[Node, Any], views: Collection[int]
+) -> None:
     refs: list[TensorRef] = []
     kinds: list[str] = []
-    for out in flat:
+    for k, out in enumerate(flat):
+        if k in views:  # rebuilt from its base after the graph ran: not a GE output
+            kinds.append("v")
+            continue
         value = env[out] if isinstance(out, Node) else out
         if isinstance(value, TensorRef):
             refs.append(value)

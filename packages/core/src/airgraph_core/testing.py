@@ -18,7 +18,13 @@ import torch
 from airgraph_core.capture import capture_aten_graph
 from airgraph_core.ir.graph import GeGraph
 from airgraph_core.ir.opdefs import validate_graph
-from airgraph_core.lowering import OUTPUT_KINDS_ATTR, convert_outputs, lower_graph
+from airgraph_core.lowering import (
+    INPUT_SOURCES_ATTR,
+    OUTPUT_KINDS_ATTR,
+    convert_outputs,
+    lower_graph,
+    output_views,
+)
 from airgraph_core.targets.host.program import HostProgram
 
 __all__ = [
@@ -56,9 +62,10 @@ def assert_valid_ge_graph(graph: GeGraph) -> None:
 
 def run_lowered(graph: GeGraph, aten_inputs: Sequence[Any], mode: str = "interpret") -> list[Any]:
     """Run a lowered graph on the host with the inputs of its ATen graph."""
-    sources = graph.attrs["_airgraph_input_sources"].value
-    outs = HostProgram(graph, mode)(*[aten_inputs[i] for i in sources])
-    return convert_outputs(outs, graph.attrs[OUTPUT_KINDS_ATTR].value)
+    inputs = [aten_inputs[i] for i in graph.attrs[INPUT_SOURCES_ATTR].value]
+    outs = convert_outputs(HostProgram(graph, mode)(*inputs), graph.attrs[OUTPUT_KINDS_ATTR].value)
+    views = output_views(graph)
+    return outs if views is None else views.apply(inputs, outs)
 
 
 def check_lowering(

@@ -19,7 +19,14 @@ import torch
 from torch.fx import GraphModule
 from torch.utils.hooks import RemovableHandle
 
-from airgraph_core import GeGraph, UnsupportedOpError, convert_outputs, lower_graph
+from airgraph_core import (
+    GeGraph,
+    OutputViews,
+    UnsupportedOpError,
+    convert_outputs,
+    lower_graph,
+    output_views,
+)
 from airgraph_dynamo.config import CompilerConfig
 from airgraph_dynamo.dumps import dump_graph
 from airgraph_dynamo.gear_dispatch import GearedRunner
@@ -105,6 +112,26 @@ class _GraphRunner:
 
     def __call__(self, *args: Any) -> list[Any]:
         return convert_outputs(self.executable([args[p] for p in self.sources]), self.kinds)
+
+
+class _ViewOutputs:
+    """Rebuilds a graph's outputs that are views from their bases after the graph ran.
+
+    The GE graph does not return them (see :class:`~airgraph_core.OutputViews`):
+    they are replayed on the call's inputs or the graph's outputs, so they
+    have eager's sizes, strides and storage offsets whatever the shapes.
+    """
+
+    __slots__ = ("runner", "views", "sources")
+
+    def __init__(self, runner: Callable[..., Any], views: OutputViews, sources: Sequence[int]):
+        self.runner = runner
+        self.views = views
+        self.sources = tuple(sources)
+
+    def __call__(self, *args: Any) -> list[Any]:
+        outs = self.runner(*args)
+        return self.views.apply([args[p] for p in self.sources], outs)
 
 
 def standalone_origins(example_inputs: Sequence[Any]) -> list[InputOrigin]:
@@ -287,6 +314,14 @@ class AtenCompiler:
         return self._observed(record, self._runner(record, executable, gm, graph))
 
     def _runner(
+        self, record: CompiledGraph, executable: Executable, gm: GraphModule, graph: GeGraph
+    ) -> Callable[..., Any]:
+        sources = graph.attrs[_INPUT_SOURCES_ATTR].value
+        runner = self._graph_runner(record, executable, gm, graph)
+        views = output_views(graph)
+        return runner if views is None else _ViewOutputs(runner, views, sources)
+
+    def _graph_runner(
         self, record: CompiledGraph, executable: Executable, gm: GraphModule, graph: GeGraph
     ) -> Callable[..., Any]:
         sources = graph.attrs[_INPUT_SOURCES_ATTR].value

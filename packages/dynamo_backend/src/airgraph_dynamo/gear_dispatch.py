@@ -293,7 +293,7 @@ def _pad_zeros(tensor: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
 
 
 def _slice_back(out: Any, sizes: Any, actual: dict[Any, int]) -> Any:
-    if sizes is None:
+    if sizes is None or out is None:  # None: a view output, rebuilt from the real inputs later
         return out
     if not isinstance(sizes, tuple):
         value = _evaluate(sizes, actual)

@@ -1,0 +1,375 @@
+"""Graph outputs that are views: rebuilt after the target ran, exactly as eager makes them.
+
+A GE graph's outputs are new tensors: GE cannot return a view of its input.
+But an ATen graph may return a view of an input (``x[1:4].t()``), of the
+value written into an input (``x.add_(1)[0]``) or of another output
+(``y, y.t()``). PyTorch expects those as real views with eager's sizes,
+strides and storage offset: AOTAutograd rebuilds them from the base with
+the layout of the tensor the compiled graph returned, and a wrong layout
+there is a silently wrong value.
+
+So the lowering keeps such outputs out of ``NetOutput`` (output kind
+``"v"``) and records, as data, the chain of ATen view ops (and the size
+arithmetic they need) from the base to each of them: an
+:class:`OutputViews`. After the target ran, :meth:`OutputViews.apply`
+replays the chain on the real base: an input, or an output the target
+returned. The result is what eager computes, under static shapes, symbolic
+shapes and gears alike, on every target. TorchAir does the same for views
+of inputs (its ``ViewOfInput`` outputs).
+
+The record is JSON and names only ATen view ops, size queries and integer
+arithmetic, so a cache entry can store it and load it without executing
+anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch.fx import GraphModule, Node
+
+__all__ = ["OutputViews", "find_output_views"]
+
+# Size arithmetic a view's arguments may need (``s0 - 1``, ``s0 // 2``).
+_ARITHMETIC: dict[str, Callable[..., Any]] = {
+    f"operator.{fn.__name__}": fn
+    for fn in (
+        operator.add,
+        operator.sub,
+        operator.mul,
+        operator.floordiv,
+        operator.mod,
+        operator.neg,
+        operator.pow,
+    )
+}
+_ARITHMETIC["torch.sym_max"] = torch.sym_max
+_ARITHMETIC["torch.sym_min"] = torch.sym_min
+_GETITEM = "getitem"
+# An output that is its base itself (``return x``, or ``x.add_(1); return x``).
+_IDENTITY = "identity"
+# Size queries on tensors; they return ints on real tensors.
+_QUERIES = frozenset(
+    {
+        "aten.sym_size.int",
+        "aten.sym_stride.int",
+        "aten.sym_numel.default",
+        "aten.sym_storage_offset.default",
+    }
+)
+
+
+class _NotReplayable(Exception):
+    """A node the replay cannot reproduce from its bases (not a view chain)."""
+
+
+class OutputViews:
+    """How to rebuild the outputs of an ATen graph that are views.
+
+    Args:
+        steps: the ops to replay, in order: ``[target, args, kwargs]`` where
+            ``target`` names an ATen view op (``"aten.slice.Tensor"``), a size
+            query, ``"getitem"`` or integer arithmetic (``"operator.sub"``);
+            ``args``/``kwargs`` are JSON values in which ``{"in": i}`` is the
+            graph's input ``i`` (``Data`` index), ``{"out": k}`` its ATen
+            output ``k``, ``{"step": j}`` the result of step ``j`` and
+            ``{"dtype": name}`` a ``torch.dtype``.
+        outputs: ``[k, j]`` pairs: ATen output ``k`` is the result of step ``j``.
+
+    Raises:
+        ValueError: a step names a target outside the allowed set or a
+            reference is malformed (e.g. a damaged cache entry).
+    """
+
+    def __init__(self, steps: Sequence[Sequence[Any]], outputs: Sequence[Sequence[int]]) -> None:
+        self.steps = [[str(t), list(a), dict(kw)] for t, a, kw in steps]
+        self.outputs = [(int(k), int(j)) for k, j in outputs]
+        self._program = [
+            (_resolve_target(t), _bind(a), _bind_kwargs(kw)) for t, a, kw in self.steps
+        ]
+        for k, j in self.outputs:
+            if not 0 <= j < len(self.steps):
+                raise ValueError(f"outputs: output {k} names step {j} of {len(self.steps)}")
+
+    def __len__(self) -> int:
+        return len(self.outputs)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, OutputViews)
+            and self.steps == other.steps
+            and self.outputs == other.outputs
+        )
+
+    def __repr__(self) -> str:
+        return f"OutputViews({len(self.outputs)} outputs, {len(self.steps)} steps)"
+
+    @property
+    def view_outputs(self) -> frozenset[int]:
+        """The ATen output positions this record rebuilds."""
+        return frozenset(k for k, _ in self.outputs)
+
+    def to_json(self) -> str:
+        """The record as compact JSON (see :meth:`from_json`)."""
+        return json.dumps({"steps": self.steps, "outputs": self.outputs}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> OutputViews:
+        """Read a record written by :meth:`to_json`.
+
+        Raises:
+            ValueError: the text is not such a record.
+        """
+        try:
+            data = json.loads(text)
+            return cls(data["steps"], data["outputs"])
+        except (KeyError, TypeError, json.JSONDecodeError) as e:
+            raise ValueError(f"text: not an output-views record ({e})") from e
+
+    def apply(self, inputs: Sequence[Any], outputs: list[Any]) -> list[Any]:
+        """Fill in the view outputs of one call, in place.
+
+        Args:
+            inputs: the graph's inputs of this call, one per ``Data`` op in
+                index order (after the target ran: inputs it updates in
+                place hold their new values).
+            outputs: one value per ATen output, as the target's outputs map
+                to them (:func:`~airgraph_core.lowering.convert_outputs`);
+                view positions hold ``None`` and are overwritten.
+
+        Returns:
+            ``outputs``.
+        """
+        results: list[Any] = []
+        for fn, args, kwargs in self._program:
+            results.append(fn(*args(inputs, outputs, results), **kwargs(inputs, outputs, results)))
+        for k, j in self.outputs:
+            outputs[k] = results[j]
+        return outputs
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _resolve_target(name: str) -> Callable[..., Any]:
+    if name == _IDENTITY:
+        return _identity
+    if name == _GETITEM:
+        return operator.getitem
+    if name in _ARITHMETIC:
+        return _ARITHMETIC[name]
+    parts = name.split(".")
+    if len(parts) == 3 and parts[0] == "aten":
+        packet = getattr(torch.ops.aten, parts[1], None)
+        op = getattr(packet, parts[2], None) if packet is not None else None
+        if isinstance(op, torch._ops.OpOverload) and (op.is_view or name in _QUERIES):
+            return op
+    raise ValueError(f"steps: {name!r} is not an ATen view op, a size query or size arithmetic")
+
+
+def _bind(template: Any) -> Callable[[Sequence[Any], Sequence[Any], Sequence[Any]], Any]:
+    """A function ``(inputs, outputs, results) -> value`` for one JSON argument template."""
+    if isinstance(template, dict):
+        if set(template) == {"in"}:
+            i = int(template["in"])
+            return lambda ins, outs, res: ins[i]
+        if set(template) == {"out"}:
+            k = int(template["out"])
+            return lambda ins, outs, res: outs[k]
+        if set(template) == {"step"}:
+            j = int(template["step"])
+            return lambda ins, outs, res: res[j]
+        if set(template) == {"dtype"}:
+            dtype = getattr(torch, str(template["dtype"]), None)
+            if not isinstance(dtype, torch.dtype):
+                raise ValueError(f"steps: {template['dtype']!r} is not a torch dtype")
+            return lambda ins, outs, res: dtype
+        raise ValueError(f"steps: malformed reference {template!r}")
+    if isinstance(template, list):
+        parts = [_bind(v) for v in template]
+        if all(_is_literal(v) for v in template):
+            return lambda ins, outs, res: template
+        return lambda ins, outs, res: [get(ins, outs, res) for get in parts]
+    if template is None or isinstance(template, (bool, int, float, str)):
+        return lambda ins, outs, res: template
+    raise ValueError(f"steps: unsupported argument {template!r}")
+
+
+def _bind_kwargs(template: dict[str, Any]) -> Callable[..., dict[str, Any]]:
+    items = [(str(key), _bind(v)) for key, v in template.items()]
+    if not items:
+        empty: dict[str, Any] = {}
+        return lambda ins, outs, res: empty
+    return lambda ins, outs, res: {key: get(ins, outs, res) for key, get in items}
+
+
+def _is_literal(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(_is_literal(v) for v in value)
+    return value is None or isinstance(value, (bool, int, float, str))
+
+
+# -- finding the views of an ATen graph ---------------------------------------
+
+
+def find_output_views(
+    gm: GraphModule, data_index: Mapping[Node, int], outputs: Sequence[Any]
+) -> OutputViews | None:
+    """Find the outputs of ``gm`` that are view chains of an input or of another output.
+
+    Args:
+        gm: the ATen graph.
+        data_index: the ``Data`` index of each placeholder that is a graph
+            input (frozen placeholders are absent: they are constants).
+        outputs: the graph's output values (the ``output`` node's args, flat).
+
+    Returns:
+        The record, or ``None`` when no output is such a view.
+    """
+    copied_into: dict[Node, Node] = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_function" and node.target is torch.ops.aten.copy_.default:
+            dst, src = node.args[0], node.args[1]
+            if isinstance(dst, Node) and dst.op == "placeholder" and isinstance(src, Node):
+                copied_into.setdefault(src, dst)
+    roots = _output_roots(outputs)
+    finder = _ViewFinder(data_index, copied_into, roots)
+    found: list[tuple[int, int]] = []
+    for k, out in enumerate(outputs):
+        if not isinstance(out, Node):
+            continue
+        # A view chain, or the input itself (or its new value, returned after an in-place update).
+        if not (_is_view_node(out) or out.op == "placeholder" or out in copied_into):
+            continue
+        mark = finder.mark()
+        try:
+            found.append((k, finder.encode(out, top=True)))
+        except _NotReplayable:
+            finder.rollback(mark)
+    if not found:
+        return None
+    return OutputViews(finder.steps, found)
+
+
+def _output_roots(outputs: Sequence[Any]) -> dict[Node, int]:
+    """Outputs that are not views themselves: bases a view output may be rebuilt from."""
+    roots: dict[Node, int] = {}
+    for k, out in enumerate(outputs):
+        if isinstance(out, Node) and out.op != "placeholder" and not _is_view_node(out):
+            roots.setdefault(out, k)
+    return roots
+
+
+def _is_view_node(node: Node) -> bool:
+    if node.op != "call_function":
+        return False
+    if node.target is operator.getitem:
+        parent = node.args[0]
+        return isinstance(parent, Node) and _is_view_node(parent)
+    return isinstance(node.target, torch._ops.OpOverload) and node.target.is_view
+
+
+class _ViewFinder:
+    """Encodes view chains (and the sizes they use) as replay steps, sharing common steps."""
+
+    def __init__(
+        self,
+        data_index: Mapping[Node, int],
+        copied_into: Mapping[Node, Node],
+        roots: Mapping[Node, int],
+    ) -> None:
+        self.data_index = data_index
+        self.copied_into = copied_into
+        self.roots = roots
+        self.steps: list[list[Any]] = []
+        self._done: dict[Node, int] = {}
+
+    def mark(self) -> tuple[int, dict[Node, int]]:
+        return len(self.steps), dict(self._done)
+
+    def rollback(self, mark: tuple[int, dict[Node, int]]) -> None:
+        del self.steps[mark[0] :]
+        self._done = mark[1]
+
+    def encode(self, node: Node, top: bool = False) -> int:
+        """The step index that yields ``node``'s value (steps are appended as needed)."""
+        if node in self._done:
+            return self._done[node]
+        base = self._base_ref(node)
+        if base is not None:
+            if not top:
+                raise _NotReplayable  # callers take bases as references, not steps
+            return self._append(node, _IDENTITY, [base], {})
+        if node.op != "call_function":
+            raise _NotReplayable
+        name = _target_name(node.target)
+        if name is None:
+            raise _NotReplayable
+        args = [self._arg(a) for a in node.args]
+        kwargs = {key: self._arg(v) for key, v in node.kwargs.items()}
+        return self._append(node, name, args, kwargs)
+
+    def _append(self, node: Node, name: str, args: list[Any], kwargs: dict[str, Any]) -> int:
+        self.steps.append([name, args, kwargs])
+        self._done[node] = len(self.steps) - 1
+        return self._done[node]
+
+    def _base_ref(self, node: Node) -> dict[str, int] | None:
+        """A reference to ``node``'s runtime value when the target provides it."""
+        if node.op == "placeholder":
+            if node not in self.data_index:
+                raise _NotReplayable  # a frozen (constant) input
+            return {"in": self.data_index[node]}
+        if node in self.copied_into:  # the new value of an input updated in place
+            placeholder = self.copied_into[node]
+            if placeholder not in self.data_index:
+                raise _NotReplayable
+            return {"in": self.data_index[placeholder]}
+        if node in self.roots:
+            return {"out": self.roots[node]}
+        return None
+
+    def _arg(self, value: Any) -> Any:
+        if isinstance(value, Node):
+            base = self._base_ref(value)
+            if base is not None:
+                return base
+            if _is_folded(value):
+                return _literal(value.meta["val"])
+            return {"step": self.encode(value)}
+        if isinstance(value, (list, tuple)):
+            return [self._arg(v) for v in value]
+        return _literal(value)
+
+
+def _target_name(target: Any) -> str | None:
+    if target is operator.getitem:
+        return _GETITEM
+    for name, fn in _ARITHMETIC.items():
+        if target is fn:
+            return name
+    if isinstance(target, torch._ops.OpOverload) and target.namespace == "aten":
+        name = f"aten.{target.__name__}"
+        if target.is_view or name in _QUERIES:
+            return name
+    return None
+
+
+def _is_folded(node: Node) -> bool:
+    val = node.meta.get("val")
+    return isinstance(val, (int, float, bool)) and not isinstance(val, torch.SymInt)
+
+
+def _literal(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, torch.dtype):
+        return {"dtype": str(value).removeprefix("torch.")}
+    if isinstance(value, (list, tuple)):
+        return [_literal(v) for v in value]
+    raise _NotReplayable
