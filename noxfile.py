@@ -126,6 +126,26 @@ def proto(session: nox.Session) -> None:
     session.run("python", "packages/core/tools/gen_proto.py", "--check", *session.posargs)
 
 
+# TorchAir ships as Python inside the torch-npu wheel; the oracle tool in ../shared runs it on CPU.
+ORACLE_REQUIREMENTS = [TORCH, "torch-npu==2.13.0", "protobuf", "packaging"]
+
+
+@nox.session(python=PYTHON)
+def oracle(session: nox.Session) -> None:
+    """Compare airgraph's GE graphs with TorchAir's for tools/oracle/cases.py.
+
+    Needs ``../shared/tools/torchair_oracle`` beside the repository (or
+    ``AIRGRAPH_ORACLE_DIR``). Without arguments it runs every case and
+    rewrites tools/oracle/RESULTS.md; arguments select cases by name pattern
+    or family and only print (e.g. ``nox -s oracle -- 'softmax*' nn``).
+    """
+    _install_packages(session, ["core", "gears", "dynamo_backend"], extra="")
+    # torch is named again so that torch-npu can never pull in another torch build.
+    session.install(*ORACLE_REQUIREMENTS)
+    args = list(session.posargs) or ["--results", "tools/oracle/RESULTS.md"]
+    session.run("python", "tools/oracle/compare.py", *args, env=TEST_ENV)
+
+
 # Prints NPU_READY or the reason there is none; always exits 0 so nox can read it.
 _NPU_PROBE = """
 try:

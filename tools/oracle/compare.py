@@ -247,6 +247,27 @@ def _summary(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _signature(line: str) -> str | None:
+    """A coarse key of one difference line, to count the kinds of differences."""
+    import re
+
+    if line.startswith(("airgraph only:", "TorchAir only:", "airgraph fails:", "TorchAir fails:")):
+        return re.sub(r"x\d+", "", line)[:160]
+    match = re.match(r"(\w+)#\d+(\.\w+| inputs| outputs)", line)
+    if match:
+        return f"{match.group(1)}{match.group(2)} differs"
+    if line.startswith("graph."):
+        return line.split(":")[0] + " differs"
+    return None
+
+
+def _frequent_differences(rows: list[dict[str, Any]], limit: int = 30) -> list[str]:
+    counts: Counter[str] = Counter()
+    for row in rows:
+        counts.update({sig for sig in map(_signature, row["diffs"]) if sig})
+    return [f"| {n} | `{sig}` |" for sig, n in counts.most_common(limit)]
+
+
 def write_results(path: Path, rows: list[dict[str, Any]], seconds: float) -> None:
     """Write the per-family counts and every case's differences as markdown."""
     from normalize import CATEGORIES
@@ -267,6 +288,16 @@ def write_results(path: Path, rows: list[dict[str, Any]], seconds: float) -> Non
         "in op listings `-` lines are airgraph's, `+` lines TorchAir's.",
         "",
         *table,
+        "",
+        "## Most frequent differences",
+        "",
+        "Cases per kind of difference (op types only on one side, or the op type",
+        "and field that differs). What each means and whether it is a bug: see",
+        "`docs/development/torchair-oracle.md`.",
+        "",
+        "| cases | difference |",
+        "|---|---|",
+        *_frequent_differences(rows),
         "",
         "## Cases",
         "",

@@ -20,8 +20,9 @@ What counts as harmless (dropped or rewritten before comparing):
 * **Declared defaults.** An op attribute equal to the default declared in
   ``shared/ge/opdefs.json`` for that op type is the same as an absent one.
 * **Descriptor bookkeeping.** Of each output descriptor only dtype, layout
-  (empty means ``ND``) and shape are compared, the shape only where both
-  sides set it: TorchAir leaves the shapes of computed ops for GE to infer.
+  (empty means ``ND``) and shape are compared, dtype and shape only where
+  both sides set them: TorchAir leaves the shapes of computed ops for GE to
+  infer, and the dtypes of ops that are not an FX node's result.
   Input descriptors are ignored: they copy their producer's output
   descriptor.
 * **Placement.** The oracle runs on CPU tensors, so TorchAir marks every
@@ -92,26 +93,29 @@ _NUMPY_LIKE = {
 
 @dataclasses.dataclass(frozen=True)
 class OutputDesc:
-    """The compared part of an output descriptor; ``shape`` is ``None`` where unset."""
+    """The compared part of an output descriptor; ``dtype``/``shape`` are ``None`` where unset."""
 
-    dtype: str
+    dtype: str | None
     shape: tuple[int, ...] | None
     layout: str
 
     def matches(self, other: OutputDesc) -> bool:
         """Equal dtype and layout, and equal shape unless one side left it unset."""
-        if (self.dtype, self.layout) != (other.dtype, other.layout):
+        if self.layout != other.layout:
+            return False
+        if None not in (self.dtype, other.dtype) and self.dtype != other.dtype:
             return False
         return self.shape is None or other.shape is None or self.shape == other.shape
 
     def __str__(self) -> str:
         shape = "?" if self.shape is None else list(self.shape)
         layout = "" if self.layout == "ND" else f" {self.layout}"
-        return f"{self.dtype}{shape}{layout}"
+        return f"{self.dtype or '?'}{shape}{layout}"
 
     def brief(self) -> str:
         """Without the shape: what op listings show, so unset shapes do not clutter diffs."""
-        return self.dtype if self.layout == "ND" else f"{self.dtype} {self.layout}"
+        dtype = self.dtype or "?"
+        return dtype if self.layout == "ND" else f"{dtype} {self.layout}"
 
 
 @dataclasses.dataclass
@@ -260,7 +264,7 @@ def normalize(
                 type=op.type,
                 inputs=[_canonical_edge(e, canon, name) for e in op.input],
                 attrs=_op_attrs(op, defaults.get(op.type, {})),
-                outputs=[_desc(d) for d in op.output_desc],
+                outputs=[_desc(d, dtypes_reliable) for d in op.output_desc],
                 dead=name not in reached,
             )
         )
@@ -423,9 +427,12 @@ def _tensor(t: Any) -> str:
     return f"{head} {values}"
 
 
-def _desc(desc: Any) -> OutputDesc:
-    shape = tuple(desc.shape.dim) if desc.HasField("shape") else None
-    return OutputDesc(_proto_dt_name(desc.dtype), shape, desc.layout or "ND")
+def _desc(desc: Any, dtypes_reliable: bool) -> OutputDesc:
+    has_shape = desc.HasField("shape")
+    shape = tuple(desc.shape.dim) if has_shape else None
+    dtype_set = dtypes_reliable or has_shape or "_meta" in desc.attr
+    dtype = _proto_dt_name(desc.dtype) if dtype_set else None
+    return OutputDesc(dtype, shape, desc.layout or "ND")
 
 
 def _show(value: Any) -> str:
