@@ -176,7 +176,10 @@ def generate(seed: int) -> ViewProgram:
             statement, new = rng.choice(_write_candidates(rng, var.name, rank)), None
         else:
             name = f"v{len(pool)}"
-            expr, writable = rng.choice(_view_candidates(rng, var.name, rank))
+            candidates = _view_candidates(rng, var.name, rank)
+            if not candidates:  # a 0-d tensor has no views to take
+                continue
+            expr, writable = rng.choice(candidates)
             statement, new = f"{name} = {expr}", _Var(name, var.writable and writable)
         if not _runs_everywhere(statement, envs):
             continue

@@ -8,102 +8,19 @@ real and their order is checked by numerics.
 
 from __future__ import annotations
 
-import types
-
 import pytest
 import torch
 
-from airgraph_core import HostProgram
 from airgraph_dynamo.backend import _make_backend
 from airgraph_dynamo.targets import npu_available, select_target
 from airgraph_dynamo.targets.npu import NpuTarget, engine_options, load_binding
+from airgraph_dynamo.testing import make_fake_npu_binding as make_fake_binding
 
 serialize = pytest.importorskip("airgraph_core.ir.serialize")
 
 
 def _is_str_dict(d):
     return type(d) is dict and all(type(k) is str and type(v) is str for k, v in d.items())
-
-
-def _is_int_list(values):
-    return type(values) is list and all(type(v) is int for v in values)
-
-
-def make_fake_binding():
-    """A module-like fake of ``torch_npu.dynamo.torchair.core._torchair``."""
-    calls: list[tuple] = []
-    graphs: list[FakeGraph] = []
-
-    def InitializeGraphEngine(options):  # noqa: N802 - the binding's name
-        assert _is_str_dict(options), options
-        calls.append(("InitializeGraphEngine", dict(options)))
-
-    def FinalizeGraphEngine():  # noqa: N802
-        calls.append(("FinalizeGraphEngine",))
-
-    class FakeGraph:
-        def __init__(self, name):
-            assert type(name) is str and name
-            self.name = name
-            self.state = "created"
-            self.graph = None
-            graphs.append(self)
-            calls.append(("TorchNpuGraphBase", name))
-
-        def load(self, proto, options, input_placements, output_dtypes, executor_type):
-            assert self.state == "created", "load must come first, once"
-            assert type(proto) is bytes and proto
-            assert _is_str_dict(options), options
-            assert _is_int_list(input_placements) and _is_int_list(output_dtypes)
-            assert type(executor_type) is int
-            graph = serialize.deserialize(proto)
-            assert graph.name == self.name
-            assert input_placements == list(graph.attrs["_input_placements"].value)
-            assert output_dtypes == list(graph.attrs["_output_dtypes"].value)
-            assert executor_type == graph.attrs["_executor_type"].value == 1
-            assert len(input_placements) == len(graph.data_ops)
-            self.graph, self.options, self.placements = graph, options, input_placements
-            self.state = "loaded"
-            calls.append(("load", self.name, dict(options), input_placements, output_dtypes))
-
-        def set_hint_shape(self, in_shapes, out_shapes):
-            assert self.state == "loaded", "set_hint_shape comes after load, before compile"
-            assert type(in_shapes) is list and all(_is_int_list(s) for s in in_shapes)
-            assert out_shapes == []
-            expected = [list(op.output_descs[0].shape) for op in self.graph.data_ops]
-            assert in_shapes == expected
-            self.state = "hinted"
-            calls.append(("set_hint_shape", in_shapes, out_shapes))
-
-        def compile(self):
-            assert self.state == "hinted"
-            self.state = "compiled"
-            calls.append(("compile", self.name))
-
-        def run(self, args):
-            assert self.state == "compiled", "run before compile"
-            assert type(args) is tuple and len(args) == 3
-            inputs, assigned_outputs, stream = args
-            assert type(inputs) is list and assigned_outputs == [] and stream is None
-            assert len(inputs) == len(self.placements)
-            for t, placement, op in zip(inputs, self.placements, self.graph.data_ops):
-                assert isinstance(t, torch.Tensor), type(t)
-                if placement == 0:
-                    assert t.dim() == 0 and t.dtype == torch.int64 and t.device.type == "cpu"
-                shape = op.output_descs[0].shape
-                assert len(shape) == t.dim()
-                assert all(d in (-1, s) for d, s in zip(shape, t.shape)), (op.name, shape)
-            calls.append(("run", self.name, len(inputs)))
-            return HostProgram(self.graph, "interpret")(*inputs)
-
-    binding = types.SimpleNamespace(
-        InitializeGraphEngine=InitializeGraphEngine,
-        FinalizeGraphEngine=FinalizeGraphEngine,
-        TorchNpuGraphBase=FakeGraph,
-    )
-    binding.calls = calls
-    binding.graphs = graphs
-    return binding
 
 
 def _compiled(fn, binding, dynamic=False, **config):

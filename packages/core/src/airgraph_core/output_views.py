@@ -288,13 +288,14 @@ class _ViewFinder:
         self.roots = roots
         self.steps: list[list[Any]] = []
         self._done: dict[Node, int] = {}
+        self._sizes: dict[Node, dict[str, int] | None] = {}
 
-    def mark(self) -> tuple[int, dict[Node, int]]:
-        return len(self.steps), dict(self._done)
+    def mark(self) -> tuple[int, dict[Node, int], dict[Node, Any]]:
+        return len(self.steps), dict(self._done), dict(self._sizes)
 
-    def rollback(self, mark: tuple[int, dict[Node, int]]) -> None:
+    def rollback(self, mark: tuple[int, dict[Node, int], dict[Node, Any]]) -> None:
         del self.steps[mark[0] :]
-        self._done = mark[1]
+        self._done, self._sizes = mark[1], mark[2]
 
     def encode(self, node: Node, top: bool = False) -> int:
         """The step index that yields ``node``'s value (steps are appended as needed)."""
@@ -322,6 +323,9 @@ class _ViewFinder:
     def _base_ref(self, node: Node) -> dict[str, int] | None:
         """A reference to ``node``'s runtime value when the target provides it."""
         if node.op == "placeholder":
+            size = self._size_of_input(node)
+            if size is not None:
+                return size
             if node not in self.data_index:
                 raise _NotReplayable  # a frozen (constant) input
             return {"in": self.data_index[node]}
@@ -333,6 +337,27 @@ class _ViewFinder:
         if node in self.roots:
             return {"out": self.roots[node]}
         return None
+
+    def _size_of_input(self, node: Node) -> dict[str, int] | None:
+        """A size placeholder read off a tensor input's dim (the target may get no size inputs)."""
+        val = node.meta.get("val")
+        if not isinstance(val, torch.SymInt):
+            return None
+        if node in self._sizes:
+            return self._sizes[node]
+        ref = None
+        for tensor, i in self.data_index.items():
+            t = tensor.meta.get("val")
+            if not isinstance(t, torch.Tensor):
+                continue
+            dims = [d for d, n in enumerate(t.shape) if isinstance(n, torch.SymInt)]
+            d = next((d for d in dims if t.shape[d].node.expr == val.node.expr), None)
+            if d is not None:
+                self.steps.append(["aten.sym_size.int", [{"in": i}, d], {}])
+                ref = {"step": len(self.steps) - 1}
+                break
+        self._sizes[node] = ref
+        return ref
 
     def _arg(self, value: Any) -> Any:
         if isinstance(value, Node):

@@ -252,7 +252,7 @@ def build_gear_setup(
     for index, combination in enumerate(plan.combinations):
         values, reason = _symbol_values(plan, inputs, combination)
         if reason is None:
-            scalars[index] = _scalar_values(example_inputs, origins, values)
+            scalars[index] = _scalar_values(gm, example_inputs, origins, values)
             reason = _check_asserts(checker, example_inputs, inputs, combination, scalars[index])
         if reason is not None:
             infeasible[index] = reason
@@ -359,14 +359,25 @@ def _evaluate(expr: Any, values: Mapping[Any, int]) -> int | None:
 
 
 def _scalar_values(
-    example_inputs: Sequence[Any], origins: Sequence[InputOrigin], values: Mapping[Any, int]
+    gm: GraphModule,
+    example_inputs: Sequence[Any],
+    origins: Sequence[InputOrigin],
+    values: Mapping[Any, int],
 ) -> dict[int, int]:
-    """The value of every symbolic size placeholder under ``values``."""
+    """The value of every symbolic size placeholder under ``values``.
+
+    A size placeholder the graph never reads (e.g. the storage offset of an
+    input that is a slice, which Dynamo makes symbolic) has no value to
+    derive and needs none: it is left out.
+    """
+    placeholders = list(gm.graph.find_nodes(op="placeholder"))
     scalars = {}
     for pos, example in enumerate(example_inputs):
         if not isinstance(example, torch.SymInt):
             continue
         value = _evaluate(example.node.expr, values)
+        if value is None and pos < len(placeholders) and not placeholders[pos].users:
+            continue
         if value is None:
             raise GearSetupError(
                 f"the graph input {origins[pos].name} is the size {example.node.expr}, which "

@@ -1,0 +1,201 @@
+"""Outputs that are views: exact under every shape mode, checked on generated programs.
+
+Each seed of :mod:`view_programs` is a small program of view ops, in-place
+writes through views and returned views (of inputs, of intermediates, of
+other outputs). It is compiled with airgraph and compared with eager
+(values, sizes, aliasing, and strides and storage offsets of views of
+inputs; the inputs after the call) under:
+
+- ``static``: ``dynamic=False``, one call;
+- ``dynamic``: ``dynamic=True``, two calls with different shapes;
+- ``gears``: ``set_dim_gears`` on dim 0 of every input, two calls in two gears;
+- ``npu``: ``dynamic=True`` on the NPU target's contract fake (GE returns
+  new tensors only; views are rebuilt from the inputs);
+- ``inductor``: ``dynamic=True`` with the Inductor host mode (fewer seeds:
+  compiling is slower);
+- cache warm starts: ``test_cache_compile_view_outputs.py``.
+
+A failure prints the program shrunk to a minimal reproducer. A program may
+be refused at compile time with a clear error (a missing converter, or in
+``gears`` mode Dynamo's data-dependent errors for ops whose result count
+depends on a geared size); refusals are counted, never wrong values, and
+each mode must check most of its programs for real (``test_coverage``).
+"""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+import torch
+import view_programs as vp
+
+import airgraph as torchair
+from airgraph_dynamo.testing import fake_npu_backend
+
+#: Seeds per mode (each seed is one generated program).
+SEEDS = {"static": 150, "dynamic": 150, "gears": 150, "npu": 100, "inductor": 12}
+#: The least share of programs per mode that must compile and be checked.
+MIN_CHECKED = {"static": 0.9, "dynamic": 0.9, "gears": 0.6, "npu": 0.9, "inductor": 0.75}
+
+_outcomes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+
+
+class Refused(Exception):
+    """The compile refused the program with a clear error (counted, not a failure)."""
+
+
+def _refusal(error: BaseException, mode: str) -> str | None:
+    """Why a compile error is an accepted refusal, or None when it is a bug."""
+    text = f"{type(error).__name__}: {error}"
+    if "UnsupportedOpError" in text:
+        return "unsupported op"
+    if mode == "gears" and "data-dependent" in text:
+        return "data-dependent size under gears"
+    return None
+
+
+def _compiled(program: vp.ViewProgram, mode: str):
+    fn = program.function()
+    config = torchair.CompilerConfig()
+    config.airgraph_config.target = "host"
+    config.airgraph_config.host_mode = "inductor" if mode == "inductor" else "interpret"
+    if mode == "npu":
+        backend = fake_npu_backend(config)
+    else:
+        backend = torchair.get_npu_backend(compiler_config=config)
+    dynamic = mode in ("dynamic", "npu", "inductor")
+    return fn, torch.compile(fn, backend=backend, fullgraph=True, dynamic=dynamic)
+
+
+def run_program(program: vp.ViewProgram, mode: str) -> None:
+    """Compile ``program`` in ``mode`` and check every call against eager.
+
+    Raises:
+        Refused: the compile refused the program with a clear error.
+        AssertionError: a call differs from eager.
+    """
+    torch._dynamo.reset()
+    fn, compiled = _compiled(program, mode)
+    second = program.gear_shapes if mode == "gears" else program.dynamic_shapes
+    calls = [program.shapes] if mode == "static" else [program.shapes, second]
+    for call, shapes in enumerate(calls):
+        eager_inputs = vp.make_inputs(program, shapes, call + 1)
+        inputs = vp.make_inputs(program, shapes, call + 1)
+        if mode == "gears" and call == 0:
+            for j, t in enumerate(inputs):
+                gears = sorted({program.shapes[j][0], program.gear_shapes[j][0]})
+                torchair.inference.set_dim_gears(t, dim_gears={0: gears})
+        expected = fn(*eager_inputs)
+        try:
+            with torch.no_grad():
+                got = compiled(*inputs)
+        except Exception as e:
+            reason = _refusal(e, mode)
+            if reason is None or call > 0:
+                raise
+            raise Refused(reason) from e
+        vp.check_outputs(got, expected, inputs, eager_inputs, f"{mode} call {call}")
+
+
+def _fails(program: vp.ViewProgram, mode: str) -> bool:
+    try:
+        run_program(program, mode)
+    except Refused:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+def _check(seed: int, mode: str) -> None:
+    program = vp.generate(seed)
+    try:
+        run_program(program, mode)
+    except Refused as e:
+        _outcomes[mode][f"refused: {e}"] += 1
+        pytest.skip(f"refused at compile: {e}")
+    except Exception as e:
+        _outcomes[mode]["failed"] += 1
+        small = vp.shrink(program, lambda p: _fails(p, mode))
+        raise AssertionError(
+            f"{type(e).__name__}: {e}\n\nminimal reproducer:\n{small.reproducer(mode)}"
+        ) from e
+    finally:
+        torch._dynamo.reset()
+    _outcomes[mode]["checked"] += 1
+
+
+@pytest.mark.parametrize("seed", range(SEEDS["static"]))
+def test_static(seed):
+    _check(seed, "static")
+
+
+@pytest.mark.parametrize("seed", range(SEEDS["dynamic"]))
+def test_dynamic(seed):
+    _check(seed, "dynamic")
+
+
+@pytest.mark.parametrize("seed", range(SEEDS["gears"]))
+def test_gears(seed):
+    _check(seed, "gears")
+
+
+@pytest.mark.parametrize("seed", range(SEEDS["npu"]))
+def test_npu_contract_fake(seed):
+    _check(seed, "npu")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(SEEDS["inductor"]))
+def test_inductor(seed):
+    _check(seed, "inductor")
+
+
+@pytest.mark.parametrize("mode", sorted(SEEDS))
+def test_coverage(mode):
+    """Runs after the generated tests of ``mode``: most programs must be checked, not refused."""
+    counts = _outcomes.get(mode)
+    if not counts:
+        pytest.skip(f"the {mode} programs did not run in this session")
+    total = sum(counts.values())
+    assert counts["checked"] >= MIN_CHECKED[mode] * total, dict(counts)
+
+
+def test_regression_split_of_transposed_slice_under_dynamic_shapes():
+    """The case that returned wrong values (stride (3, 1), offset 0) before views were rebuilt."""
+
+    class Model(torch.nn.Module):
+        def forward(self, x, a):
+            return torch.split(x[1:4, 1:4].transpose(0, 1), a)
+
+    for mode in ("interpret", "inductor"):
+        torch._dynamo.reset()
+        config = torchair.CompilerConfig()
+        config.airgraph_config.host_mode = mode
+        backend = torchair.get_npu_backend(compiler_config=config)
+        model = torch.compile(Model(), backend=backend, dynamic=True)
+        for n in (4, 6):
+            x = torch.randn(n, n)
+            got, expected = model(x, 2), Model()(x, 2)
+            assert len(got) == len(expected)
+            for g, e in zip(got, expected):
+                assert torch._C._is_alias_of(g, x)
+                assert (g.shape, g.stride(), g.storage_offset()) == (
+                    e.shape,
+                    e.stride(),
+                    e.storage_offset(),
+                )
+                torch.testing.assert_close(g, e, rtol=0, atol=0)
+
+
+def test_graph_without_view_ops_needs_no_converter_for_them():
+    """Ops that only make outputs rebuilt as views are not lowered (diagonal has no converter)."""
+    backend = torchair.get_npu_backend()
+    fn = torch.compile(lambda x: (x.diagonal(), x * 2), backend=backend, dynamic=True)
+    x = torch.randn(5, 5)
+    d, y = fn(x)
+    assert torch._C._is_alias_of(d, x) and d.stride() == (6,)
+    torch.testing.assert_close(y, x * 2)
+    graph = backend.graphs[-1]
+    assert graph.attrs["_airgraph_output_kinds"].value == ("v", "t")
