@@ -18,6 +18,7 @@ from airgraph_cache import (
     safe_files,
     safe_json_loads,
 )
+from airgraph_cache import signing
 from airgraph_cache.manifest import manifest_checksum
 
 FILES = {"graph.pb": b"\x08\x01graph-bytes" * 50, "gears.json": b'{"gears": [[2, 4]]}'}
@@ -34,6 +35,22 @@ def entry(store):
     path = store.root / "Model__forward_0123456789abcdef" / rank_folder(0)
     assert store.publish(path, FILES, FIELDS) is True
     return path
+
+
+def resign(entry):
+    """Sign the entry's manifest as it now is, with the user's key: the writer's own mistake,
+    which only the checks after the signature can catch."""
+    location = f"{entry.parent.name}/{entry.name}"
+    data = (entry / "manifest.json").read_bytes()
+    (entry / "manifest.sig").write_bytes(signing.sign_manifest(signing.load_key(), location, data))
+
+
+def signed(damage):
+    def damage_then_resign(entry):
+        damage(entry)
+        resign(entry)
+
+    return damage_then_resign
 
 
 def rewrite_manifest(entry, change):
@@ -150,11 +167,14 @@ DAMAGE = [
     ("longer file", _extend, "graph.pb: longer than recorded"),
     ("missing file", _remove_file, "gears.json: file is missing"),
     ("missing manifest", _remove_manifest, "manifest.json: file is missing"),
-    ("garbled manifest", _garble_manifest, "manifest.json: not JSON"),
-    ("truncated manifest", _truncate_manifest, "manifest.json: not JSON"),
-    ("edited manifest", _edit_manifest_without_checksum, "checksum does not match"),
-    ("path in manifest", _unsafe_file_name_in_manifest, "file name"),
-    ("other format", _other_format, "format is 'something-else/9'"),
+    ("garbled manifest", signed(_garble_manifest), "manifest.json: not JSON"),
+    ("truncated manifest", signed(_truncate_manifest), "manifest.json: not JSON"),
+    ("edited manifest", signed(_edit_manifest_without_checksum), "checksum does not match"),
+    ("path in manifest", signed(_unsafe_file_name_in_manifest), "file name"),
+    ("other format", signed(_other_format), "format is 'something-else/9'"),
+    # Unsigned edits: the signature is checked first and refuses them all.
+    ("garbled manifest, unsigned", _garble_manifest, "not signed with your key"),
+    ("forged manifest", _unsafe_file_name_in_manifest, "not signed with your key"),
 ]
 
 
@@ -310,7 +330,8 @@ def test_malicious_pickle_in_the_cache_does_not_execute(store, entry, tmp_path, 
     marker = tmp_path / "marker"
     payload = pickle.dumps(_RunsShellOnUnpickle(marker))
 
-    # 1. Every artifact replaced by the payload, with a manifest that matches it.
+    # 1. Every artifact replaced by the payload, with a manifest that matches it, signed
+    # with the user's key (as if the user's own process had written it: defence in depth).
     for name in FILES:
         (entry / name).write_bytes(payload)
     digest = hashlib.sha256(payload).hexdigest()
@@ -320,6 +341,7 @@ def test_malicious_pickle_in_the_cache_does_not_execute(store, entry, tmp_path, 
             {name: {"size": len(payload), "sha256": digest} for name in FILES}
         ),
     )
+    resign(entry)
     files = store.load(entry)
     assert files is not None and files["graph.pb"] == payload  # raw bytes, never interpreted
     with pytest.raises(ValueError):
@@ -328,8 +350,9 @@ def test_malicious_pickle_in_the_cache_does_not_execute(store, entry, tmp_path, 
         safe_json_loads(files["gears.json"])
     assert not marker.exists()
 
-    # 2. The manifest itself replaced by the payload.
+    # 2. The manifest itself replaced by the payload (and signed).
     (entry / "manifest.json").write_bytes(payload)
+    resign(entry)
     with caplog.at_level(logging.WARNING, logger="airgraph.cache"):
         assert store.load(entry) is None
     assert "manifest.json: not JSON" in caplog.text

@@ -8,7 +8,9 @@ an entry is without tools.
 
 The manifest carries its own ``checksum`` (sha256 of its canonical JSON with
 that field left out): a flipped byte anywhere in it is caught, not only in
-the files it lists.
+the files it lists. The checksum catches accidents only (anyone can
+recompute it); what makes an entry trusted is its signature, ``manifest.sig``
+(:mod:`airgraph_cache.signing`), checked before the manifest is parsed.
 
 Everything here is data: JSON parsed by :func:`safe_json_loads`, which
 accepts strict JSON only. Nothing in the cache is ever unpickled, imported
@@ -25,6 +27,8 @@ import re
 import sys
 from collections.abc import Mapping
 from typing import Any
+
+from airgraph_cache.signing import SIGNATURE_NAME
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -139,14 +143,15 @@ def check_file_name(name: Any) -> str:
         TypeError: ``name`` is not a str.
         ValueError: ``name`` is a path, hidden, too long, uses characters
             other than letters, digits, ``.``, ``_``, ``-``, or is the
-            manifest's own name.
+            manifest's or its signature's own name.
     """
     if not isinstance(name, str):
         raise TypeError(f"file name: expected str, got {type(name).__name__}")
-    if not _FILE_NAME.fullmatch(name) or name == MANIFEST_NAME:
+    if not _FILE_NAME.fullmatch(name) or name in (MANIFEST_NAME, SIGNATURE_NAME):
         raise ValueError(
             f"file name: got {name!r}, expected a plain name of letters, digits, '.', '_', '-' "
-            f"(not starting with '.' or '-', at most 128 characters, not {MANIFEST_NAME!r})"
+            f"(not starting with '.' or '-', at most 128 characters, not {MANIFEST_NAME!r} "
+            f"or {SIGNATURE_NAME!r})"
         )
     return name
 

@@ -20,6 +20,12 @@ Rules, and why:
   is reentrant in one process, so a caller can hold
   :meth:`ArtifactStore.lock` across "load, else compile and publish" and be
   the only process that compiles.
+- **Authenticity.** Every entry carries ``manifest.sig``, an HMAC-SHA256 of
+  the manifest's bytes (and the entry's place in the cache) with the user's
+  secret key, kept outside the cache (:mod:`airgraph_cache.signing`). A read
+  checks it before parsing the manifest or reading any artifact; an unsigned
+  or wrongly signed entry is treated as damaged (moved aside and rebuilt), so
+  bytes that someone else wrote, checksums recomputed or not, are never used.
 - **Integrity.** A load checks the manifest's own checksum and every file's
   size and sha256 before returning anything. A damaged entry is reported
   (a warning naming the file and the problem), moved aside under the lock and
@@ -32,6 +38,11 @@ Rules, and why:
   else's; deleting or trusting them are both wrong), and
   :meth:`~ArtifactStore.publish` raises :class:`CacheSecurityError` because it
   cannot publish over them. New folders are created 0700, files 0600.
+- **Storage failures are errors of one kind.** Whatever the disk does
+  (read-only, full, a lock not free within ``lock_timeout``, a symlinked lock
+  file, a folder removed mid-publish), :meth:`~ArtifactStore.lock` and
+  :meth:`~ArtifactStore.publish` raise :class:`CacheStorageError` naming the
+  path and the reason, so a caller can fall back to working without the cache.
 - **No code execution.** Artifacts are raw bytes and the manifest is strict
   JSON (:func:`~airgraph_cache.manifest.safe_json_loads`); nothing is
   unpickled, imported or executed while loading.
@@ -53,8 +64,14 @@ from typing import TYPE_CHECKING, Any
 
 import filelock
 
-from airgraph_cache import safe_files
-from airgraph_cache.errors import CacheError, CacheIntegrityError, CacheSecurityError
+from airgraph_cache import safe_files, signing
+from airgraph_cache.errors import (
+    CacheError,
+    CacheIntegrityError,
+    CacheSecurityError,
+    CacheSignatureError,
+    CacheStorageError,
+)
 from airgraph_cache.manifest import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
@@ -74,10 +91,46 @@ __all__ = [
     "CacheError",
     "CacheIntegrityError",
     "CacheSecurityError",
+    "CacheSignatureError",
+    "CacheStorageError",
+    "LOCK_TIMEOUT_ENV",
     "rank_folder",
 ]
 
 log = logging.getLogger("airgraph.cache")
+
+#: Environment variable setting the default lock wait, in seconds.
+LOCK_TIMEOUT_ENV = "AIRGRAPH_CACHE_LOCK_TIMEOUT"
+#: Default lock wait: long enough for a publish, short enough that a stopped
+#: lock holder costs a start seconds, not minutes.
+DEFAULT_LOCK_TIMEOUT = 10.0
+
+
+def _default_lock_timeout() -> float:
+    text = os.environ.get(LOCK_TIMEOUT_ENV)
+    if not text:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"${LOCK_TIMEOUT_ENV}: got {text!r}, expected a number of seconds >= 0")
+    return value
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, filelock.Timeout):
+        return "lock not acquired in time (held by another process, maybe stopped)"
+    if isinstance(error, OSError) and error.errno:
+        return os.strerror(error.errno)
+    return str(error) or type(error).__name__
+
+
+def _storage_error(what: str, path: Path, error: BaseException) -> CacheStorageError:
+    code = error.errno if isinstance(error, OSError) else None
+    where = getattr(error, "filename", None) or path
+    return CacheStorageError(f"{what} {where}: {_reason(error)}", code)
 
 
 @dataclass(frozen=True)
@@ -148,10 +201,17 @@ class ArtifactStore:
         root: the cache root (``cache_dir``). Created (0700) on the first
             publish; loading never creates anything.
         lock_timeout: seconds to wait for a rank folder's lock before raising
-            ``filelock.Timeout``; a negative value waits forever.
+            :class:`CacheStorageError`; default ``$AIRGRAPH_CACHE_LOCK_TIMEOUT``
+            or 10. Keep it bounded: the holder may be a stopped process.
+        signing_key: the key that signs and verifies entries; default the
+            user's (:func:`airgraph_cache.signing.load_key`, read when first
+            needed).
 
     Raises:
-        TypeError: ``root`` is not a path or ``lock_timeout`` not a number.
+        TypeError: ``root`` is not a path, ``lock_timeout`` not a number, or
+            ``signing_key`` not bytes.
+        ValueError: ``lock_timeout`` is negative, or ``$AIRGRAPH_CACHE_LOCK_TIMEOUT``
+            is not a number of seconds >= 0.
 
     Examples:
         >>> store = ArtifactStore(tmp)                       # doctest: +SKIP
@@ -162,18 +222,41 @@ class ArtifactStore:
         True
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, lock_timeout: float = 600.0):
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        lock_timeout: float | None = None,
+        signing_key: bytes | None = None,
+    ):
         if not isinstance(root, (str, os.PathLike)):
             raise TypeError(f"root: expected a path, got {type(root).__name__}")
+        if lock_timeout is None:
+            lock_timeout = _default_lock_timeout()
         if not isinstance(lock_timeout, (int, float)) or isinstance(lock_timeout, bool):
             raise TypeError(
                 f"lock_timeout: expected seconds as a number, got {type(lock_timeout).__name__}"
             )
+        if lock_timeout < 0:
+            raise ValueError(f"lock_timeout: expected seconds >= 0, got {lock_timeout}")
+        if signing_key is not None and (
+            not isinstance(signing_key, bytes) or len(signing_key) < signing.MIN_KEY_BYTES
+        ):
+            raise TypeError(
+                f"signing_key: expected bytes of length >= {signing.MIN_KEY_BYTES} or None, "
+                f"got {type(signing_key).__name__}"
+            )
         self.root = Path(os.path.abspath(os.fspath(root)))
         self.lock_timeout = float(lock_timeout)
+        self._signing_key = signing_key
 
     def __repr__(self) -> str:
         return f"ArtifactStore({str(self.root)!r})"
+
+    def _key(self, *, create: bool) -> bytes | None:
+        if self._signing_key is None:
+            self._signing_key = signing.load_key(create=create)
+        return self._signing_key
 
     # -- paths ---------------------------------------------------------------
 
@@ -257,22 +340,30 @@ class ArtifactStore:
         Raises:
             ValueError: ``entry_dir`` is not ``<root>/<entry>/<rank folder>``.
             CacheSecurityError: the entry folder exists but is not ours/private.
-            filelock.Timeout: the lock was not acquired within ``lock_timeout``.
+            CacheStorageError: a folder or the lock file cannot be created
+                (read-only, no space, not a folder, a symlinked lock file...)
+                or the lock was not acquired within ``lock_timeout``.
 
         Examples:
             >>> with store.lock(entry):                      # doctest: +SKIP
             ...     files = store.load(entry) or compile_and_publish()
         """
         path = self._check_entry_path(entry_dir)
-        self._make_private_dirs(path.parent)
-        # is_singleton: one lock object per path in this process, so nested
-        # use (lock() around publish()) re-enters instead of deadlocking. Its
-        # constructor arguments must never vary, hence the timeout at acquire.
-        file_lock = filelock.FileLock(
-            path.parent / f"{path.name}.lock", mode=0o600, is_singleton=True
-        )
-        with file_lock.acquire(timeout=self.lock_timeout):
+        lock_path = path.parent / f"{path.name}.lock"
+        try:
+            self._make_private_dirs(path.parent)
+            # is_singleton: one lock object per path in this process, so nested
+            # use (lock() around publish()) re-enters instead of deadlocking. Its
+            # constructor arguments must never vary, hence the timeout at acquire.
+            file_lock = filelock.FileLock(lock_path, mode=0o600, is_singleton=True)
+            file_lock.acquire(timeout=self.lock_timeout)
+        except (OSError, filelock.Timeout) as error:
+            raise _storage_error("cannot lock", lock_path, error) from None
+        try:
             yield
+        finally:
+            with contextlib.suppress(OSError):
+                file_lock.release()
 
     def _make_private_dirs(self, entry_parent: Path) -> None:
         if not self.root.exists():
@@ -297,9 +388,12 @@ class ArtifactStore:
             CacheSecurityError: a folder or file of the entry is not owned by
                 the current user, is writable by group or others, is a
                 symlink or not a regular file.
+            CacheSignatureError: the entry is not signed with the user's key
+                (checked before anything else of the entry is read).
             CacheIntegrityError: the manifest is missing, not JSON, or
                 inconsistent, or a file is missing, truncated, too long or
                 has another sha256.
+            CacheKeyError: the user's signing key file is unusable.
             OSError: the disk could not be read (e.g. permissions).
         """
         path = self._check_entry_path(entry_dir)
@@ -336,6 +430,7 @@ class ArtifactStore:
             raw, _ = safe_files.read_file(dir_fd, path, MANIFEST_NAME, MAX_MANIFEST_BYTES)
             if len(raw) > MAX_MANIFEST_BYTES:
                 raise CacheIntegrityError(f"{path / MANIFEST_NAME}: larger than any manifest")
+            self._check_signature(dir_fd, path, raw)
             try:
                 manifest = safe_json_loads(raw)
                 table = validate_manifest(manifest)
@@ -360,16 +455,31 @@ class ArtifactStore:
             raise
         return CacheEntry(path=path, manifest=manifest, files=files, identity=identity)
 
+    def _check_signature(self, dir_fd: int, path: Path, manifest: bytes) -> None:
+        try:
+            signature, _ = safe_files.read_file(dir_fd, path, signing.SIGNATURE_NAME, 256)
+        except CacheIntegrityError:
+            raise CacheSignatureError(
+                f"{path}: not signed ({signing.SIGNATURE_NAME} is missing); entries are only "
+                "used when signed with your key"
+            ) from None
+        key = self._key(create=False)
+        if key is None or not signing.verify_manifest(key, _location(path), manifest, signature):
+            raise CacheSignatureError(
+                f"{path}: not signed with your key (forged, altered, moved, or written "
+                f"with another key than {signing.default_key_path()})"
+            )
+
     def load(
         self, entry_dir: str | os.PathLike[str], *, key_digest: str | None = None
     ) -> dict[str, bytes] | None:
         """Return an entry's verified files, or None for a miss.
 
         A miss is: no entry; an entry refused for safety (warned, left
-        untouched); a damaged entry (warned, moved aside and deleted so the
-        next publish rebuilds it); an entry whose manifest records another
-        ``key_digest`` (treated as damaged). Takes no lock unless it must
-        move a damaged entry aside.
+        untouched); a damaged entry or one not signed with the user's key
+        (warned, moved aside and deleted so the next publish rebuilds it); an
+        entry whose manifest records another ``key_digest`` (treated as
+        damaged). Takes no lock unless it must move a damaged entry aside.
 
         Args:
             entry_dir: a rank folder under this store's root.
@@ -382,6 +492,9 @@ class ArtifactStore:
 
         Raises:
             ValueError: ``entry_dir`` is not ``<root>/<entry>/<rank folder>``.
+            CacheStorageError: the cache cannot be read (e.g. permissions, I/O
+                error): not a miss but a cache that cannot be used.
+            CacheKeyError: the user's signing key file is unusable.
         """
         path = self._check_entry_path(entry_dir)
         # Two rounds: if the damaged entry was replaced while we read it
@@ -400,10 +513,7 @@ class ArtifactStore:
             except CacheIntegrityError as error:
                 problem, identity = str(error), error.identity
             except OSError as error:
-                log.warning(
-                    "compile cache: cannot read %s (%s); treating it as a miss", path, error
-                )
-                return None
+                raise _storage_error("cannot read", path, error) from None
             else:
                 if entry is None:
                     return None
@@ -415,15 +525,32 @@ class ArtifactStore:
                 )
                 identity = entry.identity
             log.warning("compile cache: %s; moving the entry aside to rebuild it", problem)
-            if self._discard(path, identity):
+            if self.discard(path, identity):
                 return None
         return None
 
-    def _discard(self, path: Path, identity: tuple[int, int] | None) -> bool:
-        """Move ``path`` aside and delete it if it is still the folder that was read.
+    def discard(
+        self, entry_dir: str | os.PathLike[str], identity: tuple[int, int] | None = None
+    ) -> bool:
+        """Move an entry aside (under its lock) and delete it, so that the next publish rebuilds it.
 
-        Returns False if another folder has taken its place meanwhile.
+        For an entry that verified but proved unusable (it failed to load or
+        to run). Never raises for storage problems: a failure is logged and
+        the entry stays (it is then refused or rebuilt by the next start).
+
+        Args:
+            entry_dir: a rank folder under this store's root.
+            identity: ``(st_dev, st_ino)`` of the folder that was read; if given
+                and another folder has taken its place meanwhile, that one is
+                kept.
+
+        Returns:
+            False if another folder has taken the read one's place, else True.
+
+        Raises:
+            ValueError: ``entry_dir`` is not ``<root>/<entry>/<rank folder>``.
         """
+        path = self._check_entry_path(entry_dir)
         try:
             with self.lock(path):
                 try:
@@ -436,7 +563,7 @@ class ArtifactStore:
                 os.rename(path, trash)
                 shutil.rmtree(trash, ignore_errors=True)
                 return True
-        except (OSError, CacheSecurityError, filelock.Timeout) as error:
+        except (OSError, CacheSecurityError) as error:
             log.warning("compile cache: could not move %s aside: %s", path, error)
             return True
 
@@ -476,19 +603,34 @@ class ArtifactStore:
                 ``entry_dir`` not ``<root>/<entry>/<rank folder>``.
             CacheSecurityError: the entry (or its folder) exists but is not
                 owned by the current user or is writable by others.
-            filelock.Timeout: the lock was not acquired within ``lock_timeout``.
-            OSError: writing failed (nothing partial is left visible).
+            CacheStorageError: the lock was not acquired within
+                ``lock_timeout``, or a folder or file could not be written
+                (no space, read-only, removed meanwhile...); nothing partial
+                is left visible.
+            CacheKeyError: the user's signing key cannot be created or read.
         """
         path = self._check_entry_path(entry_dir)
         blobs = self._check_files(files)
         fields = check_manifest_fields(manifest_fields)
+        key = self._key(create=True)
+        assert key is not None
+        try:
+            return self._publish_locked(path, blobs, fields, key)
+        except OSError as error:
+            if isinstance(error, CacheStorageError):
+                raise
+            raise _storage_error("cannot publish", path, error) from None
+
+    def _publish_locked(
+        self, path: Path, blobs: dict[str, bytes], fields: dict[str, Any], key: bytes
+    ) -> bool:
         with self.lock(path):
             if os.path.lexists(path):
                 try:
                     existing = self.read(path)
                 except CacheIntegrityError as error:
                     log.warning("compile cache: %s; replacing the entry", error)
-                    self._discard(path, error.identity)
+                    self.discard(path, error.identity)
                 else:
                     wanted = fields.get("key_digest")
                     if existing is not None and (
@@ -500,9 +642,9 @@ class ArtifactStore:
                         log.warning(
                             "compile cache: %s holds another key digest; replacing it", path
                         )
-                        self._discard(path, existing.identity)
+                        self.discard(path, existing.identity)
             self._remove_stale_temporaries(path)
-            self._write_and_rename(path, blobs, fields)
+            self._write_and_rename(path, blobs, fields, key)
         log.debug("compile cache: published %s (%d files)", path, len(blobs))
         return True
 
@@ -531,18 +673,20 @@ class ArtifactStore:
                 shutil.rmtree(leftover, ignore_errors=True)
 
     def _write_and_rename(
-        self, path: Path, blobs: dict[str, bytes], fields: dict[str, Any]
+        self, path: Path, blobs: dict[str, bytes], fields: dict[str, Any], key: bytes
     ) -> None:
-        text = build_manifest(blobs, fields)
+        manifest = build_manifest(blobs, fields).encode("ascii")
+        signature = signing.sign_manifest(key, _location(path), manifest)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
         try:
             tmp_fd = safe_files.open_dir(tmp)
             try:
                 for name, data in blobs.items():
                     safe_files.write_file(tmp_fd, name, data)
+                safe_files.write_file(tmp_fd, signing.SIGNATURE_NAME, signature)
                 # The manifest last: its presence marks a complete folder even
                 # for a reader that bypasses the rename (e.g. a crash dump).
-                safe_files.write_file(tmp_fd, MANIFEST_NAME, text.encode("ascii"))
+                safe_files.write_file(tmp_fd, MANIFEST_NAME, manifest)
                 os.fsync(tmp_fd)
             finally:
                 os.close(tmp_fd)
@@ -551,3 +695,8 @@ class ArtifactStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         safe_files.fsync_dir(path.parent)
+
+
+def _location(path: Path) -> str:
+    """An entry's place in the cache as signed: ``<entry folder>/<rank folder>``."""
+    return f"{path.parent.name}/{path.name}"
