@@ -39,6 +39,7 @@ __all__ = [
     "KEY_FORMAT",
     "CacheKey",
     "build_key",
+    "variant_key",
     "cann_version",
     "package_versions",
 ]
@@ -137,6 +138,9 @@ class CacheKey:
         threads: ``torch.get_num_threads()``.
         host: machine architecture and torch's CPU capability (ISA) level.
         format: :data:`KEY_FORMAT`.
+        variant: ``""`` for the key :func:`build_key` makes; for a variant
+            (:func:`variant_key`), a digest of the parent key and of the outcomes
+            of the parent's guard checks that sent the call elsewhere.
     """
 
     model_class: str
@@ -153,6 +157,7 @@ class CacheKey:
     threads: int
     host: dict[str, str]
     format: int = KEY_FORMAT
+    variant: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The key's inputs as JSON-able data (a deep copy)."""
@@ -169,7 +174,7 @@ class CacheKey:
         if not isinstance(data, Mapping):
             raise TypeError(f"data: expected a mapping, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        missing = sorted(names - set(data) - {"format"})
+        missing = sorted(names - set(data) - {"format", "variant"})
         unknown = sorted(set(data) - names)
         if missing or unknown:
             raise ValueError(f"data: not a cache key (missing {missing}, unknown {unknown})")
@@ -304,3 +309,21 @@ def build_key(
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         },
     )
+
+
+def variant_key(parent: CacheKey, facts: Sequence[Any]) -> CacheKey:
+    """The key of the entry serving a situation ``parent``'s guard checks rejected.
+
+    Every process that sees the same outcomes of the parent's checks derives
+    the same variant, so a variant compiled once is loaded by later starts.
+
+    Args:
+        parent: the key of the program whose checks failed.
+        facts: the outcome of each of its checks (True, False, or None when a
+            check could not be evaluated).
+
+    Returns:
+        ``parent`` with :attr:`CacheKey.variant` set.
+    """
+    text = parent.digest() + canonical_json([f if f is None else bool(f) for f in facts])
+    return dataclasses.replace(parent, variant=_sha256(text)[:32])

@@ -1,0 +1,355 @@
+"""What Dynamo guarded at the cold start, turned into checks the warm path can run.
+
+Dynamo specializes a trace on Python values (non-tensor arguments, ``None``-ness,
+container lengths and keys, attributes, globals, config objects, global torch
+state, hooks) and guards each one. The cache skips those guards, so the cold
+start records them here as *check specs*: JSON records of an access path plus
+the fact expected there (a value, a type, a length, dict keys, a shape
+expression). :mod:`airgraph_cache.checks` turns the specs into code.
+
+A spec is ``{"path": [...], "op": ..., "value": ...}`` with ``op`` one of
+``eq`` (a scalar, ``None`` or dtype), ``type`` (a qualified type name), ``len``,
+``keys``, ``function`` (qualified name + code digest), ``module`` (a module
+name), ``tensor`` (dtype and rank of a tensor that is not a graph input),
+``expr`` (a shape guard's Python expression over ``L[...]``/``G[...]``),
+``state`` (global torch state) or ``env`` (an environment variable).
+
+A guard that cannot be checked this way raises :class:`UncacheableError`,
+which makes the method uncached with one warning naming the source.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import inspect
+import os
+import re
+import types
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from airgraph_cache.binding import UncacheableError
+from airgraph_cache.sources import (
+    _VERSIONED_PACKAGES,
+    _object_source,
+    functions_of,
+    qualified_name,
+    user_classes,
+)
+
+__all__ = ["checks_from_guards", "function_digest", "is_call_spec", "traced_functions"]
+
+#: Guards whose subject the cache already covers or that do not change a result:
+#: grad mode (inference only; inputs needing grad are refused), aliasing of
+#: inputs, weakrefs and dict versions (process-local identities), torch-function
+#: mode and saved-tensor hooks (no effect on an inference graph run without
+#: Dynamo), attribute shadowing in an instance dict (source-covered methods).
+_IGNORED = frozenset(
+    {
+        "GRAD_MODE",
+        "DUPLICATE_INPUT",
+        "WEAKREF_ALIVE",
+        "DICT_VERSION",
+        "TORCH_FUNCTION_STATE",
+        "AUTOGRAD_SAVED_TENSORS_HOOKS",
+        "NOT_PRESENT_IN_GENERIC_DICT",
+        "DICT_NOT_CONTAINS",
+        "HASATTR",
+        "NN_MODULE_PARAM_NAMES",
+        "DICT_CONTAINS",
+    }
+)
+_IDENTITY = frozenset(
+    {"ID_MATCH", "MODULE_MATCH", "BUILTIN_MATCH", "CLOSURE_MATCH", "FUNCTION_MATCH", "CLASS_MATCH"}
+)
+_VALUE = frozenset({"CONSTANT_MATCH", "EQUALS_MATCH"})
+_BUILTIN_TYPES = ("int", "float", "bool", "str", "NoneType", "tuple", "list", "dict")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{1,127}$")
+
+
+def function_digest(fn: Any) -> str:
+    """A process-independent identity of a Python function: qualified name and code digest."""
+    text = _object_source(fn)
+    return f"{qualified_name(fn)}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def check_path(source: Any) -> list[list[Any]]:
+    """A JSON access path for a Dynamo source, including globals and closures.
+
+    Raises:
+        UncacheableError: the source reads something a path cannot replay.
+    """
+    from airgraph_cache._dynamo_compat import source_kind
+
+    kind = source_kind(source)
+    base = getattr(source, "base", None)
+    if kind == "LocalSource":
+        return [["local", source.local_name]]
+    if kind == "GlobalSource":
+        return [["global", source.global_name]]
+    if kind in (
+        "AttrSource",
+        "CellContentsSource",
+        "ParamBufferSource",
+        "UnspecializedParamBufferSource",
+    ):
+        return [*check_path(base), ["attr", source.member]]
+    if kind == "ClosureSource":
+        return [*check_path(base), ["attr", "__closure__"]]
+    if kind in ("GetItemSource", "ListGetItemSource", "DictGetItemSource", "ODictGetItemSource"):
+        index = source.index
+        if source_kind(index) == "ConstDictKeySource" and isinstance(index.index, int):
+            return [*check_path(base), ["item_at", index.index]]
+        if isinstance(index, (int, str)) and not getattr(source, "index_is_slice", False):
+            return [*check_path(base), ["item", index]]
+    if kind == "TensorPropertySource":
+        prop = source.prop.name.lower()
+        if prop in ("size", "stride"):
+            return [*check_path(base), [prop, source.idx]]
+    if kind in (
+        "NNModuleSource",
+        "UnspecializedNNModuleSource",
+        "UnspecializedBuiltinNNModuleSource",
+        "FSDPNNModuleSource",
+    ):
+        return check_path(base)
+    raise UncacheableError(f"cannot replay the Dynamo source {getattr(source, 'name', source)!r}")
+
+
+def _top_package(obj: Any) -> str:
+    module = getattr(obj, "__module__", None)
+    if isinstance(obj, types.ModuleType):
+        module = obj.__name__
+    return (module or "").partition(".")[0]
+
+
+def _scalar_fact(value: Any) -> Any:
+    """A JSON form of a constant guarded for equality, or raise if there is none."""
+    import torch
+
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return {"float": repr(value)}
+    if isinstance(value, torch.dtype):
+        return {"dtype": str(value).removeprefix("torch.")}
+    if isinstance(value, torch.device):
+        return {"device": str(value)}
+    if isinstance(value, enum.Enum):
+        return {"enum": qualified_name(type(value)), "name": value.name}
+    if isinstance(value, tuple) and all(
+        v is None or isinstance(v, (bool, int, str)) for v in value
+    ):
+        return {"tuple": list(value)}
+    raise UncacheableError(f"cannot compare a {type(value).__name__} across processes")
+
+
+def _identity_fact(value: Any) -> dict[str, Any] | None:
+    """The op and value that stand for an object Dynamo guarded by identity (None: skip)."""
+    import torch
+
+    if value is None or isinstance(value, bool):
+        return {"op": "eq", "value": value}
+    if _top_package(value) in _VERSIONED_PACKAGES or _top_package(value) in ("os", "math"):
+        return None  # torch's and airgraph's objects: covered by the versions in the key
+    if isinstance(value, types.ModuleType):
+        return {"op": "module", "value": value.__name__}
+    if isinstance(value, (types.FunctionType, types.MethodType)):
+        return {"op": "function", "value": function_digest(inspect.unwrap(value))}
+    if isinstance(value, type):
+        return {"op": "class", "value": qualified_name(value)}
+    if isinstance(value, types.BuiltinFunctionType):
+        return None  # C functions: their modules' versions are not in the key, but they are
+        # looked up by name in code whose source is
+    if isinstance(value, (torch.dtype, torch.device, enum.Enum)):
+        return {"op": "eq", "value": _scalar_fact(value)}
+    if isinstance(value, torch.nn.Module):
+        return {"op": "type", "value": qualified_name(type(value))}
+    raise UncacheableError(
+        f"Dynamo specialized on the identity of a {type(value).__name__}, which cannot be "
+        "compared across processes"
+    )
+
+
+def _type_name(tp: type) -> str:
+    return tp.__name__ if tp.__module__ == "builtins" else qualified_name(tp)
+
+
+def _specs_for(record: Any, path: list[list[Any]], input_paths: set[str]) -> list[dict]:
+    kind, value = record.guard_type, record.value
+    if kind in _VALUE:
+        return [{"path": path, "op": "eq", "value": _scalar_fact(value)}]
+    if kind == "TYPE_MATCH":
+        if _path_key(path) in input_paths:
+            return []  # graph inputs: their own checks cover the type
+        return [{"path": path, "op": "type", "value": _type_name(type(value))}]
+    if kind == "SEQUENCE_LENGTH":
+        return [{"path": path, "op": "len", "value": len(value)}]
+    if kind == "EMPTY_NN_MODULE_HOOKS_DICT":
+        return [{"path": path, "op": "len", "value": 0}]
+    if kind in ("DICT_KEYS_MATCH", "DICT_KEYS", "MAPPING_KEYS_CHECK"):
+        keys = list(value.keys())
+        if not all(isinstance(k, (str, int)) and not isinstance(k, bool) for k in keys):
+            raise UncacheableError("dict keys other than str and int cannot be checked")
+        return [{"path": path, "op": "keys", "value": keys}]
+    if kind in _IDENTITY:
+        fact = _identity_fact(value)
+        return [] if fact is None else [{"path": path, **fact}]
+    if kind == "TENSOR_MATCH":
+        if _path_key(path) in input_paths:
+            return []
+        return [
+            {
+                "path": path,
+                "op": "tensor",
+                "value": [str(value.dtype).removeprefix("torch."), value.dim()],
+            }
+        ]
+    raise UncacheableError(f"Dynamo's {kind} guard cannot be checked without Dynamo")
+
+
+def _path_key(path: Sequence[Sequence[Any]]) -> str:
+    return repr([list(s) for s in path])
+
+
+def _state_specs(kind: str) -> list[dict]:
+    import torch
+
+    if kind == "GLOBAL_STATE":
+        return [
+            {"op": "state", "path": [], "value": ["default_dtype", str(torch.get_default_dtype())]}
+        ]
+    if kind == "DETERMINISTIC_ALGORITHMS":
+        return [
+            {
+                "op": "state",
+                "path": [],
+                "value": ["deterministic", torch.are_deterministic_algorithms_enabled()],
+            }
+        ]
+    if kind == "DEFAULT_DEVICE":
+        return [
+            {
+                "op": "state",
+                "path": [],
+                "value": ["default_device", str(torch.get_default_device())],
+            }
+        ]
+    return []
+
+
+def _env_specs(functions: Iterable[Any]) -> list[dict]:
+    """Environment variables the traced code may read: the str constants of its code."""
+    names: set[str] = set()
+
+    def walk(code: types.CodeType) -> None:
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                walk(const)
+            elif isinstance(const, str) and _ENV_NAME.match(const):
+                names.add(const)
+
+    for fn in functions:
+        code = getattr(inspect.unwrap(fn), "__code__", None)
+        if code is not None:
+            walk(code)
+    return [
+        {"op": "env", "path": [], "value": [name, os.environ.get(name)]} for name in sorted(names)
+    ]
+
+
+def _reads_environ(record: Any) -> bool:
+    return record.has_value and record.value is os.environ
+
+
+def checks_from_guards(
+    records: Sequence[Any],
+    *,
+    input_paths: Sequence[Sequence[Sequence[Any]]],
+    functions: Iterable[Any],
+) -> list[dict[str, Any]]:
+    """Check specs for the guards Dynamo built for one trace.
+
+    Args:
+        records: the :class:`~airgraph_cache._dynamo_compat.GuardRecord` list.
+        input_paths: the graph inputs' access paths (their tensors are checked
+            by the program's input checks).
+        functions: the user functions the trace may have run (the method, its
+            classes' functions), whose str constants name the environment
+            variables checked when the trace read ``os.environ``.
+
+    Returns:
+        The specs, each once, in guard order.
+
+    Raises:
+        UncacheableError: a guard cannot be checked without Dynamo; the message
+            names its source.
+    """
+    specs: list[dict] = []
+    seen: set[str] = set()
+    inputs = {_path_key(p) for p in input_paths}
+    reads_env = False
+
+    def add(spec: dict) -> None:
+        text = repr(spec)
+        if text not in seen:
+            seen.add(text)
+            specs.append(spec)
+
+    for record in records:
+        kind = record.guard_type
+        if kind in _IGNORED:
+            continue
+        if kind in ("GLOBAL_STATE", "DETERMINISTIC_ALGORITHMS", "DEFAULT_DEVICE"):
+            for spec in _state_specs(kind):
+                add(spec)
+            continue
+        if kind == "SHAPE_ENV":
+            for code in record.code:
+                add({"op": "expr", "path": [], "value": code})
+            continue
+        reads_env = reads_env or _reads_environ(record)
+        if not record.has_value:
+            continue  # e.g. "not hasattr(x, 'foo')": nothing to read
+        where = record.name or "a global"
+        try:
+            path = check_path(record.source)
+            for spec in _specs_for(record, path, inputs):
+                add(spec)
+        except UncacheableError as e:
+            if kind in _IDENTITY and _top_package(record.value) in _VERSIONED_PACKAGES:
+                continue
+            raise UncacheableError(
+                f"the trace depends on {where} ({kind}): {e}. Pass it as an argument, or make "
+                "it a plain attribute (int, float, bool, str, None, dtype) or a module-level "
+                "constant"
+            ) from e
+    if reads_env:
+        for spec in _env_specs(functions):
+            add(spec)
+    return specs
+
+
+def is_call_spec(spec: dict[str, Any], self_name: str) -> bool:
+    """Whether a spec reads something that comes with the call (an argument but ``self``)."""
+    if spec["op"] == "expr":
+        return any(name != self_name for name in re.findall(r"L\['([^']+)'\]", spec["value"]))
+    path = spec["path"]
+    return bool(path) and path[0][0] == "local" and path[0][1] != self_name
+
+
+def traced_functions(method: Any) -> list[Any]:
+    """The user functions a trace of ``method`` may run: itself, its module classes' functions
+    and the module-level functions they name (one level)."""
+    functions = [method.__func__]
+    for sub in method.__self__.modules():
+        for cls in user_classes(type(sub)):
+            functions += [f for f in functions_of(cls) if f not in functions]
+    for fn in list(functions):
+        namespace = getattr(fn, "__globals__", {})
+        for name in fn.__code__.co_names:
+            value = namespace.get(name)
+            if isinstance(value, types.FunctionType) and value not in functions:
+                functions.append(value)
+    return functions

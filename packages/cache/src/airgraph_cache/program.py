@@ -1,0 +1,177 @@
+"""The warm runtime of a cached program: check the call, fetch inputs, run, rebuild outputs.
+
+A :class:`Program` is what a cold compile captured or a warm start loaded. Per
+call it runs the recorded guard checks that read the call (see
+:mod:`airgraph_cache.checks`; a failure raises :class:`GuardMismatch` and the
+caller looks for another entry), fetches the inputs through the
+:class:`~airgraph_cache.binding.InputBinding`, checks their dtypes, static dims
+and devices, runs the executable, and rebuilds the method's return value.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from airgraph_cache.binding import InputBinding, OutputSpec
+from airgraph_cache.checks import GuardChecks, GuardMismatch
+from airgraph_core import OutputViews, convert_outputs
+
+__all__ = ["GuardMismatch", "InputMismatch", "Program", "path_text"]
+
+log = logging.getLogger("airgraph.cache")
+
+
+class Program:
+    """A compiled program bound to a method: fetch inputs, check, run, rebuild outputs."""
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        binding: InputBinding,
+        executable: Callable[[list[Any]], list[Any]],
+        kinds: Sequence[str],
+        outputs: OutputSpec,
+        checks: list[list[Any]] | None,
+        gears: dict[str, Any] | None = None,
+        views: OutputViews | None = None,
+        guards: GuardChecks | None = None,
+        key: Any = None,
+    ) -> None:
+        self.module = module
+        #: The recorded guard checks; ``call`` is None when no check reads the call.
+        self.guards = guards
+        self._call_check = guards.call if guards is not None else None
+        #: The cache key this program was compiled or loaded under.
+        self.key = key
+        self.views = views
+        self.binding = binding
+        self.executable = executable
+        self.kinds = tuple(k for k in kinds if k)
+        self.build = outputs.builder()
+        # (input, dtype, rank, fixed (dim, size) pairs, device or None for the CPU)
+        self.checks = [
+            (
+                i,
+                getattr(torch, dt),
+                len(shape),
+                tuple((d, n) for d, n in enumerate(shape) if n != -1),
+                None if dev == "cpu" else dev,
+                tuple(shape),
+            )
+            for i, dt, shape, dev in checks or ()
+        ]
+        self._plain = all(k == "t" for k in self.kinds)
+        self.gear_inputs: tuple[int, ...] = ()
+        self.gear_shapes: frozenset[tuple] = frozenset()
+        self.out_of_gear = "error"
+        if gears:
+            self.gear_inputs = tuple(gears["inputs"])
+            self.gear_shapes = frozenset(
+                tuple(tuple(shape) for shape in combo) for combo in gears["shapes"]
+            )
+            self.out_of_gear = gears["out_of_gear"]
+
+    def __call__(self, args: tuple, kwargs: dict) -> Any:
+        check = self._call_check
+        if check is not None and check(self.module, *args, **kwargs) != -1:
+            raise GuardMismatch("a call check failed")
+        try:
+            inputs = self.binding.inputs(self.module, args, kwargs)
+        except (KeyError, IndexError, AttributeError) as e:
+            # An argument's structure the program was not traced for (a kwarg missing
+            # from **kwargs, a shorter tuple): another entry serves it, never an error.
+            raise GuardMismatch(f"cannot fetch an input: {type(e).__name__}: {e}") from e
+        if torch.is_grad_enabled():
+            _refuse_gradients(self.binding, inputs)
+        if self.checks:
+            self._check(inputs)
+        if self.gear_inputs:
+            self._check_gears(inputs)
+        outs = self.executable(inputs)
+        if not self._plain:
+            outs = convert_outputs(outs, self.kinds)
+            if self.views is not None:
+                self.views.apply(inputs, outs)
+        return self.build(outs, inputs)
+
+    def _check_gears(self, inputs: list[Any]) -> None:
+        shapes = tuple(tuple(inputs[i].shape) for i in self.gear_inputs)
+        if shapes in self.gear_shapes:
+            return
+        where = ", ".join(path_text(self.binding.paths[i]) for i in self.gear_inputs)
+        table = "; ".join(str(list(c)) for c in sorted(self.gear_shapes))
+        message = f"shapes {list(shapes)} of ({where}) match no gear; the gears are: {table}"
+        if self.out_of_gear == "error":
+            from airgraph_dynamo.gear_dispatch import OutOfGearError
+
+            raise OutOfGearError(message)
+        # "pad" and "fallback": the cached graph is dynamic, so it serves the shape directly.
+        log.warning("%s; running it uncached in shape (out_of_gear=%r)", message, self.out_of_gear)
+
+    def _check(self, inputs: list[Any]) -> None:
+        for i, dtype, rank, fixed, device, shape in self.checks:
+            t = inputs[i]
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(
+                    f"input {path_text(self.binding.paths[i])}: expected a tensor, "
+                    f"got {type(t).__name__}"
+                )
+            if (
+                t.dtype is not dtype
+                or (not t.is_cpu if device is None else t.device.type != device)
+                or t.dim() != rank
+            ):
+                raise InputMismatch(i, self.binding.paths[i], t, dtype, shape, device or "cpu")
+            size = t.shape
+            for d, n in fixed:
+                if size[d] != n:
+                    raise InputMismatch(i, self.binding.paths[i], t, dtype, shape, device or "cpu")
+
+
+class InputMismatch(ValueError):
+    """A call's input does not match what the cached program was compiled for."""
+
+    def __init__(self, index: int, path: Any, t: torch.Tensor, dtype, shape, device) -> None:
+        where = path_text(path)
+        super().__init__(
+            f"input {where}: got {t.dtype} {tuple(t.shape)} on {t.device.type}, the cached "
+            f"program expects {dtype} {tuple(shape)} (-1 = any) on {device}"
+        )
+
+
+def _refuse_gradients(binding: InputBinding, inputs: Sequence[Any]) -> None:
+    """Raise as the cold compile does when a call would need autograd (inference only)."""
+    needing = [
+        path_text(binding.paths[i])
+        for i, t in enumerate(inputs)
+        if isinstance(t, torch.Tensor) and t.requires_grad
+    ]
+    if needing:
+        from airgraph_dynamo.backend import InferenceOnlyError
+
+        raise InferenceOnlyError(
+            "cache_compile runs inference graphs only, but grad mode is on and "
+            f"{len(needing)} input(s) require grad ({', '.join(needing)}). Call it under "
+            "torch.no_grad() or torch.inference_mode(), or set requires_grad=False on them."
+        )
+
+
+def path_text(path: Sequence[Sequence[Any]]) -> str:
+    """An access path as Python-like text for messages: ``x[0].size(1)``, ``G['mod'].flag``."""
+    text = ""
+    for step in path:
+        if step[0] == "local":
+            text = step[1]
+        elif step[0] == "global":
+            text = f"G[{step[1]!r}]"
+        elif step[0] == "attr":
+            text += f".{step[1]}"
+        elif step[0] == "item":
+            text += f"[{step[1]!r}]"
+        else:
+            text += f".{step[0]}({step[1] if len(step) > 1 else ''})"
+    return text

@@ -1,0 +1,78 @@
+"""The cold start's recorder: what the cache needs from one Dynamo trace.
+
+:class:`Recorder` wraps the airgraph backend: it counts Dynamo's compilations
+of the frame, keeps each graph input's Dynamo source (to turn into an access
+path), the first graph call's inputs and outputs, and every guard Dynamo built
+(through the ``guard_filter_fn`` option it hands to ``torch.compile``), from
+which :mod:`airgraph_cache.guards` derives the warm path's checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from airgraph_cache._dynamo_compat import (
+    GuardRecord,
+    compile_frame_id,
+    guard_recording_options,
+    placeholder_source,
+)
+
+__all__ = ["Recorder"]
+
+
+class Recorder:
+    """A Dynamo backend wrapper that records what the cache needs from the cold compile."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.traces = 0
+        self._compile_ids: set[Any] = set()
+        self.sources: dict[str, Any] = {}
+        self.as_tensor: set[str] = set()
+        self.runner_calls: list[tuple[tuple, list]] = []
+        #: Every guard Dynamo built for the trace (filled through ``options``).
+        self.guards: list[GuardRecord] = []
+        #: ``torch.compile`` options that make Dynamo report its guards to :attr:`guards`.
+        self.options = guard_recording_options(self.guards)
+
+    def __call__(self, gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> Any:
+        # Count compilations of the frame, not attempts: Dynamo may restart the
+        # analysis of one compilation (e.g. to tensorify a float such as
+        # nn.Embedding's norm_type) after calling the backend; only the last
+        # attempt's graph is kept, so a restart is not a second trace.
+        compile_id = compile_frame_id()
+        self._compile_ids.add(object() if compile_id is None else compile_id)
+        self.traces = len(self._compile_ids)
+        self.sources = {}
+        self.as_tensor = set()
+        for node in gm.graph.find_nodes(op="placeholder"):
+            source, as_tensor = placeholder_source(node)
+            if source is not None:
+                self.sources[source.name] = source
+                # A Python float (e.g. a module's ``self.scale``) that Dynamo's bytecode
+                # turns into a tensor before calling the graph: the path must do the same.
+                if as_tensor:
+                    self.as_tensor.add(source.name)
+        return self.backend(gm, example_inputs)
+
+    def record_first_call(self, record: Any, inputs: tuple, outputs: list) -> None:
+        """The backend's first-call hook: keep the first graph call's ATen inputs and outputs."""
+        if not self.runner_calls:
+            self.runner_calls.append((inputs, outputs))
+
+
+def compile_options(kwargs: dict[str, Any], recording: dict[str, Any]) -> dict[str, Any]:
+    """``torch.compile`` keyword arguments: the user's, plus the guard-recording options.
+
+    ``mode=`` cannot be combined with ``options=`` in ``torch.compile``; with it,
+    the guards go unrecorded and the method is left uncached (with a warning).
+    """
+    merged = dict(kwargs)
+    if merged.get("mode") is not None:
+        return merged
+    merged["options"] = {**(merged.get("options") or {}), **recording}
+    return merged
