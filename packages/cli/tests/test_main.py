@@ -28,7 +28,7 @@ def test_version_runs_as_a_process():
 
 def test_no_command_prints_usage_and_fails(capsys):
     assert main([]) == 2
-    assert "usage: airgraph" in capsys.readouterr().err
+    assert "usage: airgraph" in capsys.readouterr().err.lower()
 
 
 def test_unknown_command_is_a_usage_error():
@@ -38,9 +38,9 @@ def test_unknown_command_is_a_usage_error():
 
 
 def test_ops_prints_the_support_table(capsys):
-    assert main(["ops"]) == 0
+    assert main(["ops", "--markdown"]) == 0
     out = capsys.readouterr().out
-    assert "|" in out  # a markdown table
+    assert "| `aten.add.Tensor` |" in out  # a markdown table
 
 
 def _published_entry(tmp_path):
