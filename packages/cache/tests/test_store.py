@@ -17,8 +17,8 @@ from airgraph_cache import (
     rank_folder,
     safe_files,
     safe_json_loads,
+    signing,
 )
-from airgraph_cache import signing
 from airgraph_cache.manifest import manifest_checksum
 
 FILES = {"graph.pb": b"\x08\x01graph-bytes" * 50, "gears.json": b'{"gears": [[2, 4]]}'}
