@@ -116,7 +116,8 @@ class Program:
         for i, dtype, rank, fixed, device, shape in self.checks:
             t = inputs[i]
             if not isinstance(t, torch.Tensor):
-                raise TypeError(
+                # e.g. None where the trace saw a tensor: another program serves it.
+                raise GuardMismatch(
                     f"input {path_text(self.binding.paths[i])}: expected a tensor, "
                     f"got {type(t).__name__}"
                 )
