@@ -255,7 +255,7 @@ def main() -> None:
             for name in ("", "Dynamo traces", "time to first results", "max |Δ| vs eager"):
                 table.add_column(name, justify="right")
             table.add_row(
-                "airgraph (gears)",
+                f"airgraph (gears, {mode})",
                 str(len(backend.compiled)),
                 f"{sum(first_calls.values()):.1f} s",
                 f"{max(r[4] for r in rows):.1e}",

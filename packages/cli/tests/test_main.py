@@ -1,5 +1,6 @@
 """The ``airgraph`` command: argument handling and output."""
 
+import json
 import subprocess
 import sys
 
@@ -43,7 +44,7 @@ def test_ops_prints_the_support_table(capsys):
     assert "| `aten.add.Tensor` |" in out  # a markdown table
 
 
-def _published_entry(tmp_path):
+def _published_entry(tmp_path, fingerprint="cfg"):
     import torch
 
     from airgraph_cache import ArtifactStore, build_key
@@ -57,7 +58,7 @@ def _published_entry(tmp_path):
     b = GraphBuilder("cli_graph")
     x = b.data(0, DataType.FLOAT, (2,))
     b.net_output([b.op("Add", x, x, out=x.spec)])
-    key = build_key(M().f, (torch.zeros(2),), config_fingerprint="cfg")
+    key = build_key(M().f, (torch.zeros(2),), config_fingerprint=fingerprint)
     store = ArtifactStore(tmp_path)
     entry = store.entry_dir(key)
     store.publish(entry, {"graph.pb": serialize(b.graph)}, {"key": key.as_dict()})
@@ -68,8 +69,11 @@ def test_cache_ls_and_show(tmp_path, capsys):
     entry = _published_entry(tmp_path)
     assert main(["cache", "ls", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert f"{entry.parent.name}/rank_0" in out
-    assert "1 entry under" in out
+    assert entry.parent.name in out and " f " in out and ".M " in out  # method, model class
+    assert "1 entry (1 rank folder) under" in out
+    assert main(["cache", "ls", str(tmp_path), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["method"] == "f" and row["model_class"].endswith(".M") and row["ranks"] == ["rank_0"]
     assert main(["cache", "show", str(entry)]) == 0
     assert "%Add = Add(" in capsys.readouterr().out
 
@@ -128,3 +132,16 @@ def test_gears_needs_an_input():
     with pytest.raises(SystemExit) as exit_info:
         main(["gears"])
     assert exit_info.value.code == 2
+
+
+def test_cache_diff_names_the_key_fields_that_differ(tmp_path, capsys):
+    a = _published_entry(tmp_path, "cfg-a")
+    b = _published_entry(tmp_path, "cfg-b")
+    assert main(["cache", "diff", str(a), str(b.parent), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["field"] for row in rows] == ["config"]
+    assert rows[0]["a"] == "cfg-a" and rows[0]["b"] == "cfg-b"
+    assert main(["cache", "diff", str(a), str(a)]) == 0
+    assert "the keys are equal" in capsys.readouterr().out
+    assert main(["cache", "diff", str(a), str(tmp_path / "nope")]) == 1
+    assert "is not a directory" in capsys.readouterr().err

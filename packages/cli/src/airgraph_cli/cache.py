@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +14,7 @@ from airgraph_cli._console import console, fail, print_json
 __all__ = ["app", "entry_rows"]
 
 app = typer.Typer(
-    help="Inspect a cache_compile cache: list its entries, show one.",
+    help="Inspect a cache_compile cache: list entries, show one, diff two keys.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -27,23 +28,39 @@ def _root(command: str, root: str) -> str:
     return root
 
 
+def _manifest(rank: Path) -> dict[str, Any]:
+    """A rank folder's manifest as strict JSON, or ``{}`` when it is missing or unreadable."""
+    from airgraph_cache import MANIFEST_NAME, safe_json_loads
+
+    try:
+        manifest = safe_json_loads((rank / MANIFEST_NAME).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
 def entry_rows(root: str) -> list[dict[str, Any]]:
-    """One dict per rank folder under ``root``: path, entry, rank, files, bytes, age."""
+    """One dict per entry folder under ``root``: its method, model class, ranks, size and age."""
     from airgraph_cache import ArtifactStore
 
+    by_entry: dict[Path, list[Path]] = {}
+    for rank in ArtifactStore(root).entries():
+        by_entry.setdefault(rank.parent, []).append(rank)
     rows = []
     now = time.time()
-    for entry in ArtifactStore(root).entries():
-        files = [f for f in entry.iterdir() if f.is_file()]
-        size = sum(f.stat().st_size for f in files)
+    for entry, ranks in sorted(by_entry.items()):
+        files = [f for rank in ranks for f in rank.iterdir() if f.is_file()]
         modified = max((f.stat().st_mtime for f in files), default=entry.stat().st_mtime)
+        key = next((k for k in (_manifest(r).get("key") for r in ranks) if isinstance(k, dict)), {})
         rows.append(
             {
                 "path": str(entry),
-                "entry": entry.parent.name,
-                "rank": entry.name,
+                "entry": entry.name,
+                "method": key.get("method"),
+                "model_class": key.get("model_class"),
+                "ranks": sorted(rank.name for rank in ranks),
                 "files": len(files),
-                "bytes": size,
+                "bytes": sum(f.stat().st_size for f in files),
                 "age_seconds": round(now - modified, 1),
             }
         )
@@ -77,18 +94,26 @@ def ls_command(
         return
     from rich.table import Table
 
-    table = Table("entry", "files", "size", "age", box=None, header_style="bold")
+    table = Table(
+        "entry", "method", "model class", "ranks", "size", "age", box=None, header_style="bold"
+    )
     for row in rows:
         table.add_row(
-            f"{row['entry']}/{row['rank']}",
-            str(row["files"]),
+            row["entry"],
+            row["method"] or "?",
+            row["model_class"] or "?",
+            ", ".join(r.removeprefix("rank_") for r in row["ranks"]),
             _size(row["bytes"]),
             _age(row["age_seconds"]),
         )
     out = console()
     if rows:
         out.print(table)
-    out.print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} under {os.path.abspath(root)}")
+    ranks = sum(len(row["ranks"]) for row in rows)
+    out.print(
+        f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} ({ranks} rank folder"
+        f"{'s' if ranks != 1 else ''}) under {os.path.abspath(root)}"
+    )
 
 
 @app.command("show")
@@ -99,3 +124,52 @@ def show_command(
     from airgraph_cache import readable_cache
 
     readable_cache(_root("cache show", path))
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for name, item in value.items():
+            flat.update(_flatten(item, f"{prefix}.{name}" if prefix else str(name)))
+        return flat
+    return {prefix: value}
+
+
+def _key_of(path: str) -> dict[str, Any]:
+    folder = Path(path)
+    if not folder.is_dir():
+        fail("cache diff", f"{path!r} is not a directory (expected an entry or rank folder)")
+    ranks = [folder] if _manifest(folder) else sorted(folder.glob("rank_*"))
+    for rank in ranks:
+        key = _manifest(rank).get("key")
+        if isinstance(key, dict):
+            return key
+    fail("cache diff", f"{path!r} holds no readable manifest.json with a cache key")
+
+
+@app.command("diff")
+def diff_command(
+    a: Annotated[str, typer.Argument(help="an entry folder or rank folder")],
+    b: Annotated[str, typer.Argument(help="another entry folder or rank folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+) -> None:
+    """Show which cache key fields differ between two entries (why both exist)."""
+    key_a, key_b = _flatten(_key_of(a)), _flatten(_key_of(b))
+    fields = sorted(
+        name for name in key_a.keys() | key_b.keys() if key_a.get(name) != key_b.get(name)
+    )
+    rows = [{"field": name, "a": key_a.get(name), "b": key_b.get(name)} for name in fields]
+    if as_json:
+        print_json(rows)
+        return
+    out = console()
+    if not rows:
+        out.print("the keys are equal")
+        return
+    from rich.table import Table
+
+    table = Table("key field", "A", "B", box=None, header_style="bold")
+    for row in rows:
+        table.add_row(row["field"], repr(row["a"]), repr(row["b"]))
+    out.print(table)
+    out.print(f"{len(rows)} field{'s differ' if len(rows) != 1 else ' differs'}")
