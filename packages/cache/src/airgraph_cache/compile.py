@@ -18,6 +18,7 @@ import inspect
 import json
 import logging
 import os
+import sys
 import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,11 +26,17 @@ from typing import Any
 
 import torch
 
+from airgraph_cache import sharing
 from airgraph_cache.binding import InputBinding, OutputSpec, UncacheableError, source_to_path
-from airgraph_cache.keys import CacheKey, build_key
+from airgraph_cache.cache_access import EntryAccess, private_extraction_dir
+from airgraph_cache.checks import GuardChecks
+from airgraph_cache.guards import checks_from_guards, traced_functions
+from airgraph_cache.keys import CacheKey, build_key, variant_key
 from airgraph_cache.manifest import safe_json_loads
-from airgraph_cache.store import ArtifactStore, CacheSecurityError
-from airgraph_core import OutputViews, convert_outputs, output_views
+from airgraph_cache.program import GuardMismatch, InputMismatch, Program
+from airgraph_cache.recorder import Recorder, compile_options
+from airgraph_cache.store import ArtifactStore
+from airgraph_core import output_views
 
 __all__ = ["CachedFunction", "cache_compile", "DEFAULT_CACHE_DIR"]
 
@@ -42,7 +49,10 @@ CACHE_DIR_ENV = "AIRGRAPH_CACHE_DIR"
 
 GRAPH_FILE = "graph.pb"
 PROGRAM_FILE = "program.json"
-PROGRAM_FORMAT = 1
+PROGRAM_FORMAT = 2
+#: Variants of one key a process may go through (one per distinct guarded situation)
+#: before the method runs uncached through torch.compile.
+MAX_VARIANTS = 8
 
 
 def _default_rank() -> int | None:
@@ -162,183 +172,6 @@ def cache_compile(
     )
 
 
-class _Recorder:
-    """A Dynamo backend wrapper that records what the cache needs from the cold compile."""
-
-    def __init__(self, backend: Any) -> None:
-        self.backend = backend
-        self.traces = 0
-        self._compile_ids: set[Any] = set()
-        self.sources: dict[str, Any] = {}
-        self.as_tensor: set[str] = set()
-        self.runner_calls: list[tuple[tuple, list]] = []
-
-    def __call__(self, gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> Any:
-        # Count compilations of the frame, not attempts: Dynamo may restart the
-        # analysis of one compilation (e.g. to tensorify a float such as
-        # nn.Embedding's norm_type) after calling the backend; only the last
-        # attempt's graph is kept, so a restart is not a second trace.
-        compile_id = torch._guards.CompileContext.current_compile_id()
-        if compile_id is None:
-            self._compile_ids.add(object())
-        else:
-            self._compile_ids.add((compile_id.frame_id, compile_id.frame_compile_id))
-        self.traces = len(self._compile_ids)
-        self.sources = {}
-        self.as_tensor = set()
-        for node in gm.graph.find_nodes(op="placeholder"):
-            grapharg = node.meta.get("grapharg")
-            source = getattr(node, "_dynamo_source", None)
-            if source is None:
-                source = getattr(grapharg, "source", None)
-            if source is not None:
-                self.sources[source.name] = source
-                # A Python float (e.g. a module's ``self.scale``) that Dynamo's bytecode
-                # turns into a tensor before calling the graph: the path must do the same.
-                if getattr(grapharg, "pass_arg_as_tensor", False):
-                    self.as_tensor.add(source.name)
-        return self.backend(gm, example_inputs)
-
-    def record_first_call(self, record: Any, inputs: tuple, outputs: list) -> None:
-        """The backend's first-call hook: keep the first graph call's ATen inputs and outputs."""
-        if not self.runner_calls:
-            self.runner_calls.append((inputs, outputs))
-
-
-class _Program:
-    """A compiled program bound to a method: fetch inputs, check, run, rebuild outputs."""
-
-    def __init__(
-        self,
-        module: torch.nn.Module,
-        binding: InputBinding,
-        executable: Callable[[list[Any]], list[Any]],
-        kinds: Sequence[str],
-        outputs: OutputSpec,
-        checks: list[list[Any]] | None,
-        gears: dict[str, Any] | None = None,
-        views: OutputViews | None = None,
-    ) -> None:
-        self.module = module
-        self.views = views
-        self.binding = binding
-        self.executable = executable
-        self.kinds = tuple(k for k in kinds if k)
-        self.build = outputs.builder()
-        # (input, dtype, rank, fixed (dim, size) pairs, device or None for the CPU)
-        self.checks = [
-            (
-                i,
-                getattr(torch, dt),
-                len(shape),
-                tuple((d, n) for d, n in enumerate(shape) if n != -1),
-                None if dev == "cpu" else dev,
-                tuple(shape),
-            )
-            for i, dt, shape, dev in checks or ()
-        ]
-        self._plain = all(k == "t" for k in self.kinds)
-        self.gear_inputs: tuple[int, ...] = ()
-        self.gear_shapes: frozenset[tuple] = frozenset()
-        self.out_of_gear = "error"
-        if gears:
-            self.gear_inputs = tuple(gears["inputs"])
-            self.gear_shapes = frozenset(
-                tuple(tuple(shape) for shape in combo) for combo in gears["shapes"]
-            )
-            self.out_of_gear = gears["out_of_gear"]
-
-    def __call__(self, args: tuple, kwargs: dict) -> Any:
-        inputs = self.binding.inputs(self.module, args, kwargs)
-        if torch.is_grad_enabled():
-            _refuse_gradients(self.binding, inputs)
-        if self.checks:
-            self._check(inputs)
-        if self.gear_inputs:
-            self._check_gears(inputs)
-        outs = self.executable(inputs)
-        if not self._plain:
-            outs = convert_outputs(outs, self.kinds)
-            if self.views is not None:
-                self.views.apply(inputs, outs)
-        return self.build(outs, inputs)
-
-    def _check_gears(self, inputs: list[Any]) -> None:
-        shapes = tuple(tuple(inputs[i].shape) for i in self.gear_inputs)
-        if shapes in self.gear_shapes:
-            return
-        where = ", ".join(_path_text(self.binding.paths[i]) for i in self.gear_inputs)
-        table = "; ".join(str(list(c)) for c in sorted(self.gear_shapes))
-        message = f"shapes {list(shapes)} of ({where}) match no gear; the gears are: {table}"
-        if self.out_of_gear == "error":
-            from airgraph_dynamo.gear_dispatch import OutOfGearError
-
-            raise OutOfGearError(message)
-        # "pad" and "fallback": the cached graph is dynamic, so it serves the shape directly.
-        log.warning("%s; running it uncached in shape (out_of_gear=%r)", message, self.out_of_gear)
-
-    def _check(self, inputs: list[Any]) -> None:
-        for i, dtype, rank, fixed, device, shape in self.checks:
-            t = inputs[i]
-            if not isinstance(t, torch.Tensor):
-                raise TypeError(
-                    f"input {_path_text(self.binding.paths[i])}: expected a tensor, "
-                    f"got {type(t).__name__}"
-                )
-            if (
-                t.dtype is not dtype
-                or (not t.is_cpu if device is None else t.device.type != device)
-                or t.dim() != rank
-            ):
-                raise InputMismatch(i, self.binding.paths[i], t, dtype, shape, device or "cpu")
-            size = t.shape
-            for d, n in fixed:
-                if size[d] != n:
-                    raise InputMismatch(i, self.binding.paths[i], t, dtype, shape, device or "cpu")
-
-
-class InputMismatch(ValueError):
-    """A call's input does not match what the cached program was compiled for."""
-
-    def __init__(self, index: int, path: Any, t: torch.Tensor, dtype, shape, device) -> None:
-        where = _path_text(path)
-        super().__init__(
-            f"input {where}: got {t.dtype} {tuple(t.shape)} on {t.device.type}, the cached "
-            f"program expects {dtype} {tuple(shape)} (-1 = any) on {device}"
-        )
-
-
-def _refuse_gradients(binding: InputBinding, inputs: Sequence[Any]) -> None:
-    """Raise as the cold compile does when a call would need autograd (inference only)."""
-    needing = [
-        _path_text(binding.paths[i])
-        for i, t in enumerate(inputs)
-        if isinstance(t, torch.Tensor) and t.requires_grad
-    ]
-    if needing:
-        from airgraph_dynamo.backend import InferenceOnlyError
-
-        raise InferenceOnlyError(
-            "cache_compile runs inference graphs only, but grad mode is on and "
-            f"{len(needing)} input(s) require grad ({', '.join(needing)}). Call it under "
-            "torch.no_grad() or torch.inference_mode(), or set requires_grad=False on them."
-        )
-
-
-def _path_text(path: Sequence[Sequence[Any]]) -> str:
-    text = ""
-    for step in path:
-        if step[0] == "local":
-            text = step[1]
-        elif step[0] == "attr":
-            text += f".{step[1]}"
-        elif step[0] == "item":
-            text += f"[{step[1]!r}]"
-        else:
-            text += f".{step[0]}({step[1] if len(step) > 1 else ''})"
-    return text
-
-
 class CachedFunction:
     """The callable :func:`cache_compile` returns.
 
@@ -376,9 +209,14 @@ class CachedFunction:
         self.entry_dir: Path | None = None
         self.status = "new"
         self.key: CacheKey | None = None
-        self._program: _Program | None = None
+        self._program: Program | None = None
         self._uncached: Callable[..., Any] | None = None
         self._replace_entry = False
+        self._access = EntryAccess(store, func.__qualname__)
+        self._rebuilt = False
+        #: Programs of this method loaded or compiled in this process (variants of the key).
+        self._variants: list[Program] = []
+        self._rank_folder: tuple[int | None, int | None, int | None] = ranks
         functools.update_wrapper(self, func)
 
     def __repr__(self) -> str:
@@ -392,9 +230,14 @@ class CachedFunction:
             except InputMismatch as e:
                 self._abandon(f"{e}")
                 return self._run_uncached(args, kwargs)
+            except GuardMismatch:
+                return self._switch(args, kwargs)
         if self._uncached is not None:
             return self._uncached(*args, **kwargs)
-        return self._first_call(args, kwargs)
+        try:
+            return self._first_call(args, kwargs)
+        except GuardMismatch:
+            return self._switch(args, kwargs)
 
     # -- first call ---------------------------------------------------------
 
@@ -420,35 +263,88 @@ class CachedFunction:
             decompositions=self.custom_decompositions,
             device=self._device(),
         )
+        self._rank_folder = (global_rank, tp_rank, pp_rank)
+        return self._enter(key, args, kwargs)
+
+    def _enter(self, key: CacheKey, args: tuple, kwargs: dict) -> Any:
+        """Run the call through the entry of ``key``: load it, or compile and publish it.
+
+        Raises:
+            GuardMismatch: the loaded entry's checks fail for this process or call
+                (:meth:`_switch` then looks for the variant that fits).
+        """
+        global_rank, tp_rank, pp_rank = self._rank_folder
         self.key = key
+        self._replace_entry = False
         self.entry_dir = self.store.entry_dir(
             key, global_rank=global_rank, tp_rank=tp_rank, pp_rank=pp_rank
         )
         hit = self._try_load()
         if hit:
-            return hit[0](args, kwargs)
-        # One process compiles; the others wait for its entry instead of compiling too.
-        try:
-            with self.store.lock(self.entry_dir):
+            return self._run_loaded(hit[0], args, kwargs)
+        return self._compile_under_lock(args, kwargs)
+
+    def _compile_under_lock(self, args: tuple, kwargs: dict) -> Any:
+        # One process compiles; the others wait (a bounded time) for its entry. A lock or
+        # disk failure turns the cache off for this method (one warning): compile in memory.
+        assert self.entry_dir is not None
+        with self._access.lock(self.entry_dir) as held:
+            if held:
                 hit = self._try_load()
                 if hit:
-                    return hit[0](args, kwargs)
-                return self._compile(args, kwargs)
-        except CacheSecurityError as e:
-            log.warning("cache_compile(%s): cache not used: %s", self.func.__qualname__, e)
-            return self._compile(args, kwargs, publish=False)
+                    return self._run_loaded(hit[0], args, kwargs)
+            return self._compile(args, kwargs, publish=held)
 
-    def _try_load(self) -> tuple[_Program] | None:
-        assert self.key is not None and self.entry_dir is not None
-        files = self.store.load(self.entry_dir, key_digest=self.key.digest())
-        if files is None:
-            return None
+    def _run_loaded(self, program: Program, args: tuple, kwargs: dict) -> Any:
+        """The first run of a loaded program; an entry that fails to run is rebuilt, once."""
         try:
-            self._program = self._load(files)
+            return program(args, kwargs)
+        except Exception as e:
+            if self._rebuilt or _is_callers_error(e):
+                raise
+            assert self.key is not None and self.entry_dir is not None
+            log.warning(
+                "cache entry %s loaded but failed when run (%s: %s); discarding it and recompiling",
+                self.entry_dir,
+                type(e).__name__,
+                e,
+            )
+            self._rebuilt = True
+            sharing.forget(self.entry_dir, self.key.digest())
+            if program in self._variants:
+                self._variants.remove(program)
+            self._program = None
+            self.status = "new"
+            self._replace_entry = True
+            return self._compile_under_lock(args, kwargs)
+
+    def _try_load(self) -> tuple[Program] | None:
+        assert self.key is not None and self.entry_dir is not None
+        digest = self.key.digest()
+        shared = None if self._replace_entry else sharing.recall(self.entry_dir, digest)
+        if shared is not None:  # another instance in this process has it: bind to it
+            files, executable = shared.files, shared.executable
+        else:
+            if self._replace_entry:
+                return None
+            files = self._access.load(self.entry_dir, digest)
+            if files is None:
+                return None
+            executable = None
+        try:
+            program = self._load(files, executable)
         except Exception as e:  # a verified entry we cannot use: recompile it
             log.warning("cache entry %s is unusable (%s); recompiling", self.entry_dir, e)
             self._replace_entry = True
+            sharing.forget(self.entry_dir, digest)
             return None
+        sharing.remember(self.entry_dir, digest, files, program.executable)
+        self._program = program
+        if program.guards is not None and not program.guards.process_ok(self.func.__self__):
+            # Traced for another world (attributes, globals, torch state, hooks, env):
+            # a variant of this key serves this process, never this entry.
+            raise GuardMismatch("a process check failed")
+        self._variants.append(program)
         self.status = "hit"
         log.info("cache hit: %s", self.entry_dir)
         return (self._program,)
@@ -460,12 +356,18 @@ class CachedFunction:
         backend = get_npu_backend(
             compiler_config=self.config, custom_decompositions=self.custom_decompositions
         )
-        recorder = _Recorder(backend)
+        recorder = Recorder(backend)
         # With gears, exactly the geared dims are dynamic (Dynamo's default
         # marks-only mode); dynamic=True would leave other dims without gears.
         dynamic = None if _has_gears(args, kwargs) else self.dynamic
+        # A code object of its own: the Nth instance (or recompile) is a first compile for
+        # Dynamo, never FailOnRecompileLimitHit.
         compiled = torch.compile(
-            self.func, backend=recorder, fullgraph=True, dynamic=dynamic, **self.compile_kwargs
+            sharing.fresh_method(self.func),
+            backend=recorder,
+            fullgraph=True,
+            dynamic=dynamic,
+            **compile_options(self.compile_kwargs, recorder.options),
         )
         hook = backend.compiler.add_first_call_hook(recorder.record_first_call)
         try:
@@ -487,23 +389,22 @@ class CachedFunction:
         key = self.key
         assert key is not None and self.entry_dir is not None
         self._program = program
+        self._variants.append(program)
         self.status = "compiled"
+        # Kept for the other instances of this process whatever happens to the publish
+        # (no space, read-only...): they bind to it instead of compiling again.
+        sharing.remember(self.entry_dir, key.digest(), files, program.executable)
         if publish:
             fields = {"key": key.as_dict(), "key_digest": key.digest()}
             if self._replace_entry:
-                # Verified but unusable (e.g. crafted bytes with a matching manifest):
-                # publish would keep it, so move it aside to rebuild it.
-                self.store._discard(self.entry_dir, None)
-            try:
-                published = self.store.publish(self.entry_dir, files, fields)
-            except CacheSecurityError as e:
-                log.warning("cache_compile(%s): not saved: %s", self.func.__qualname__, e)
-            else:
-                state = "published" if published else "kept the existing entry"
-                log.info("cache %s: %s", state, self.entry_dir)
+                # Verified but unusable (it failed to load or to run): publish would
+                # keep it, so move it aside to rebuild it.
+                self._access.discard(self.entry_dir)
+                self._replace_entry = False
+            self._access.publish(self.entry_dir, files, fields)
         return result
 
-    def _capture(self, recorder: _Recorder, backend: Any, result: Any) -> tuple[_Program, dict]:
+    def _capture(self, recorder: Recorder, backend: Any, result: Any) -> tuple[Program, dict]:
         if recorder.traces != 1:
             raise UncacheableError(f"Dynamo traced the method {recorder.traces} times, expected 1")
         record = backend.compiled[-1]
@@ -538,6 +439,7 @@ class CachedFunction:
             raise UncacheableError("the method returns sizes that may be symbolic")
         all_checks = _input_checks(paths, inputs, graph)
         checks = all_checks if self.check_inputs else None
+        guard_specs, guards = self._guard_checks(recorder, paths)
         gears = _gear_recipe(record, self.config)
         recipe = {
             "format": PROGRAM_FORMAT,
@@ -547,11 +449,12 @@ class CachedFunction:
             "output_kinds": kinds,
             "checks": all_checks,
             "gears": gears,
+            "guards": guard_specs,
             "target": record.target,
         }
         binding = InputBinding(self.func.__func__, paths)
         executable = record.executable
-        program = _Program(
+        program = Program(
             self.func.__self__,
             binding,
             executable,
@@ -560,11 +463,28 @@ class CachedFunction:
             checks,
             gears,
             output_views(graph),
+            guards,
+            self.key,
         )
         files = {PROGRAM_FILE: json.dumps(recipe, indent=1, sort_keys=True).encode()}
         return program, files
 
-    def _package_host(self, program: _Program, files: dict[str, bytes]) -> None:
+    def _guard_checks(self, recorder: Recorder, paths: list) -> tuple[list[dict], GuardChecks]:
+        """The checks of what Dynamo guarded in this trace (see :mod:`airgraph_cache.guards`)."""
+        if not recorder.guards:
+            raise UncacheableError(
+                "Dynamo's guards were not recorded (torch.compile's mode= cannot be combined "
+                "with the options that report them); drop mode="
+            )
+        specs = checks_from_guards(
+            recorder.guards, input_paths=paths, functions=traced_functions(self.func)
+        )
+        try:
+            return specs, GuardChecks(specs, self.func.__func__)
+        except (ValueError, SyntaxError) as e:
+            raise UncacheableError(f"a guard cannot be checked without Dynamo: {e}") from e
+
+    def _package_host(self, program: Program, files: dict[str, bytes]) -> None:
         """Add an AOTInductor package per host specialization, so a warm start compiles nothing."""
         host = getattr(program.executable, "program", None)
         if host is None:  # the NPU target: GE's own compile cache serves ge_cache
@@ -584,27 +504,25 @@ class CachedFunction:
         recipe["host_packages"] = packages
         files[PROGRAM_FILE] = json.dumps(recipe, indent=1, sort_keys=True).encode()
 
-    def _load(self, files: dict[str, bytes]) -> _Program:
+    def _load(self, files: dict[str, bytes], executable: Callable | None = None) -> Program:
+        """Bind a verified (signed) entry's program to this method's ``self``.
+
+        ``executable``: the compiled program another instance of this process
+        already built from the same files; None to build it here.
+        """
         from airgraph_core import deserialize
 
         recipe = safe_json_loads(files[PROGRAM_FILE])
         if recipe.get("format") != PROGRAM_FORMAT:
             raise ValueError(f"program format {recipe.get('format')!r} is not {PROGRAM_FORMAT}")
         graph = deserialize(files[GRAPH_FILE])
-        from airgraph_dynamo.targets.select import select_target
-
-        executable = select_target(self.config).compile(graph, {})
-        packages = recipe.get("host_packages") or []
-        host = getattr(executable, "program", None)
-        if packages and host is not None:
-            from airgraph_core.targets.host.package import load_package, signature_from_json
-
-            for entry in packages:
-                load_package(host, signature_from_json(entry["signature"]), files[entry["file"]])
+        if executable is None:
+            executable = self._build_executable(graph, recipe, files)
         spec = OutputSpec(recipe["outputs"]["treespec"], recipe["outputs"]["leaves"])
         binding = InputBinding(self.func.__func__, recipe["inputs"])
         checks = recipe["checks"] if self.check_inputs else None
-        return _Program(
+        guards = GuardChecks(recipe["guards"], self.func.__func__)
+        return Program(
             self.func.__self__,
             binding,
             executable,
@@ -613,7 +531,64 @@ class CachedFunction:
             checks,
             recipe.get("gears"),
             output_views(graph),
+            guards,
+            self.key,
         )
+
+    def _build_executable(self, graph: Any, recipe: dict, files: dict[str, bytes]) -> Callable:
+        from airgraph_dynamo.targets.select import select_target
+
+        executable = select_target(self.config).compile(graph, {})
+        packages = recipe.get("host_packages") or []
+        host = getattr(executable, "program", None)
+        if packages and host is not None:
+            from airgraph_core.targets.host.package import load_package, signature_from_json
+
+            # Native code: only reached for entries signed with the user's key (the store
+            # checks the signature before anything else); extracted where nothing stays.
+            with private_extraction_dir():
+                for entry in packages:
+                    data = files[entry["file"]]
+                    load_package(host, signature_from_json(entry["signature"]), data)
+        return executable
+
+    # -- another variant ------------------------------------------------------
+
+    def _switch(self, args: tuple, kwargs: dict) -> Any:
+        """Serve a call whose checks failed: another program of this process, or a variant entry.
+
+        A variant's key is the failed program's key plus the outcome of each of
+        its checks, so every process derives the same variant for the same
+        situation; it is loaded, or compiled and published, like any entry.
+        """
+        module = self.func.__self__
+        for _ in range(MAX_VARIANTS):
+            failed = self._program
+            assert failed is not None and failed.guards is not None and failed.key is not None
+            for program in self._variants:
+                # Programs in _variants passed their process checks when they came in.
+                if program is not failed and program.guards.call_ok(module, args, kwargs):
+                    self._program = program
+                    try:
+                        return program(args, kwargs)
+                    except GuardMismatch:
+                        break
+            else:
+                facts = failed.guards.facts(module, args, kwargs)
+                log.info(
+                    "cache_compile(%s): %s does not hold; using a variant of %s",
+                    self.func.__qualname__,
+                    failed.guards.describe_failure(module, args, kwargs),
+                    self.entry_dir,
+                )
+                if len(self._variants) >= MAX_VARIANTS:
+                    break
+                try:
+                    return self._enter(variant_key(failed.key, facts), args, kwargs)
+                except GuardMismatch:
+                    continue
+        self._abandon(f"more than {MAX_VARIANTS} guarded variants of one key")
+        return self._run_uncached(args, kwargs)
 
     # -- leaving the cache --------------------------------------------------
 
@@ -635,13 +610,24 @@ class CachedFunction:
                 compiler_config=self.config, custom_decompositions=self.custom_decompositions
             )
             self._uncached = torch.compile(
-                self.func,
+                sharing.fresh_method(self.func),
                 backend=backend,
                 fullgraph=True,
                 dynamic=self.dynamic,
                 **self.compile_kwargs,
             )
         return self._uncached(*args, **kwargs)
+
+
+def _is_callers_error(error: Exception) -> bool:
+    """True for the errors a program raises about the call itself (not about the entry)."""
+    if isinstance(error, (GuardMismatch, InputMismatch)):
+        return True
+    backend = sys.modules.get("airgraph_dynamo.backend")
+    gears = sys.modules.get("airgraph_dynamo.gear_dispatch")
+    return (backend is not None and isinstance(error, backend.InferenceOnlyError)) or (
+        gears is not None and isinstance(error, gears.OutOfGearError)
+    )
 
 
 def _kwargs_text(kwargs: dict[str, Any]) -> str:
