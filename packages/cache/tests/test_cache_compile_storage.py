@@ -295,3 +295,44 @@ def test_fresh_method_keeps_the_method_but_not_the_code_object():
     x = torch.randn(2, 8)
     with torch.inference_mode():
         assert torch.equal(copy(x), net._forward(x))
+
+
+# -- an entry that loads but fails when run ------------------------------------------------
+
+
+def test_an_entry_failing_when_run_is_discarded_and_rebuilt_once(tmp_path):
+    import json
+
+    from airgraph_cache import signing
+    from airgraph_cache.manifest import manifest_checksum
+
+    cache_dir = str(tmp_path / "cache")
+    cold = cache_models.run_in_subprocess("call", cache_dir=cache_dir, model="linear")
+    entry = Path(cold["entry"])
+    program = json.loads((entry / "program.json").read_text())
+    # A signed entry (the user's own writer) whose program returns an output the graph
+    # does not have: it loads, and fails when run.
+    assert program["outputs"]["leaves"] == [["out", 0]], program["outputs"]
+    program["outputs"]["leaves"] = [["out", 7]]
+    data = json.dumps(program).encode()
+    (entry / "program.json").write_bytes(data)
+    manifest = json.loads((entry / "manifest.json").read_text())
+    manifest["files"]["program.json"] = {
+        "size": len(data),
+        "sha256": __import__("hashlib").sha256(data).hexdigest(),
+    }
+    manifest["checksum"] = manifest_checksum(manifest)
+    text = json.dumps(manifest).encode()
+    (entry / "manifest.json").write_bytes(text)
+    location = f"{entry.parent.name}/{entry.name}"
+    (entry / "manifest.sig").write_bytes(signing.sign_manifest(signing.load_key(), location, text))
+
+    broken = cache_models.run_in_subprocess("call", cache_dir=cache_dir, model="linear", calls=2)
+    assert broken["error"] <= cache_models.ATOL
+    assert broken["status"] == "compiled", broken["stderr"]
+    warnings = [line for line in broken["stderr"].splitlines() if line.startswith("WARNING")]
+    assert len(warnings) == 1, broken["stderr"]
+    assert "failed when run" in warnings[0] or "is unusable" in warnings[0], warnings
+    rebuilt = cache_models.run_in_subprocess("call", cache_dir=cache_dir, model="linear")
+    assert rebuilt["status"] == "hit", rebuilt["stderr"]
+    assert "WARNING" not in rebuilt["stderr"], rebuilt["stderr"]
