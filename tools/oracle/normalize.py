@@ -23,8 +23,13 @@ What counts as harmless (dropped or rewritten before comparing):
   (empty means ``ND``) and shape are compared, dtype and shape only where
   both sides set them: TorchAir leaves the shapes of computed ops for GE to
   infer, and the dtypes of ops that are not an FX node's result.
-  Input descriptors are ignored: they copy their producer's output
-  descriptor.
+  Of input descriptors only the layouts an op declares are compared (as the
+  pseudo-attribute ``<input layouts>``): a layout other than ``ND`` that
+  differs from its producer's output layout. GE reads them (``Conv2D``
+  declares ``NHWC`` as its default); a copied layout is bookkeeping. TorchAir's
+  ``input_layout_info``/``output_layout_info`` op attributes, which no GE
+  prototype declares and which TorchAir turns into descriptor layouts, count
+  as the layouts they name.
 * **Placement.** The oracle runs on CPU tensors, so TorchAir marks every
   input as host-placed (``device_type`` ``CPU``, ``_input_placements`` 0,
   ``_executor_type`` 0), which says nothing about an NPU run. ``Data``
@@ -263,7 +268,7 @@ def normalize(
                 name=canon[name],
                 type=op.type,
                 inputs=[_canonical_edge(e, canon, name) for e in op.input],
-                attrs=_op_attrs(op, defaults.get(op.type, {})),
+                attrs=_op_attrs(op, defaults.get(op.type, {}), by_name),
                 outputs=[_desc(d, dtypes_reliable) for d in op.output_desc],
                 dead=name not in reached,
             )
@@ -340,16 +345,58 @@ def _canonical_edge(edge: str, canon: dict[str, str], where: str) -> str:
     return f"^{canon[src]}" if index == "-1" else f"{canon[src]}:{index}"
 
 
-def _op_attrs(op: Any, defaults: Mapping[str, Any]) -> dict[str, Any]:
+#: TorchAir's own op attributes (index and layout pairs), which no GE prototype
+#: declares: TorchAir copies them into the descriptors' layouts before GE sees
+#: the graph. Compared as the layouts they stand for (see :func:`_input_layouts`).
+LAYOUT_INFO_ATTRS = ("input_layout_info", "output_layout_info")
+
+#: The pseudo-attribute under which non-``ND`` input descriptor layouts are compared.
+INPUT_LAYOUTS = "<input layouts>"
+
+
+def _op_attrs(op: Any, defaults: Mapping[str, Any], by_name: Mapping[str, Any]) -> dict[str, Any]:
     attrs = {}
     for key in op.attr:
-        if key.startswith("_"):
+        if key.startswith("_") or key in LAYOUT_INFO_ATTRS:
             continue
         value = _attr_value(op.attr[key])
         if key in defaults and _same(value, defaults[key]):
             continue
         attrs[key] = value
+    layouts = _input_layouts(op, by_name)
+    if layouts is not None:
+        attrs[INPUT_LAYOUTS] = layouts
     return attrs
+
+
+def _input_layouts(op: Any, by_name: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The layouts ``op`` declares for its inputs, or ``None`` when it declares none.
+
+    An input descriptor's layout is what GE reads (e.g. ``NCHW`` for
+    ``Conv2D``, whose declared ``data_format`` default is ``NHWC``). TorchAir
+    states it in ``input_layout_info`` (applied to the descriptors after the
+    point where the oracle captures the graph) and resets every other input
+    layout to ``ND``; airgraph sets the descriptor and copies the producer's
+    layout elsewhere. So a layout counts as declared when it is not ``ND``
+    and differs from the producer's output layout; other inputs show as ``-``.
+    """
+    layouts = []
+    for i, desc in enumerate(op.input_desc):
+        edge = op.input[i] if i < len(op.input) else ""
+        layout = desc.layout or "ND"
+        if "input_layout_info" in op.attr:
+            info = op.attr["input_layout_info"].list
+            layout = next((lay.decode() for k, lay in zip(info.i, info.s) if k == i), "ND")
+        src, _, index = edge.rpartition(":")
+        producer = by_name.get(src)
+        produced = "ND"
+        if producer is not None and index.isdigit() and int(index) < len(producer.output_desc):
+            produced = producer.output_desc[int(index)].layout or "ND"
+        declared = edge != "" and layout != "ND" and layout != produced
+        layouts.append(layout if declared else "-")
+    if all(layout == "-" for layout in layouts):
+        return None
+    return tuple(layouts)
 
 
 def _same(value: Any, default: Any) -> bool:

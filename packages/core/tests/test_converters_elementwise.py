@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from airgraph_core.lowering import UnsupportedOpError
-from airgraph_core.testing import check_lowering
+from airgraph_core.testing import check_lowering, run_lowered
 
 FLOATS = [torch.float32, torch.float16, torch.bfloat16]
 INTS = [torch.int32, torch.int64]
@@ -417,3 +418,26 @@ def test_hardtanh(dtype, bounds):
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_relu6(dtype):
     check_lowering(F.relu6, [make((4, 5), dtype, low=-8, high=8)], expect_ops=["ClipByValueV2"])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_mul_by_python_scalar_on_half_keeps_the_scalar_in_float32(dtype):
+    # TorchAir lowers x * 1/sqrt(d) on fp16/bf16 to Muls with a float32 value
+    # attribute; a half Const would round the scalar first (12 of these 64
+    # fp16 products then differ from eager's).
+    scale = 1 / math.sqrt(80)
+    x = torch.linspace(-4, 4, 64).to(dtype)
+    graph = check_lowering(lambda x: x * scale, [x], expect_ops=["Muls"], atol=0, rtol=0)
+    (op,) = graph.ops_of_type("Muls")
+    assert op.attr("value") == pytest.approx(scale, rel=1e-7)
+    assert not [c for c in graph.ops_of_type("Const") if c.output_descs[0].dtype.name != "FLOAT"]
+    (got,) = run_lowered(graph, [x])
+    assert torch.equal(got, x * scale)
+    if dtype is torch.float16:
+        assert not torch.equal(got, x * torch.tensor(scale, dtype=dtype))
+
+
+def test_mul_by_python_scalar_on_float32_stays_mul():
+    # TorchAir keeps Mul with a float32 Const there; so does airgraph.
+    graph = check_lowering(lambda x: x * 0.125, [make((4, 8), torch.float32)], expect_ops=["Mul"])
+    assert not graph.ops_of_type("Muls")

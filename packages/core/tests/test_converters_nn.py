@@ -159,6 +159,18 @@ def test_conv2d(dtype, kwargs):
     assert "Unsqueeze" not in g.op_types()
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv2d_descriptors_are_nchw_as_torchair_marks_them(bias):
+    # GE reads Conv2D's layout from its descriptors (the prototype's default
+    # data_format is NHWC); TorchAir marks x, filter and bias NCHW.
+    conv = torch.nn.Conv2d(3, 4, 3, bias=bias)
+    graph = check_lowering(conv, [make((1, 3, 6, 6))], expect_ops=["Conv2D"])
+    (op,) = graph.ops_of_type("Conv2D")
+    fed = [d.layout for d, e in zip(op.input_descs, op.inputs) if e]
+    assert fed == ["NCHW"] * (3 if bias else 2)
+    assert op.attr("data_format") == "NCHW" and op.output_descs[0].layout == "NCHW"
+
+
 def test_conv_transpose_module():
     conv = torch.nn.ConvTranspose1d(4, 6, kernel_size=3)
     check_lowering(conv, [make((2, 4, 7))], expect_ops=["Conv2DBackpropInput", "Add"])

@@ -35,21 +35,82 @@ def test_inputs_become_indexed_data_ops_with_static_shapes():
     assert [op.type for op in g.ops] == ["Data", "Data", "Add", "NetOutput"]
 
 
-def test_dynamic_dims_are_minus_one_and_sizes_are_host_scalars():
+def _size_placeholders(gm):
+    return [
+        n
+        for n in gm.graph.nodes
+        if n.op == "placeholder" and isinstance(n.meta.get("val"), torch.SymInt)
+    ]
+
+
+def test_dynamic_dims_are_minus_one_and_unread_sizes_get_no_data():
+    # Dynamo passes a size placeholder per symbol; none is read here, so the
+    # GE graph takes the two tensors only (as TorchAir's does), indexed densely.
     x, y = torch.randn(4, 3), torch.randn(4, 3)
     gm, ins = capture_aten_graph(lambda x, y: x + y, [x, y], dynamic=True)
+    assert _size_placeholders(gm)
     g = lower_graph(gm, ins)
     assert_valid_ge_graph(g)
-    tensor_data = [op for op in g.data_ops if op.output_descs[0].placement == "NPU"]
-    scalars = [op for op in g.data_ops if op.output_descs[0].placement == "CPU"]
-    assert all(-1 in op.output_descs[0].shape for op in tensor_data)
-    assert scalars and all(op.output_descs[0].dtype is DataType.INT64 for op in scalars)
-    assert all(op.output_descs[0].shape == () for op in scalars)
-    placements = g.attrs["_input_placements"].value
-    assert placements == tuple(0 if op in scalars else 1 for op in g.data_ops)
+    assert [op.attr("index") for op in g.data_ops] == [0, 1]
+    assert all(op.output_descs[0].placement == "NPU" for op in g.data_ops)
+    assert all(-1 in op.output_descs[0].shape for op in g.data_ops)
+    assert g.attrs["_input_placements"].value == (1, 1)
+    sources = g.attrs["_airgraph_input_sources"].value
+    assert all(isinstance(ins[p], torch.Tensor) for p in sources)
     assert not g.is_static()
     (out,) = run_lowered(g, ins)
     torch.testing.assert_close(out, x + y)
+
+
+@pytest.mark.parametrize("shape", [(4, 6), (3, 5)])
+def test_sizes_a_tensor_carries_are_read_in_the_graph(shape):
+    # x.shape[0] is a size placeholder in the ATen graph; TorchAir's
+    # _optimize_sym_input reads it as Gather(Shape(x), 0) instead of feeding
+    # it from the host, and so does airgraph.
+    def fn(x):
+        return x.view(x.shape[0], -1) * 2, x.new_zeros(x.shape[1], x.shape[0])
+
+    x = torch.randn(shape)
+    gm, ins = capture_aten_graph(fn, [x], dynamic=True)
+    assert _size_placeholders(gm)
+    g = lower_graph(gm, ins)
+    assert_valid_ge_graph(g)
+    assert len(g.data_ops) == 1 and g.data_ops[0].output_descs[0].placement == "NPU"
+    assert g.attrs["_input_placements"].value == (1,)
+    gathers = g.ops_of_type("Gather")
+    assert len(gathers) == 2, "one read per size, reused by every use"
+    for op in gathers:
+        shape_op, index = (g.op(e.rpartition(":")[0]) for e in op.data_inputs)
+        assert shape_op.type == "Shape" and shape_op.attr("dtype") == DataType.INT64.ge_code
+        assert index.type == "Const" and index.attr("value").to_torch().dim() == 0
+        assert index.attr("value").desc.dtype is DataType.INT64
+    for run_shape in (shape, (7, 2)):
+        x = torch.randn(run_shape)
+        got = run_lowered(g, [x if isinstance(v, torch.Tensor) else None for v in ins])
+        for a, e in zip(got, fn(x)):
+            torch.testing.assert_close(a, e)
+
+
+def test_a_size_no_tensor_carries_stays_a_host_scalar():
+    # An int argument marked dynamic is a size no tensor input has: it stays
+    # a host scalar Data (placement CPU, INT64, rank 0).
+    def fn(x, n):
+        return x.new_zeros(n) + x.sum()
+
+    x = torch.randn(3)
+    gm, ins = capture_aten_graph(fn, [x, 5], dynamic=True)
+    assert _size_placeholders(gm)
+    g = lower_graph(gm, ins)
+    assert_valid_ge_graph(g)
+    scalars = [op for op in g.data_ops if op.output_descs[0].placement == "CPU"]
+    assert len(scalars) == 1
+    assert scalars[0].output_descs[0].dtype is DataType.INT64
+    assert scalars[0].output_descs[0].shape == ()
+    placements = g.attrs["_input_placements"].value
+    assert placements == tuple(0 if op in scalars else 1 for op in g.data_ops)
+    assert not g.ops_of_type("Gather")
+    (out,) = run_lowered(g, ins)
+    torch.testing.assert_close(out, fn(x, 5))
 
 
 def test_parameters_are_inputs_or_consts_when_frozen():

@@ -71,7 +71,7 @@ def test_engine_is_initialized_once_per_binding():
     assert names.count("InitializeGraphEngine") == 1 and names.count("compile") == 2
 
 
-def test_dynamic_graph_sends_host_scalars_and_minus_one_hints():
+def test_dynamic_graph_reads_sizes_in_graph_and_sends_minus_one_hints():
     binding = make_fake_binding()
     backend, fn = _compiled(lambda x: (x + x, x.shape[0] * 2), binding, dynamic=True)
     with torch.no_grad():
@@ -81,8 +81,8 @@ def test_dynamic_graph_sends_host_scalars_and_minus_one_hints():
             assert size == 2 * n and type(size) is int
     load = next(c for c in binding.calls if c[0] == "load")
     hints = next(c for c in binding.calls if c[0] == "set_hint_shape")[1]
-    assert 0 in load[3], "symbolic sizes are host (placement 0) inputs"
-    assert [-1, -1] in hints and [] in hints
+    assert load[3] == [1], "sizes a tensor carries are read in the graph, not host inputs"
+    assert hints == [[-1, -1]], "the one tensor input; no host scalar inputs"
 
 
 def test_ge_options_are_passed_through_and_checked():
@@ -150,10 +150,11 @@ def _geared_npu(fn, binding, policy):
 
 
 # MISSION.md example 1 (x1 + x2, both geared {0: [2, 4]}). The Data ops are
-# the two size inputs (host scalars, shape ()) and the two tensors. Under
+# the two tensors only: the size placeholders Dynamo adds are read by no op,
+# so they get no Data and no ge.inputShape entry (as in TorchAir). Under
 # "product", (2, 2) + (4, 2) cannot run (x1 + x2 needs equal sizes), so GE is
 # given only the two combinations the model accepts.
-_MISSION_INPUT_SHAPE = "arg0_1:;arg1_1:-1,2;arg2_1:;arg3_1:-1,2"
+_MISSION_INPUT_SHAPE = "arg1_1:-1,2;arg3_1:-1,2"
 
 
 @pytest.mark.parametrize(("policy", "dynamic_dims"), [("zip", "2,2;4,4"), ("product", "2,2;4,4")])

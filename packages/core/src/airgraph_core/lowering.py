@@ -3,7 +3,9 @@
 :func:`lower_graph` walks an ATen-level FX graph (as AOTAutograd produces it
 in inference mode) and emits one GE op sequence per node through the
 registered converters. Inputs become ``Data`` ops (or ``Const`` when frozen),
-outputs feed one ``NetOutput``.
+outputs feed one ``NetOutput``. A symbolic size input that a tensor input's
+dim carries is read inside the graph (``Shape`` + ``Gather``) instead of
+becoming a host scalar ``Data``; a size input nothing reads gets no ``Data``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import dataclasses
 import logging
 import operator
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -20,6 +22,7 @@ from torch.fx import GraphModule, Node
 
 from airgraph_core.converters.context import ConversionContext, SymValue, spec_of
 from airgraph_core.converters.registry import lookup, target_name
+from airgraph_core.converters.symbolic import dim_size
 from airgraph_core.ir.builder import GraphBuilder, TensorRef
 from airgraph_core.ir.dtypes import DataType
 from airgraph_core.ir.graph import Attr, AttrKind, GeGraph, GeOp
@@ -119,8 +122,10 @@ def lower_graph(
 
     Returns:
         The GE graph. Its ``Data`` ops are indexed densely over non-frozen
-        inputs; the private graph attribute ``_airgraph_input_sources`` maps
-        each ``Data`` index back to its placeholder position.
+        tensor inputs and the size inputs no tensor carries; the private
+        graph attribute ``_airgraph_input_sources`` maps each ``Data`` index
+        back to its placeholder position (placeholders without a ``Data`` are
+        not in it).
 
     Raises:
         UnsupportedOpError: some nodes have no converter that supports them;
@@ -135,20 +140,31 @@ def lower_graph(
     bad = [i for i in frozen_inputs if not 0 <= i < len(placeholders)]
     if bad:
         raise ValueError(f"frozen_inputs: positions {bad} out of range 0..{len(placeholders) - 1}")
-    inputs = [node for pos, node in enumerate(placeholders) if pos not in frozen_inputs]
+    carried = _sizes_carried_by_tensors(placeholders, example_inputs, frozen_inputs)
+    inputs = [
+        node
+        for pos, (node, example) in enumerate(zip(placeholders, example_inputs))
+        if pos not in frozen_inputs and _is_data_input(node, example, carried)
+    ]
     data_index = {node: i for i, node in enumerate(inputs)}
     output_node = next(iter(gm.graph.find_nodes(op="output")))
     flat = output_node.args[0]
     flat = list(flat) if isinstance(flat, (list, tuple)) else [flat]
     views = find_output_views(gm, data_index, flat)
     view_outputs = views.view_outputs if views is not None else frozenset()
-    needed = _needed_nodes(gm, [out for k, out in enumerate(flat) if k not in view_outputs])
+    # Intermediates the views are taken of and the ATen graph does not return
+    # (output kind "b"): the GE graph returns them after the ATen outputs.
+    bases = [] if views is None else [n for n in gm.graph.nodes if n.name in set(views.bases)]
+    bases.sort(key=lambda n: views.bases.index(n.name))
+    computed = [out for k, out in enumerate(flat) if k not in view_outputs]
+    needed = _needed_nodes(gm, computed + bases)
     unsupported = find_unsupported(gm, nodes=needed)
     if unsupported:
         raise UnsupportedOpError(unsupported)
 
     b = GraphBuilder(name)
     env: dict[Node, Any] = {}
+    sizes: dict[Any, SymValue] = {}
     sources: list[int] = []
     placements: list[int] = []
     for pos, (node, example) in enumerate(zip(placeholders, example_inputs)):
@@ -160,13 +176,23 @@ def lower_graph(
                 env[node] = b.const(example)
                 continue
             dtype, shape = spec_of(val)
-            env[node] = b.data(len(sources), dtype, shape, name=_op_name(node.name))
+            env[node] = b.data(data_index[node], dtype, shape, name=_op_name(node.name))
             placements.append(1)
         elif isinstance(val, (int, torch.SymInt)):
+            expr = val.node.expr if isinstance(val, torch.SymInt) else None
+            if node not in data_index:
+                # Read inside the graph from the tensor that carries it, on
+                # first use, as TorchAir's ``_optimize_sym_input`` does; a
+                # size nothing reads is never read.
+                if expr in carried:
+                    env[node] = _CarriedSize(*carried[expr])
+                continue
             ref = b.data(
-                len(sources), DataType.INT64, (), placement="CPU", name=_op_name(node.name)
+                data_index[node], DataType.INT64, (), placement="CPU", name=_op_name(node.name)
             )
             env[node] = SymValue(ref, str(val))
+            if expr is not None:
+                sizes[expr] = env[node]
             placements.append(0)
         else:
             raise ValueError(
@@ -181,9 +207,9 @@ def lower_graph(
         if node.op == "get_attr":
             env[node] = b.const(_fetch_attr(gm, node.target))
         elif node.op == "call_function":
-            env[node] = _convert(b, node, env)
+            env[node] = _convert(b, node, env, sizes)
         elif node.op == "output":
-            _emit_outputs(b, flat, env, view_outputs)
+            _emit_outputs(b, flat + bases, env, view_outputs, sizes, returned=len(flat))
             if views is not None:
                 b.graph.attrs[OUTPUT_VIEWS_ATTR] = Attr(AttrKind.S, views.to_json())
         else:
@@ -204,8 +230,9 @@ def convert_outputs(outs: Sequence[Any], kinds: Sequence[str]) -> list[Any]:
         outs: the values a target returned, one per ``NetOutput`` input.
         kinds: the graph attribute ``_airgraph_output_kinds``: per ATen
             output ``"t"`` (a tensor), ``"s"`` (a size, returned as ``int``),
-            ``"n"`` (``None``) or ``"v"`` (a view, see :func:`output_views`);
-            the last two have no ``NetOutput`` input.
+            ``"n"`` (``None``) or ``"v"`` (a view, see :func:`output_views`),
+            which have no ``NetOutput`` input, or ``"b"`` (an intermediate
+            that views are rebuilt from, after the ATen outputs).
 
     Returns:
         One value per ATen output; ``None`` at the positions of views, which
@@ -219,7 +246,7 @@ def convert_outputs(outs: Sequence[Any], kinds: Sequence[str]) -> list[Any]:
         elif kind == "s":
             value = next(it)
             result.append(int(value.item() if isinstance(value, torch.Tensor) else value))
-        elif kind == "t":
+        elif kind == "t" or kind == "b":
             result.append(next(it))
     return result
 
@@ -251,17 +278,76 @@ def _needed_nodes(gm: GraphModule, outputs: Sequence[Any]) -> frozenset[Node]:
     return frozenset(needed)
 
 
-def _convert(b: GraphBuilder, node: Node, env: dict[Node, Any]) -> Any:
+@dataclasses.dataclass(frozen=True)
+class _CarriedSize:
+    """A size placeholder whose value is dim ``dim`` of the tensor placeholder ``tensor``."""
+
+    tensor: Node
+    val: torch.Tensor
+    dim: int
+
+
+def _sizes_carried_by_tensors(
+    placeholders: Sequence[Node], example_inputs: Sequence[Any], frozen_inputs: Collection[int]
+) -> dict[Any, tuple[Node, torch.Tensor, int]]:
+    """For each symbolic size a tensor input's dim carries, the first such (placeholder, dim).
+
+    Sizes are matched by their sympy expression, so a size placeholder ``s0``
+    matches a dim ``s0`` (TorchAir matches the same way, by the printed
+    expression, in its ``_optimize_sym_input`` pass).
+    """
+    carried: dict[Any, tuple[Node, torch.Tensor, int]] = {}
+    for pos, (node, example) in enumerate(zip(placeholders, example_inputs)):
+        val = node.meta.get("val", example)
+        if pos in frozen_inputs or not isinstance(val, torch.Tensor):
+            continue
+        for dim, size in enumerate(val.shape):
+            if isinstance(size, torch.SymInt) and not size.node.expr.is_number:
+                carried.setdefault(size.node.expr, (node, val, dim))
+    return carried
+
+
+def _is_data_input(
+    node: Node, example: Any, carried: Mapping[Any, tuple[Node, torch.Tensor, int]]
+) -> bool:
+    """Whether a (non-frozen) placeholder becomes a ``Data`` input.
+
+    Tensors do. A size does only if something reads it and no tensor input
+    carries it: Dynamo passes a size placeholder for every symbol its tensors
+    use, most of them unread, and one a tensor carries is read inside the
+    graph. Either way the device gets no host scalar to copy per call and
+    ``ge.inputShape`` lists tensors only. The runtime maps ``Data`` ops to
+    placeholders explicitly (``_airgraph_input_sources``), so dropped sizes
+    need no renumbering downstream.
+    """
+    val = node.meta.get("val", example)
+    if isinstance(val, torch.Tensor):
+        return True
+    if not node.users:
+        return False
+    return not (isinstance(val, torch.SymInt) and val.node.expr in carried)
+
+
+def _resolve(b: GraphBuilder, node: Node, env: dict[Node, Any], sizes: dict[Any, SymValue]) -> Any:
+    """``env[node]``, reading a carried size off its tensor the first time it is used."""
+    value = env[node]
+    if isinstance(value, _CarriedSize):
+        ctx = ConversionContext(b, node, sizes)
+        value = env[node] = dim_size(ctx, env[value.tensor], value.val, value.dim)
+    return value
+
+
+def _convert(b: GraphBuilder, node: Node, env: dict[Node, Any], sizes: dict[Any, SymValue]) -> Any:
     if _is_folded(node):
         return node.meta["val"]
     if node.target is operator.getitem:
         seq, idx = node.args
-        return env[seq][idx]
+        return _resolve(b, seq, env, sizes)[idx]
     conv = lookup(node.target)
     assert conv is not None  # find_unsupported ran first
-    args = torch.fx.node.map_arg(node.args, lambda n: env[n])
-    kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
-    ctx = ConversionContext(b, node)
+    args = torch.fx.node.map_arg(node.args, lambda n: _resolve(b, n, env, sizes))
+    kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: _resolve(b, n, env, sizes))
+    ctx = ConversionContext(b, node, sizes)
     try:
         return conv.fn(ctx, *args, **kwargs)
     except (UnsupportedOpError, NotImplementedError, TypeError, ValueError) as e:
@@ -271,18 +357,24 @@ def _convert(b: GraphBuilder, node: Node, env: dict[Node, Any]) -> Any:
 
 
 def _emit_outputs(
-    b: GraphBuilder, flat: Sequence[Any], env: dict[Node, Any], views: Collection[int]
+    b: GraphBuilder,
+    flat: Sequence[Any],
+    env: dict[Node, Any],
+    views: Collection[int],
+    sizes: dict[Any, SymValue],
+    returned: int | None = None,
 ) -> None:
+    """Feed ``NetOutput``; outputs past the first ``returned`` are hidden view bases."""
     refs: list[TensorRef] = []
     kinds: list[str] = []
     for k, out in enumerate(flat):
         if k in views:  # rebuilt from its base after the graph ran: not a GE output
             kinds.append("v")
             continue
-        value = env[out] if isinstance(out, Node) else out
+        value = _resolve(b, out, env, sizes) if isinstance(out, Node) else out
         if isinstance(value, TensorRef):
             refs.append(value)
-            kinds.append("t")
+            kinds.append("t" if returned is None or k < returned else "b")
         elif isinstance(value, SymValue):
             refs.append(value.ref)
             kinds.append("s")

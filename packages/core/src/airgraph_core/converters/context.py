@@ -46,11 +46,17 @@ class ConversionContext:
     Attributes:
         b: the :class:`GraphBuilder` to emit ops with.
         node: the FX node being converted (``node.meta["val"]`` is its fake output).
+        sizes: the symbolic sizes already in the graph, by their sympy
+            expression, shared by every node of one lowering: a size is read
+            (``Shape`` + ``Gather``) once and reused.
     """
 
-    def __init__(self, builder: GraphBuilder, node: Node) -> None:
+    def __init__(
+        self, builder: GraphBuilder, node: Node, sizes: dict[Any, SymValue] | None = None
+    ) -> None:
         self.b = builder
         self.node = node
+        self.sizes: dict[Any, SymValue] = {} if sizes is None else sizes
 
     def out(self, index: int | None = None) -> Spec:
         """The output spec of the node (or of its ``index``-th output)."""

@@ -156,9 +156,32 @@ def rsub(ctx: ConversionContext, x: Any, y: Any, alpha: Any = 1) -> TensorRef:
     return sub(ctx, y, x, alpha)
 
 
-@register(aten.mul.Tensor, aten.mul.Scalar, dtypes=CASTABLE, ge_ops=("Mul",))
+@register(aten.mul.Tensor, aten.mul.Scalar, dtypes=CASTABLE, ge_ops=("Mul", "Muls"))
 def mul(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
+    dtype, shape = ctx.out()
+    if (
+        isinstance(x, TensorRef)
+        and x.dtype == dtype
+        and dtype in (DataType.FLOAT16, DataType.BF16)
+        and isinstance(y, (int, float))
+        and not isinstance(y, bool)
+    ):
+        return _muls(ctx, x, float(y))
     return _apply(ctx, "Mul", x, y)
+
+
+def _muls(ctx: ConversionContext, x: TensorRef, value: float) -> TensorRef:
+    """``x * value`` for a half tensor and a Python number: ``Muls`` with the
+    number as its float32 ``value`` attribute, as TorchAir emits it, so the
+    scalar is not rounded to the half type first (1/sqrt(d) in fp16 would be).
+
+    Muls' prototype lists no BF16, so a bf16 ``x`` is scaled in float32
+    between two casts: the same one rounding at the end.
+    """
+    if _takes("Muls", x.dtype):
+        return ctx.b.op("Muls", x, out=x.spec, value=value)
+    wide = ctx.cast(x, DataType.FLOAT)
+    return ctx.cast(ctx.b.op("Muls", wide, out=wide.spec, value=value), x.dtype)
 
 
 _DIV_OPS = {None: "RealDiv", "floor": "FloorDiv", "trunc": "TruncateDiv"}

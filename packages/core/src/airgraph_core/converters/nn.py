@@ -137,7 +137,10 @@ def convolution(
         groups=int(groups),
         data_format="NCHW",
     )  # fmt: skip
-    for i in (0, 1):
+    # GE reads the layout from the descriptors (Conv2D's declared default is
+    # NHWC); TorchAir marks x, filter and bias NCHW (its input_layout_info,
+    # a TorchAir-only attribute it turns into these same descriptor layouts).
+    for i in (0, 1) if bias is None else (0, 1, 2):
         y.op.input_descs[i].layout = "NCHW"
     y.desc.layout = "NCHW"
     if is_1d:

@@ -1,8 +1,9 @@
 """Symbolic-size converters: ``sym_size`` and Python arithmetic on SymInts.
 
 A symbolic size travels through the GE graph as a rank-0 int64 tensor
-(:class:`SymValue`). Sizes of graph inputs are host scalar ``Data`` inputs;
-other sizes are read off a tensor with ``Shape`` + ``GatherV2``. Arithmetic
+(:class:`SymValue`). A size that some tensor carries is read off that tensor
+with ``Shape`` + ``Gather`` (TorchAir's pattern); only a size no tensor
+carries (e.g. a dynamic Python int argument) is a host scalar ``Data`` input. Arithmetic
 on sizes (``s0 // 2``, ``s0 * s1``, ``sym_max``) becomes the matching GE
 elementwise op on int64 scalars, which the host target folds to constants.
 
@@ -13,10 +14,8 @@ it turns the (possibly symbolic) sizes of a tensor into ``int | SymValue``.
 from __future__ import annotations
 
 import operator
-import re
 from typing import Any
 
-import sympy
 import torch
 from torch.fx import Node
 
@@ -26,7 +25,7 @@ from airgraph_core.ir.builder import TensorRef
 from airgraph_core.ir.dtypes import DataType
 from airgraph_core.ir.opdefs import prototype
 
-__all__ = ["dim_size", "dim_sizes", "sym_operand"]
+__all__ = ["dim_size", "dim_sizes", "read_size", "sym_operand"]
 
 aten = torch.ops.aten
 
@@ -34,8 +33,10 @@ aten = torch.ops.aten
 def dim_size(ctx: ConversionContext, x: TensorRef, val: torch.Tensor, dim: int) -> int | SymValue:
     """Size ``dim`` of tensor ``x`` (fake value ``val``): an ``int`` or a :class:`SymValue`.
 
-    A size that is a graph input's symbol reuses that host scalar ``Data``
-    input; any other symbolic size is read with ``Shape`` + ``GatherV2``.
+    A symbolic size is read off ``x`` with ``Shape`` + ``Gather``, as
+    TorchAir reads it, the first time the lowering needs it; later uses of
+    the same size (of any tensor) reuse that value (``ctx.sizes``), as they
+    reuse a size the graph takes as a host scalar input.
     """
     d = val.shape[dim]
     if isinstance(d, int):
@@ -43,39 +44,34 @@ def dim_size(ctx: ConversionContext, x: TensorRef, val: torch.Tensor, dim: int) 
     expr = d.node.expr
     if expr.is_number:
         return int(expr)
-    if isinstance(expr, sympy.Symbol):
-        ref = _symbol_input(ctx, expr)
-        if ref is not None:
-            return SymValue(ref, str(expr))
+    known = ctx.sizes.get(expr)
+    if known is not None:
+        return known
+    size = SymValue(read_size(ctx, x, dim), str(expr))
+    ctx.sizes[expr] = size
+    return size
+
+
+def read_size(ctx: ConversionContext, x: TensorRef, dim: int) -> TensorRef:
+    """Size ``dim`` of ``x`` read inside the graph: ``Gather(Shape(x), dim)``, a rank-0 int64.
+
+    The ops and attributes are TorchAir's (``Shape`` with ``dtype`` INT64,
+    ``Gather`` of a 0-d INT64 index), so GE sees the pattern its NPU graphs
+    use for sizes; the index is non-negative (``Gather`` does not take
+    negative indices by default).
+    """
     src = x
     if src.dtype.opdef_name not in (prototype("Shape").inputs[0].dtypes or {src.dtype.opdef_name}):
         # Shape's prototype omits some dtypes (bf16); only the shape is read.
         src = ctx.cast(src, DataType.FLOAT16)
     shape = ctx.b.op("Shape", src, out=(DataType.INT64, (x.rank,)), dtype=DataType.INT64.ge_code)
     index = ctx.const(dim % x.rank, DataType.INT64)
-    size = ctx.b.op(
-        "GatherV2", shape, index, ctx.const(0, DataType.INT64), out=(DataType.INT64, ())
-    )
-    return SymValue(size, str(expr))
+    return ctx.b.op("Gather", shape, index, out=(DataType.INT64, ()))
 
 
 def dim_sizes(ctx: ConversionContext, x: TensorRef, val: torch.Tensor) -> list[int | SymValue]:
     """Every size of ``x`` (see :func:`dim_size`)."""
     return [dim_size(ctx, x, val, i) for i in range(val.dim())]
-
-
-def _symbol_input(ctx: ConversionContext, symbol: sympy.Symbol) -> TensorRef | None:
-    """The host scalar ``Data`` input that carries ``symbol``, if the graph has one."""
-    for node in ctx.node.graph.nodes:
-        if node.op != "placeholder":
-            continue
-        val = node.meta.get("val")
-        if isinstance(val, torch.SymInt) and val.node.expr == symbol:
-            name = re.sub(r"[^A-Za-z0-9_]", "_", node.name)  # as the lowering names Data ops
-            for op in ctx.b.graph.ops:
-                if op.type == "Data" and op.name == name:
-                    return TensorRef(op, 0)
-    return None
 
 
 def sym_operand(ctx: ConversionContext, v: Any, dtype: DataType = DataType.INT64) -> TensorRef:
@@ -159,12 +155,12 @@ def sym_sum(ctx: ConversionContext, args: list[Any]) -> Any:
     return SymValue(total, str(ctx.node.meta.get("val")))
 
 
-@register(aten.sym_size.int, dtypes=None, ge_ops=("Shape", "GatherV2"))
+@register(aten.sym_size.int, dtypes=None, ge_ops=("Shape", "Gather"))
 def sym_size(ctx: ConversionContext, x: TensorRef, dim: int) -> int | SymValue:
     return dim_size(ctx, x, ctx.val(ctx.node.args[0]), dim)
 
 
-@register(aten.sym_numel.default, dtypes=None, ge_ops=("Shape", "GatherV2", "Mul"))
+@register(aten.sym_numel.default, dtypes=None, ge_ops=("Shape", "Gather", "Mul"))
 def sym_numel(ctx: ConversionContext, x: TensorRef) -> int | SymValue:
     total: Any = 1
     for size in dim_sizes(ctx, x, ctx.val(ctx.node.args[0])):

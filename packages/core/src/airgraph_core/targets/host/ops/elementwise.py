@@ -93,6 +93,19 @@ def axpy_v2(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     return x1 + x2 * alpha
 
 
+@host_op("Muls")
+def muls(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    # ``value`` is a float32 attribute: a half tensor is scaled by the float32
+    # scalar and rounded once, as eager's half kernels compute (in float32).
+    (x,) = inputs
+    value = torch.tensor(attrs["value"], dtype=torch.float32)
+    if x.dtype in (torch.float16, torch.bfloat16):
+        return (x.float() * value).to(x.dtype)
+    if x.dtype.is_floating_point:
+        return x * value.to(x.dtype)
+    return (x * value).to(x.dtype)  # int inputs: GE truncates the float product
+
+
 @host_op("GeluV2")
 def gelu_v2(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     return F.gelu(inputs[0], approximate=attrs.get("approximate", "none"))

@@ -1,4 +1,4 @@
-"""Host semantics of GE index ops: GatherV2, GatherElements, IndexByTensor,
+"""Host semantics of GE index ops: Gather, GatherV2, GatherElements, IndexByTensor,
 ScatterElements, IndexPutV2."""
 
 from __future__ import annotations
@@ -8,6 +8,19 @@ from typing import Any
 import torch
 
 from airgraph_core.targets.host.semantics import host_op
+
+
+@host_op("Gather")
+def gather(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    # GatherV2 on axis 0, the axis fixed by the op type (symbolic sizes read
+    # one entry of a Shape with it, as TorchAir does).
+    x, indices = inputs
+    if attrs.get("batch_dims", 0):
+        raise NotImplementedError("Gather: batch_dims is not supported on the host target")
+    flat = indices.reshape(-1).to(torch.int64)
+    if attrs.get("negative_index_support", False):
+        flat = torch.where(flat < 0, flat + x.shape[0], flat)
+    return x.index_select(0, flat).reshape(indices.shape + x.shape[1:])
 
 
 @host_op("GatherV2", const_inputs=(2,))
