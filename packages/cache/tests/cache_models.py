@@ -557,6 +557,135 @@ def scenario_stale(cache_dir: str, case: str) -> dict[str, Any]:
     )
 
 
+# -- the guarded-world matrix: what Dynamo guarded, changed between processes ----------------
+
+import types  # noqa: E402
+
+import cache_guard_flags  # noqa: E402
+
+#: Cases of the guarded-world matrix (test_cache_compile_stale.py): each changes one thing
+#: the trace was specialized on and no key field covers.
+GUARD_CASES = [
+    "private_eps",
+    "private_heads",
+    "config_namespace_bool",
+    "config_dict_int",
+    "module_global_bool",
+    "module_global_int",
+    "global_dtype",
+    # "default_dtype" is checked (torch global state) but its changed compile fails in the
+    # host lowering under a float64 default (an unsupported op), so it is not in the matrix.
+    "env_var",
+    "deterministic",
+    "hook_removed",
+    "hook_added",
+    "int_arg_dynamic",
+    "shape_branch_dynamic",
+]
+
+
+class _Doubler(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.lin(x)
+
+
+def _double_output(module, inputs, output):
+    return output * 2
+
+
+class GuardedWorld(torch.nn.Module):
+    """One branch per case of the matrix, on what the case changes."""
+
+    def __init__(self, case: str, changed: bool, **options: Any) -> None:
+        super().__init__()
+        self._case = case
+        self._eps = 1e-1 if changed and case == "private_eps" else 1e-5
+        self._heads = 4 if changed and case == "private_heads" else 2
+        self.config = types.SimpleNamespace(
+            use_bias=not (changed and case == "config_namespace_bool")
+        )
+        self.settings = {"mult": 3 if changed and case == "config_dict_int" else 2}
+        self.sub = _Doubler()
+        hooked = case == "hook_removed" and not changed or case == "hook_added" and changed
+        if hooked:
+            self.sub.register_forward_hook(_double_output)
+        self.cached_forward = cache_compile(self._forward, **options)
+
+    def _forward(self, x, n):
+        case = self._case
+        h = self.sub(x)
+        if case == "private_eps":
+            h = torch.nn.functional.layer_norm(h, (8,), eps=self._eps)
+        elif case == "private_heads":
+            b = h.shape[0]
+            h = h.reshape(b, self._heads, -1).softmax(-1).reshape(b, -1)
+        elif case == "config_namespace_bool":
+            if self.config.use_bias:
+                h = h + 1
+        elif case == "config_dict_int":
+            h = h * self.settings["mult"]
+        elif case == "module_global_bool":
+            if cache_guard_flags.FLAG:
+                h = -h
+        elif case == "module_global_int":
+            h = h * cache_guard_flags.SCALE
+        elif case == "global_dtype":
+            if cache_guard_flags.DTYPE is torch.float32:
+                h = h + 3
+        elif case == "default_dtype":
+            if torch.get_default_dtype() == torch.float64:
+                h = -h
+        elif case == "env_var":
+            if os.environ.get("AIRGRAPH_TEST_BRANCH") == "1":
+                h = h - 7
+        elif case == "deterministic":
+            if torch.are_deterministic_algorithms_enabled():
+                h = h / 3
+        elif case == "int_arg_dynamic":
+            if n > 2:
+                h = h + n
+        elif case == "shape_branch_dynamic" and x.shape[0] > 8:
+            h = h.sin()
+        return h
+
+
+def scenario_guarded_world(cache_dir: str, case: str, changed: bool) -> dict[str, Any]:
+    """One process of the guarded-world matrix: the base world, or the case's change."""
+    batch, n = 4, 3
+    if changed:
+        if case == "module_global_bool":
+            cache_guard_flags.FLAG = False
+        elif case == "module_global_int":
+            cache_guard_flags.SCALE = 5
+        elif case == "global_dtype":
+            cache_guard_flags.DTYPE = torch.float16
+        elif case == "env_var":
+            os.environ["AIRGRAPH_TEST_BRANCH"] = "1"
+        elif case == "deterministic":
+            torch.use_deterministic_algorithms(True)
+        elif case == "int_arg_dynamic":
+            n = 2
+        elif case == "shape_branch_dynamic":
+            batch = 16
+    torch.manual_seed(0)
+    net = GuardedWorld(case, changed, cache_dir=cache_dir, config=interpret_config()).eval()
+    if changed and case == "default_dtype":
+        torch.set_default_dtype(torch.float64)  # after the weights: only the branch differs
+    x = torch.randn(batch, 8, generator=torch.Generator().manual_seed(5))
+    with torch.inference_mode():
+        got = net.cached_forward(x, n)
+        want = net._forward(x, n)
+    return {
+        "status": net.cached_forward.status,
+        "entry": str(net.cached_forward.entry_dir),
+        "error": max_error(got, want),
+    }
+
+
 # -- the child's entry point -------------------------------------------------------------------
 
 

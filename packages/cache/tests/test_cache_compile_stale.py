@@ -60,3 +60,33 @@ def test_rank_changes_only_the_rank_folder(matrix):
     cold, changed = (result[k]["entry"] for k in ("cold", "changed"))
     assert cold.endswith("/rank_0") and changed.endswith("/rank_1")
     assert cold.rsplit("/", 1)[0] == changed.rsplit("/", 1)[0]
+
+
+# -- the guarded-world matrix: what Dynamo guarded changes between processes -----------------
+
+
+@pytest.fixture(scope="module")
+def guarded_world(tmp_path_factory):
+    """Per case, three fresh processes in turn: cold (base world), again (must hit), changed."""
+    root = tmp_path_factory.mktemp("guarded")
+    cases = cache_models.GUARD_CASES
+    runs = {}
+    for phase, changed in (("cold", False), ("again", False), ("changed", True)):
+        jobs = [
+            ("guarded_world", {"cache_dir": str(root / c), "case": c, "changed": changed})
+            for c in cases
+        ]
+        runs[phase] = dict(zip(cases, cache_models.run_many(jobs, parallel=4)))
+    return runs
+
+
+@pytest.mark.parametrize("case", cache_models.GUARD_CASES)
+def test_a_changed_world_is_never_a_stale_hit(guarded_world, case):
+    cold, again, changed = (guarded_world[p][case] for p in ("cold", "again", "changed"))
+    assert cold["status"] == "compiled", cold["stderr"]
+    assert again["status"] == "hit" and again["entry"] == cold["entry"], again["stderr"]
+    assert changed["error"] <= cache_models.ATOL, f"{case}: wrong result {changed}"
+    assert changed["status"] == "compiled", f"{case}: {changed['status']}"
+    assert changed["entry"] != cold["entry"], f"{case}: the changed world used the cold entry"
+    for run in (cold, again):
+        assert run["error"] <= cache_models.ATOL, (case, run)

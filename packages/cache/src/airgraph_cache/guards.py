@@ -313,6 +313,8 @@ def checks_from_guards(
         if not record.has_value:
             continue  # e.g. "not hasattr(x, 'foo')": nothing to read
         where = record.name or "a global"
+        if "['_compiled_call_impl']" in where:
+            continue  # torch's nn.Module class attribute (covered by torch's version)
         try:
             path = check_path(record.source)
             for spec in _specs_for(record, path, inputs):
