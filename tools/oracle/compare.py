@@ -224,13 +224,31 @@ def compare_all(ours_dir: Path, theirs_dir: Path, patterns: list[str]) -> list[d
             category, diffs = ONE_FAILS, [f"TorchAir fails: {their_err}"]
         else:
             category, diffs = compare_graphs(ours, theirs)
-        rows.append({"case": case, "category": category, "diffs": diffs})
+        rows.append(
+            {"case": case, "category": category, "diffs": diffs, "why": _documented(case, diffs)}
+        )
     return rows
+
+
+def _documented(case: Any, diffs: list[str]) -> list[str] | None:
+    """The documented reasons that explain all of a case's differences (``documented.py``)."""
+    from documented import reasons_for
+
+    if not diffs:
+        return None
+    return reasons_for(case.name, [_signature(line) for line in diffs])
+
+
+def _label(row: dict[str, Any]) -> str:
+    """The case's category, with ``differs, documented: <why>`` where reasons explain it."""
+    if row.get("why"):
+        return f"{row['category']}; differs, documented: " + "; ".join(row["why"])
+    return row["category"]
 
 
 def _print_report(rows: list[dict[str, Any]], max_lines: int) -> None:
     for row in rows:
-        print(f"[{row['category']}] {row['case'].name}")
+        print(f"[{_label(row)}] {row['case'].name}")
         shown = row["diffs"][:max_lines]
         for line in shown:
             print(f"    {line}")
@@ -244,6 +262,8 @@ def _summary(rows: list[dict[str, Any]]) -> list[str]:
     counts = Counter(row["category"] for row in rows)
     lines = [f"{len(rows)} cases"]
     lines += [f"  {category}: {counts.get(category, 0)}" for category in CATEGORIES]
+    documented = sum(1 for row in rows if row.get("why"))
+    lines.append(f"  (of the differing cases, {documented} differ only as documented)")
     return lines
 
 
@@ -273,12 +293,14 @@ def write_results(path: Path, rows: list[dict[str, Any]], seconds: float) -> Non
     from normalize import CATEGORIES
 
     families = case_list.FAMILIES
-    table = ["| family | " + " | ".join(CATEGORIES) + " |", "|---" * (len(CATEGORIES) + 1) + "|"]
+    header = [*CATEGORIES, "of these differing: documented"]
+    table = ["| family | " + " | ".join(header) + " |", "|---" * (len(header) + 1) + "|"]
     for family in (*families, "all"):
         fam_rows = [r for r in rows if family in ("all", r["case"].family)]
         counts = Counter(r["category"] for r in fam_rows)
         cells = " | ".join(str(counts.get(c, 0)) for c in CATEGORIES)
-        table.append(f"| {'**all**' if family == 'all' else family} | {cells} |")
+        documented = sum(1 for r in fam_rows if r.get("why"))
+        table.append(f"| {'**all**' if family == 'all' else family} | {cells} | {documented} |")
     lines = [
         "# TorchAir comparison: latest results",
         "",
@@ -293,7 +315,9 @@ def write_results(path: Path, rows: list[dict[str, Any]], seconds: float) -> Non
         "",
         "Cases per kind of difference (op types only on one side, or the op type",
         "and field that differs). What each means and whether it is a bug: see",
-        "`docs/development/torchair-oracle.md`.",
+        "`docs/development/torchair-oracle.md`; the differences airgraph keeps on",
+        "purpose are listed with their reasons in `tools/oracle/documented.py` and",
+        "marked `differs, documented: <why>` below.",
         "",
         "| cases | difference |",
         "|---|---|",
@@ -303,7 +327,7 @@ def write_results(path: Path, rows: list[dict[str, Any]], seconds: float) -> Non
         "",
     ]
     for row in rows:
-        lines.append(f"### `{row['case'].name}`: {row['category']}")
+        lines.append(f"### `{row['case'].name}`: {_label(row)}")
         if row["diffs"]:
             lines += ["", "```", *row["diffs"], "```"]
         lines.append("")

@@ -210,3 +210,15 @@ def test_reductions_inductor():
         [x],
         modes=("interpret", "inductor"),
     )
+
+
+@pytest.mark.parametrize("dim", [-1, 1, -2])
+def test_topk_dim_is_passed_as_given(dim):
+    # TorchAir writes TopKV2's dim as ATen gives it (GE's default is -1, so
+    # negative dims are accepted); k stays INT32, the prototype's only dtype.
+    x = make(SHAPE, torch.float32)
+    g = check_lowering(lambda x: tuple(torch.topk(x, 2, dim)), [x])
+    (op,) = g.ops_of_type("TopKV2")
+    assert op.attr("dim") == dim
+    k = g.op(op.inputs[1].rpartition(":")[0])
+    assert k.attr("value").desc.dtype.name == "INT32"

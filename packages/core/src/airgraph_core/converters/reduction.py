@@ -182,10 +182,15 @@ def topk(
     sorted: bool = True,
 ) -> Any:
     (dtype, shape), (_, idx_shape) = ctx.out(0), ctx.out(1)
+    _axes(x, dim)  # range check only
+    # ``dim`` as ATen gives it, as TorchAir passes it (the prototype's default
+    # is -1, so GE takes negative dims). ``k`` stays INT32, the only dtype
+    # TopKV2's prototype lists (TorchAir's INT64 k and undeclared
+    # ``sort_policy`` are documented differences).
     values, index = ctx.b.op(
         "TopKV2", x, ctx.scalar(k, DataType.INT32),
         out=[(dtype, shape), (DataType.INT32, idx_shape)],
-        dim=_axes(x, dim)[0], largest=bool(largest), sorted=bool(sorted),
+        dim=int(dim), largest=bool(largest), sorted=bool(sorted),
     )  # fmt: skip
     return values, ctx.cast(index, DataType.INT64)
 

@@ -1,0 +1,124 @@
+"""Differences from TorchAir that airgraph keeps on purpose, with the reason.
+
+Each :class:`Reason` names the cases it covers (name patterns) and the kinds
+of difference it explains (regular expressions over the difference
+signatures :func:`compare._signature` prints in ``RESULTS.md``, e.g.
+``airgraph only: GeluV2`` or ``TopKV2.dim differs``). A differing case is
+reported as ``differs, documented: <reason>`` only when every signature of
+its differences is explained by a reason that covers it; a new kind of
+difference in the same case shows up undocumented again.
+
+The table in ``docs/development/torchair-oracle.md`` gives the same
+judgements in prose; change both together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import re
+from collections.abc import Iterable
+
+__all__ = ["REASONS", "Reason", "reasons_for"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Reason:
+    """Why some cases differ from TorchAir and airgraph keeps its own graph."""
+
+    cases: tuple[str, ...]
+    explains: tuple[str, ...]
+    why: str
+
+    def covers(self, case: str) -> bool:
+        return any(fnmatch.fnmatchcase(case, pattern) for pattern in self.cases)
+
+    def explains_signature(self, signature: str) -> bool:
+        return any(re.fullmatch(rx, signature) for rx in self.explains)
+
+
+REASONS: tuple[Reason, ...] = (
+    Reason(
+        ("gelu*", "mlp_fp32*"),
+        (r"airgraph only: (Data, )?GeluV2", r"TorchAir only: Gelu"),
+        "exact GELU is GeluV2(approximate='none'); TorchAir's Gelu is the tanh "
+        "approximation whatever `approximate` says, so ours matches eager",
+    ),
+    Reason(
+        (
+            "isnan_isinf*",
+            "logical*",
+            "amax_amin*",
+            "min_dim*",
+            "prod*",
+            "index_put*",
+            "index_copy*",
+            "sdpa*",
+        ),
+        (r"TorchAir fails: .*",),
+        "TorchAir has no converter (or fails on CPU) for this op; airgraph lowers it",
+    ),  # fmt: skip
+    Reason(
+        ("clamp_min*",),
+        (r"airgraph only: Maximum", r"TorchAir only: ClipByValueV2, Const"),
+        "clamp_min as Maximum(x, min) is exact and one op; TorchAir clips with an inf bound",
+    ),
+    Reason(
+        ("baddbmm*",),
+        (r"TorchAir only: Cast, Const, Mul",),
+        "beta=1: TorchAir multiplies the input by an INT64 Const 1 and casts back; "
+        "airgraph adds it directly (one op less, same values)",
+    ),
+    Reason(
+        ("arange*",),
+        (
+            r"TorchAir only: Cast",
+            r"Const#\d+\.value differs",
+            r"Const#\d+ outputs differs",
+            r"Const\.value differs",
+            r"Const outputs differs",
+        ),
+        "Range in int64 (TorchAir: int32 then Cast): no int32 overflow for long ranges",
+    ),  # fmt: skip
+    Reason(
+        ("mul_scalar_bf16*",),
+        (r"airgraph only: Cast",),
+        "Muls' GE prototype (shared/ge/opdefs.json) lists no BF16, so bf16 scales in "
+        "float32 between two Casts; same single rounding as TorchAir's Muls",
+    ),
+    Reason(
+        ("topk*",),
+        (r"Const\.value differs", r"Const outputs differs", r"TopKV2\.sort_policy differs"),
+        "TopKV2's prototype lists only INT32 for k and declares no sort_policy; TorchAir's "
+        "generated builder feeds an INT64 k and adds sort_policy=1 (newer CANN)",
+    ),
+    Reason(
+        ("sym_size_output*",),
+        (r"TorchAir only: Const, Gather, Shape",),
+        "TorchAir leaves a dead Shape + Gather for a size Dynamo returns itself; "
+        "airgraph emits no op for it",
+    ),
+)
+
+
+def reasons_for(case: str, signatures: Iterable[str | None]) -> list[str] | None:
+    """The reasons that explain every difference of ``case``, or ``None`` if one is unexplained.
+
+    Args:
+        case: the case name.
+        signatures: the signature of each difference line (``None`` for
+            lines that carry no signature of their own, e.g. op listings).
+    """
+    applicable = [r for r in REASONS if r.covers(case)]
+    used: list[str] = []
+    seen = False
+    for sig in signatures:
+        if sig is None:
+            continue
+        seen = True
+        match = next((r for r in applicable if r.explains_signature(sig)), None)
+        if match is None:
+            return None
+        if match.why not in used:
+            used.append(match.why)
+    return used if seen else None
