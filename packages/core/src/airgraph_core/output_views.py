@@ -79,15 +79,25 @@ class OutputViews:
             output ``k``, ``{"step": j}`` the result of step ``j`` and
             ``{"dtype": name}`` a ``torch.dtype``.
         outputs: ``[k, j]`` pairs: ATen output ``k`` is the result of step ``j``.
+        bases: the FX names of intermediates the views are taken of that the
+            ATen graph does not return: the GE graph returns them after the
+            ATen outputs (output kind ``"b"``), as ``{"out": k}`` with ``k``
+            past the ATen outputs, and :meth:`apply` drops them.
 
     Raises:
         ValueError: a step names a target outside the allowed set or a
             reference is malformed (e.g. a damaged cache entry).
     """
 
-    def __init__(self, steps: Sequence[Sequence[Any]], outputs: Sequence[Sequence[int]]) -> None:
+    def __init__(
+        self,
+        steps: Sequence[Sequence[Any]],
+        outputs: Sequence[Sequence[int]],
+        bases: Sequence[str] = (),
+    ) -> None:
         self.steps = [[str(t), list(a), dict(kw)] for t, a, kw in steps]
         self.outputs = [(int(k), int(j)) for k, j in outputs]
+        self.bases = [str(name) for name in bases]
         self._program = [
             (_resolve_target(t), _bind(a), _bind_kwargs(kw)) for t, a, kw in self.steps
         ]
@@ -103,6 +113,7 @@ class OutputViews:
             isinstance(other, OutputViews)
             and self.steps == other.steps
             and self.outputs == other.outputs
+            and self.bases == other.bases
         )
 
     def __repr__(self) -> str:
@@ -115,7 +126,8 @@ class OutputViews:
 
     def to_json(self) -> str:
         """The record as compact JSON (see :meth:`from_json`)."""
-        return json.dumps({"steps": self.steps, "outputs": self.outputs}, separators=(",", ":"))
+        data = {"steps": self.steps, "outputs": self.outputs, "bases": self.bases}
+        return json.dumps(data, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> OutputViews:
@@ -126,7 +138,7 @@ class OutputViews:
         """
         try:
             data = json.loads(text)
-            return cls(data["steps"], data["outputs"])
+            return cls(data["steps"], data["outputs"], data.get("bases", ()))
         except (KeyError, TypeError, json.JSONDecodeError) as e:
             raise ValueError(f"text: not an output-views record ({e})") from e
 
@@ -137,18 +149,22 @@ class OutputViews:
             inputs: the graph's inputs of this call, one per ``Data`` op in
                 index order (after the target ran: inputs it updates in
                 place hold their new values).
-            outputs: one value per ATen output, as the target's outputs map
-                to them (:func:`~airgraph_core.lowering.convert_outputs`);
-                view positions hold ``None`` and are overwritten.
+            outputs: one value per ATen output, then one per hidden base, as
+                the target's outputs map to them
+                (:func:`~airgraph_core.lowering.convert_outputs`); view
+                positions hold ``None`` and are overwritten, hidden bases are
+                removed.
 
         Returns:
-            ``outputs``.
+            ``outputs``, one value per ATen output.
         """
         results: list[Any] = []
         for fn, args, kwargs in self._program:
             results.append(fn(*args(inputs, outputs, results), **kwargs(inputs, outputs, results)))
         for k, j in self.outputs:
             outputs[k] = results[j]
+        if self.bases:
+            del outputs[-len(self.bases) :]
         return outputs
 
 
@@ -238,7 +254,7 @@ def find_output_views(
             if isinstance(dst, Node) and dst.op == "placeholder" and isinstance(src, Node):
                 copied_into.setdefault(src, dst)
     roots = _output_roots(outputs)
-    finder = _ViewFinder(data_index, copied_into, roots)
+    finder = _ViewFinder(data_index, copied_into, roots, len(outputs))
     found: list[tuple[int, int]] = []
     for k, out in enumerate(outputs):
         if not isinstance(out, Node):
@@ -253,7 +269,7 @@ def find_output_views(
             finder.rollback(mark)
     if not found:
         return None
-    return OutputViews(finder.steps, found)
+    return OutputViews(finder.steps, found, [node.name for node in finder.hidden])
 
 
 def _output_roots(outputs: Sequence[Any]) -> dict[Node, int]:
@@ -282,20 +298,26 @@ class _ViewFinder:
         data_index: Mapping[Node, int],
         copied_into: Mapping[Node, Node],
         roots: Mapping[Node, int],
+        n_outputs: int,
     ) -> None:
         self.data_index = data_index
         self.copied_into = copied_into
         self.roots = roots
+        self.n_outputs = n_outputs
+        # Intermediates the ATen graph does not return that views are taken
+        # of: the GE graph returns them too, so eager's aliasing holds.
+        self.hidden: list[Node] = []
         self.steps: list[list[Any]] = []
         self._done: dict[Node, int] = {}
         self._sizes: dict[Node, dict[str, int] | None] = {}
 
-    def mark(self) -> tuple[int, dict[Node, int], dict[Node, Any]]:
-        return len(self.steps), dict(self._done), dict(self._sizes)
+    def mark(self) -> tuple[int, dict[Node, int], dict[Node, Any], int]:
+        return len(self.steps), dict(self._done), dict(self._sizes), len(self.hidden)
 
-    def rollback(self, mark: tuple[int, dict[Node, int], dict[Node, Any]]) -> None:
+    def rollback(self, mark: tuple[int, dict[Node, int], dict[Node, Any], int]) -> None:
         del self.steps[mark[0] :]
         self._done, self._sizes = mark[1], mark[2]
+        del self.hidden[mark[3] :]
 
     def encode(self, node: Node, top: bool = False) -> int:
         """The step index that yields ``node``'s value (steps are appended as needed)."""
@@ -336,6 +358,10 @@ class _ViewFinder:
             return {"in": self.data_index[placeholder]}
         if node in self.roots:
             return {"out": self.roots[node]}
+        if _is_computed_tensor(node):
+            if node not in self.hidden:
+                self.hidden.append(node)
+            return {"out": self.n_outputs + self.hidden.index(node)}
         return None
 
     def _size_of_input(self, node: Node) -> dict[str, int] | None:
@@ -370,6 +396,15 @@ class _ViewFinder:
         if isinstance(value, (list, tuple)):
             return [self._arg(v) for v in value]
         return _literal(value)
+
+
+def _is_computed_tensor(node: Node) -> bool:
+    """A tensor the graph computes (not a view, not a size): the target can return it."""
+    return (
+        node.op == "call_function"
+        and not _is_view_node(node)
+        and isinstance(node.meta.get("val"), torch.Tensor)
+    )
 
 
 def _target_name(target: Any) -> str | None:

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch.fx import Graph, GraphModule, Node
 
-from airgraph_core import GeGraph
+from airgraph_core import GeGraph, output_views
 from airgraph_dynamo.inputs import InputOrigin
 from airgraph_gears import GearPlan, get_dim_gears
 
@@ -259,7 +259,7 @@ def build_gear_setup(
             scalars.pop(index, None)
             values = None
         symbol_values.append(values)
-    output_sizes = _output_sizes(gm)
+    output_sizes = _output_sizes(gm, graph)
     setup = GearSetup(
         plan,
         tuple(inputs),
@@ -419,10 +419,18 @@ def _check_asserts(
     return None
 
 
-def _output_sizes(gm: GraphModule) -> tuple[Any, ...]:
-    """Per graph output: its dims' size expressions (tensor), its expression (size), or None."""
+def _output_sizes(gm: GraphModule, graph: GeGraph) -> tuple[Any, ...]:
+    """Per graph output: its dims' size expressions (tensor), its expression (size), or None.
+
+    The GE graph's hidden view bases (outputs after the ATen outputs, see
+    :class:`~airgraph_core.OutputViews`) follow, so padding slices them back too.
+    """
     output = next(iter(gm.graph.find_nodes(op="output")))
     flat = output.args[0] if isinstance(output.args[0], (list, tuple)) else [output.args[0]]
+    views = output_views(graph)
+    if views is not None and views.bases:
+        by_name = {node.name: node for node in gm.graph.nodes}
+        flat = [*flat, *(by_name[name] for name in views.bases)]
     sizes: list[Any] = []
     for out in flat:
         value = out.meta.get("val") if isinstance(out, Node) else out
