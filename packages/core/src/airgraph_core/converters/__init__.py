@@ -10,6 +10,7 @@ import importlib
 
 FAMILIES = (
     "assertions",
+    "collectives",
     "creation",
     "elementwise",
     "index",

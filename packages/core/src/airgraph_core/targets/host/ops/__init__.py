@@ -2,6 +2,7 @@
 
 from airgraph_core.targets.host.ops import (  # noqa: F401
     basic,
+    collectives,
     creation,
     elementwise,
     index,
