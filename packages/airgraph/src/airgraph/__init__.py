@@ -33,6 +33,8 @@ _EXPORTS = {
     "inference": ("airgraph.inference", None),
     "configs": ("airgraph.configs", None),
     "npu_fx_compiler": ("airgraph.npu_fx_compiler", None),
+    "logger": ("airgraph_core.logs", "logger"),
+    "passes": ("airgraph_dynamo.pipeline", "passes"),
 }
 
 __all__ = [
@@ -42,7 +44,9 @@ __all__ = [
     "get_compiler",
     "get_npu_backend",
     "inference",
+    "logger",
     "npu_fx_compiler",
+    "passes",
 ]
 
 

@@ -26,6 +26,7 @@ from airgraph_core.ir import (
     to_pbtxt,
     validate_graph,
 )
+from airgraph_core.logs import configure_from_env, configure_logging, logger
 from airgraph_core.lowering import (
     UnsupportedOp,
     UnsupportedOpError,
@@ -38,6 +39,8 @@ from airgraph_core.output_views import OutputViews
 from airgraph_core.targets.host import HostProgram
 
 __version__ = "0.1.0"
+
+configure_from_env()
 
 __all__ = [
     "Attr",
@@ -54,6 +57,8 @@ __all__ = [
     "UnsupportedOp",
     "UnsupportedOpError",
     "__version__",
+    "configure_logging",
+    "logger",
     "convert_outputs",
     "deserialize",
     "dump_text",

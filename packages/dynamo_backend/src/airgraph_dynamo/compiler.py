@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -22,17 +23,15 @@ from torch.utils.hooks import RemovableHandle
 from airgraph_core import (
     GeGraph,
     OutputViews,
-    UnsupportedOpError,
     convert_outputs,
-    lower_graph,
     output_views,
 )
 from airgraph_dynamo.config import CompilerConfig
-from airgraph_dynamo.dumps import dump_graph
 from airgraph_dynamo.gear_dispatch import GearedRunner
-from airgraph_dynamo.gears import GearSetup, build_gear_setup, has_gears, split_size_asserts
+from airgraph_dynamo.gears import GearSetup
 from airgraph_dynamo.inputs import InputOrigin
-from airgraph_dynamo.static_marks import StaticMarkReport, check_static_marks
+from airgraph_dynamo.pipeline import CompileState, run_pipeline, timing_text
+from airgraph_dynamo.static_marks import StaticMarkReport
 from airgraph_dynamo.targets import Executable, Target, select_target
 
 __all__ = ["AtenCompiler", "CompiledGraph", "FirstCallHook"]
@@ -63,6 +62,7 @@ class CompiledGraph:
         executable: the target's executable (``None`` on fallback).
         gears: the gear setup when inputs carry ``set_dim_gears`` marks
             (its ``plan``, and ``compiled``: the host gears compiled so far).
+        timings: seconds per pipeline step that ran (see :mod:`airgraph_dynamo.pipeline`).
     """
 
     name: str
@@ -76,6 +76,7 @@ class CompiledGraph:
     fallback_reason: str | None = None
     executable: Executable | None = None
     gears: GearSetup | None = None
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 #: ``hook(record, inputs, outputs)``: see :meth:`AtenCompiler.add_first_call_hook`.
@@ -132,6 +133,17 @@ class _ViewOutputs:
     def __call__(self, *args: Any) -> list[Any]:
         outs = self.runner(*args)
         return self.views.apply([args[p] for p in self.sources], outs)
+
+
+def _fill_record(record: CompiledGraph, state: CompileState) -> None:
+    """Copy what the pipeline produced into the graph's record."""
+    record.frozen_inputs = state.frozen_inputs
+    record.ge_graph = state.graph
+    record.static_marks = state.static_marks
+    record.dump_path = state.dump_path
+    record.gears = state.gears
+    record.executable = state.executable
+    record.timings = dict(state.timings)
 
 
 def standalone_origins(example_inputs: Sequence[Any]) -> list[InputOrigin]:
@@ -255,61 +267,41 @@ class AtenCompiler:
     ) -> Callable[..., Any]:
         if origins is None:
             origins = standalone_origins(example_inputs)
-        origins = list(origins)
-        name = f"graph_{next(_graph_ids)}"
-        frozen: tuple[int, ...] = ()
-        lower_inputs = list(example_inputs)
-        if self.config.experimental_config.frozen_parameter:
-            frozen = tuple(
-                i
-                for i, o in enumerate(origins)
-                if o.is_module_state and isinstance(o.value, torch.Tensor)
-            )
-            for i in frozen:
-                lower_inputs[i] = origins[i].value
-        record = CompiledGraph(name, gm, None, "eager", origins, frozen)
+        state = CompileState(
+            name=f"graph_{next(_graph_ids)}",
+            config=self.config,
+            gm=gm,
+            example_inputs=list(example_inputs),
+            origins=list(origins),
+            target=self.target,
+            ge_options=dict(ge_options or {}),
+            lower_inputs=list(example_inputs),
+        )
+        record = CompiledGraph(state.name, gm, None, "eager", state.origins)
         self.compiled.append(record)
-
-        geared = has_gears(origins)
-        # Geared sizes are unbacked: their runtime asserts are checked per gear instead.
-        size_asserts = split_size_asserts(gm) if geared else None
+        start = time.perf_counter()
         try:
-            graph = lower_graph(gm, lower_inputs, name=name, frozen_inputs=frozen)
-        except UnsupportedOpError as e:
+            run_pipeline(state)
+        except NotImplementedError as e:  # an unsupported ATen op, or a GE op the target lacks
+            _fill_record(record, state)
             return self._fallback(record, e)
-        record.ge_graph = graph
-        record.static_marks = check_static_marks(graph, origins)
-        dump = self.config.debug.graph_dump
-        if dump.type is not None:
-            record.dump_path = dump_graph(graph, dump.type, dump.path)
-
-        target = self.target
-        options = dict(ge_options or {})
-        if geared:
-            record.gears = build_gear_setup(
-                gm,
-                graph,
-                example_inputs,
-                origins,
-                self.config.inference_config.dynamic_gears_merge_policy,
-                size_asserts,
-            )
-            if target.name == "npu":
-                options = {**record.gears.ge_options(graph), **options}
-        try:
-            executable = target.compile(graph, options)
-        except NotImplementedError as e:  # e.g. a GE op the host target cannot run
-            return self._fallback(record, e)
-        record.target = target.name
-        record.executable = executable
+        _fill_record(record, state)
+        graph, executable = state.graph, state.executable
+        assert graph is not None and executable is not None  # the pipeline's last steps
+        record.target = state.target.name
         log.info(
-            "compiled %s for the %s target: %d GE ops, %d inputs (%d frozen), %s",
-            name,
-            target.name,
+            "compiled %s for the %s target in %.2f s: %d ATen nodes -> %d GE ops; "
+            "%d inputs (%d frozen), %s%s; steps: %s",
+            state.name,
+            state.target.name,
+            time.perf_counter() - start,
+            len(gm.graph.nodes),
             len(graph.ops),
             len(graph.data_ops),
-            len(frozen),
+            len(state.frozen_inputs),
             "static" if graph.is_static() else "dynamic",
+            f", {len(state.gears.plan)} gears" if state.gears is not None else "",
+            timing_text(state.timings),
         )
         return self._observed(record, self._runner(record, executable, gm, graph))
 

@@ -1,0 +1,292 @@
+"""The compile pipeline: the named steps from an ATen graph to an executable.
+
+:class:`~airgraph_dynamo.compiler.AtenCompiler` runs :data:`STEPS` in order
+on one :class:`CompileState`. Each step is a function ``step(state) -> None``
+that reads and fills in the state; the config decides which steps run
+(:meth:`CompileStep.runs`). :func:`passes` lists them, so the order is
+something a user can print, and each step's time is logged:
+
+    >>> from airgraph_dynamo.pipeline import passes
+    >>> passes()  # doctest: +NORMALIZE_WHITESPACE
+    ['post_grad_custom_pre_pass', 'freeze_parameters', 'split_gear_size_asserts',
+     'post_grad_custom_post_pass', 'lower', 'check_static_marks', 'dump_graph',
+     'plan_gears', 'compile_target']
+
+The users' FX passes (``config.post_grad_custom_pre_pass`` and
+``post_grad_custom_post_pass``, called as ``fn(gm, example_inputs, config)``)
+run where TorchAir runs them: the pre pass first, on the ATen graph as
+AOTAutograd made it; the post pass after airgraph's own FX steps, just
+before lowering.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch.fx import GraphModule
+
+from airgraph_core import GeGraph, lower_graph
+from airgraph_dynamo.config import CompilerConfig
+from airgraph_dynamo.dumps import dump_graph
+from airgraph_dynamo.gears import GearSetup, build_gear_setup, has_gears, split_size_asserts
+from airgraph_dynamo.inputs import InputOrigin
+from airgraph_dynamo.static_marks import StaticMarkReport, check_static_marks
+from airgraph_dynamo.targets import Executable, Target
+
+__all__ = [
+    "STEPS",
+    "CompileState",
+    "CompileStep",
+    "describe_passes",
+    "passes",
+    "run_pipeline",
+    "timing_text",
+]
+
+log = logging.getLogger("airgraph.dynamo")
+
+
+@dataclasses.dataclass
+class CompileState:
+    """Everything the steps of one compile read and write.
+
+    Attributes:
+        name: the GE graph's name.
+        config: the compiler's options.
+        gm: the ATen graph (user FX passes may change it in place).
+        example_inputs: one value per placeholder (fake or real).
+        origins: where each placeholder comes from.
+        target: the target the graph is compiled for.
+        ge_options: GE options for the target (gear options are added).
+        lower_inputs: the values the lowering sees (frozen parameters real).
+        frozen_inputs: placeholder positions embedded as ``Const``.
+        size_asserts: the runtime size asserts split off a geared graph.
+        graph: the GE graph, once lowered.
+        static_marks: the static-marks report.
+        dump_path: where the GE graph was dumped.
+        gears: the gear setup of a geared graph.
+        executable: the target's executable, once compiled.
+        timings: seconds per step that ran, in order.
+    """
+
+    name: str
+    config: CompilerConfig
+    gm: GraphModule
+    example_inputs: list[Any]
+    origins: list[InputOrigin]
+    target: Target
+    ge_options: dict[str, str]
+    lower_inputs: list[Any] = dataclasses.field(default_factory=list)
+    frozen_inputs: tuple[int, ...] = ()
+    size_asserts: GraphModule | None = None
+    graph: GeGraph | None = None
+    static_marks: StaticMarkReport | None = None
+    dump_path: Any = None
+    gears: GearSetup | None = None
+    executable: Executable | None = None
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @property
+    def geared(self) -> bool:
+        """Whether an input carries ``set_dim_gears`` marks."""
+        return has_gears(self.origins)
+
+
+@dataclasses.dataclass(frozen=True)
+class CompileStep:
+    """One named step of the pipeline.
+
+    Attributes:
+        name: the step's name (as :func:`passes` lists it).
+        run: ``run(state)``: does the step's work on the state.
+        enabled: ``enabled(config)``: whether the step runs under ``config``.
+        doc: one line on what the step does.
+    """
+
+    name: str
+    run: Callable[[CompileState], None]
+    enabled: Callable[[CompilerConfig], bool]
+    doc: str
+
+    def runs(self, config: CompilerConfig) -> bool:
+        """Whether this step runs under ``config``."""
+        return bool(self.enabled(config))
+
+
+def _always(config: CompilerConfig) -> bool:
+    return True
+
+
+# -- the steps ------------------------------------------------------------------
+
+
+def _user_pass(attribute: str) -> Callable[[CompileState], None]:
+    def run(state: CompileState) -> None:
+        fn = getattr(state.config, attribute)
+        fn(state.gm, state.example_inputs, state.config)
+        state.gm.graph.lint()
+        state.gm.recompile()
+
+    return run
+
+
+def _freeze_parameters(state: CompileState) -> None:
+    state.frozen_inputs = tuple(
+        i
+        for i, o in enumerate(state.origins)
+        if o.is_module_state and isinstance(o.value, torch.Tensor)
+    )
+    for i in state.frozen_inputs:
+        state.lower_inputs[i] = state.origins[i].value
+
+
+def _split_gear_size_asserts(state: CompileState) -> None:
+    # Geared sizes are unbacked: their runtime asserts are checked per gear instead.
+    if state.geared:
+        state.size_asserts = split_size_asserts(state.gm)
+
+
+def _lower(state: CompileState) -> None:
+    state.graph = lower_graph(
+        state.gm, state.lower_inputs, name=state.name, frozen_inputs=state.frozen_inputs
+    )
+
+
+def _check_static_marks(state: CompileState) -> None:
+    state.static_marks = check_static_marks(_graph(state), state.origins)
+
+
+def _dump_graph(state: CompileState) -> None:
+    dump = state.config.debug.graph_dump
+    state.dump_path = dump_graph(_graph(state), dump.type, dump.path)
+
+
+def _plan_gears(state: CompileState) -> None:
+    if not state.geared:
+        return
+    graph = _graph(state)
+    state.gears = build_gear_setup(
+        state.gm,
+        graph,
+        state.example_inputs,
+        state.origins,
+        state.config.inference_config.dynamic_gears_merge_policy,
+        state.size_asserts,
+    )
+    if state.target.name == "npu":  # one GE graph serves every gear through GE's options
+        state.ge_options = {**state.gears.ge_options(graph), **state.ge_options}
+
+
+def _compile_target(state: CompileState) -> None:
+    state.executable = state.target.compile(_graph(state), state.ge_options)
+
+
+def _graph(state: CompileState) -> GeGraph:
+    if state.graph is None:
+        raise RuntimeError(f"pipeline: {state.name} has no GE graph yet (run 'lower' first)")
+    return state.graph
+
+
+#: The steps, in the order they run.
+STEPS: tuple[CompileStep, ...] = (
+    CompileStep(
+        "post_grad_custom_pre_pass",
+        _user_pass("post_grad_custom_pre_pass"),
+        lambda c: c.post_grad_custom_pre_pass is not None,
+        "the user's FX pass on the ATen graph, before airgraph's own steps",
+    ),
+    CompileStep(
+        "freeze_parameters",
+        _freeze_parameters,
+        lambda c: c.experimental_config.frozen_parameter,
+        "module parameters and buffers become GE constants",
+    ),
+    CompileStep(
+        "split_gear_size_asserts",
+        _split_gear_size_asserts,
+        _always,
+        "with gears: move the runtime size asserts out, to check them per gear",
+    ),
+    CompileStep(
+        "post_grad_custom_post_pass",
+        _user_pass("post_grad_custom_post_pass"),
+        lambda c: c.post_grad_custom_post_pass is not None,
+        "the user's FX pass after airgraph's FX steps, before lowering",
+    ),
+    CompileStep("lower", _lower, _always, "lower the ATen graph to a GE graph"),
+    CompileStep(
+        "check_static_marks",
+        _check_static_marks,
+        _always,
+        "report how torch._dynamo.mark_static shaped the GE inputs",
+    ),
+    CompileStep(
+        "dump_graph",
+        _dump_graph,
+        lambda c: c.debug.graph_dump.type is not None,
+        "write the GE graph to debug.graph_dump.path",
+    ),
+    CompileStep(
+        "plan_gears",
+        _plan_gears,
+        _always,
+        "with gears: the gear plan, and GE's gear options for the npu target",
+    ),
+    CompileStep("compile_target", _compile_target, _always, "compile the GE graph for the target"),
+)
+
+
+def passes(config: CompilerConfig | None = None) -> list[str]:
+    """The names of the pipeline's steps, in order: those that run under ``config``, or all.
+
+    Args:
+        config: a config to filter by; ``None`` lists every step.
+
+    Returns:
+        The step names.
+
+    Raises:
+        TypeError: ``config`` is not a ``CompilerConfig``.
+    """
+    if config is not None and not isinstance(config, CompilerConfig):
+        raise TypeError(f"config: expected a CompilerConfig or None, got {type(config).__name__}")
+    return [s.name for s in STEPS if config is None or s.runs(config)]
+
+
+def describe_passes(config: CompilerConfig | None = None) -> str:
+    """The pipeline as text: one line per step, marked ``-`` where ``config`` skips it."""
+    lines = []
+    for i, step in enumerate(STEPS, 1):
+        mark = " " if config is None or step.runs(config) else "-"
+        lines.append(f"{mark}{i:2d}. {step.name:28s} {step.doc}")
+    return "\n".join(lines)
+
+
+def run_pipeline(state: CompileState, steps: Sequence[CompileStep] = STEPS) -> CompileState:
+    """Run the enabled ``steps`` on ``state`` in order, timing each.
+
+    Returns:
+        ``state``, filled in.
+
+    Raises:
+        whatever a step raises (``UnsupportedOpError`` from ``lower``,
+        ``NotImplementedError`` from a target that cannot run an op).
+    """
+    for step in steps:
+        if not step.runs(state.config):
+            continue
+        start = time.perf_counter()
+        step.run(state)
+        state.timings[step.name] = time.perf_counter() - start
+        log.debug("%s: step %s took %.3f s", state.name, step.name, state.timings[step.name])
+    return state
+
+
+def timing_text(timings: Mapping[str, float]) -> str:
+    """``lower 0.012 s, compile_target 1.204 s, ...`` for a log line."""
+    return ", ".join(f"{name} {seconds:.3f} s" for name, seconds in timings.items())
