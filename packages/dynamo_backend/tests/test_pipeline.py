@@ -84,3 +84,19 @@ def test_airgraph_log_info_reports_the_compile_without_code():
     assert proc.returncode == 0, proc.stderr[-2000:]
     line = next(ln for ln in proc.stderr.splitlines() if "compiled graph_0" in ln)
     assert "ATen nodes" in line and "GE ops" in line and "steps: " in line and "lower " in line
+
+
+def test_docs_page_examples_run():
+    """The python examples of docs/concepts/pipeline.md, run as written."""
+    import re
+    from pathlib import Path
+
+    pytest.importorskip("airgraph")
+    page = Path(__file__).resolve().parents[3] / "docs" / "concepts" / "pipeline.md"
+    if not page.exists():
+        pytest.skip(f"docs page not found at {page} (not running from a checkout)")
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        torch._dynamo.reset()
+        exec(compile(block, str(page), "exec"), {"__name__": "pipeline_example"})
