@@ -98,6 +98,14 @@ REASONS: tuple[Reason, ...] = (
         "TorchAir leaves a dead Shape + Gather for a size Dynamo returns itself; "
         "airgraph emits no op for it",
     ),
+    Reason(
+        ("matmul_4d*", "linear_bias_3d*", "*view_out*"),
+        (r"TorchAir only: (Const, )?Reshape",),
+        "the output is a view (an ATen `view` of the matmul result): airgraph returns the "
+        "matmul result from GE and makes the output as a view of it after the run, with "
+        "eager's sizes, strides and aliasing (docs/concepts/targets.md, 'Outputs that alias "
+        "inputs or other outputs'); TorchAir copies it through a GE Reshape",
+    ),
 )
 
 
