@@ -1,7 +1,8 @@
 """Dynamic gears: a declared set of input shapes served by one trace, compiled as static graphs.
 
 - :func:`set_dim_gears` / :func:`get_dim_gears` mark the sizes an input's dims
-  may take (gear 1 included, unlike TorchAir).
+  may take (gear 1 included, unlike TorchAir); :func:`normalize_dim_gears`
+  validates a gear spec by the same rules.
 - :data:`MERGE_POLICIES` (``zip``, ``product``) and :func:`merge_gears`
   combine the gears of several dims.
 - :class:`GearPlan` lists every shape combination, dispatches a call's
@@ -23,6 +24,7 @@ from airgraph_gears.marks import (
     MAX_GEARS_PER_DIM,
     MIN_GEARS_PER_DIM,
     get_dim_gears,
+    normalize_dim_gears,
     set_dim_gears,
 )
 from airgraph_gears.merge import (
@@ -50,6 +52,7 @@ __all__ = [
     "__version__",
     "get_dim_gears",
     "merge_gears",
+    "normalize_dim_gears",
     "product_policy",
     "set_dim_gears",
     "zip_policy",

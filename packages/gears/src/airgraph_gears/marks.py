@@ -17,17 +17,19 @@ the geared dims stayed symbolic in the traced graph.
 from __future__ import annotations
 
 import logging
-import numbers
 from collections.abc import Mapping
 from typing import Any
 
 import torch
+
+from airgraph_gears._values import describe, is_int
 
 __all__ = [
     "GEARS_ATTR",
     "MAX_GEARS_PER_DIM",
     "MIN_GEARS_PER_DIM",
     "get_dim_gears",
+    "normalize_dim_gears",
     "set_dim_gears",
 ]
 
@@ -41,16 +43,7 @@ MIN_GEARS_PER_DIM = 2
 MAX_GEARS_PER_DIM = 100
 
 
-def _is_int(value: Any) -> bool:
-    # bool is an int subclass, but True is not a size or a dim.
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _describe(value: Any) -> str:
-    return f"{value!r} ({type(value).__name__})"
-
-
-def _normalize_dim_gears(
+def normalize_dim_gears(
     dim_gears: Any, ndim: int, *, name: str = "dim_gears"
 ) -> dict[int, tuple[int, ...]]:
     """Validate one tensor's gear spec and return it as {dim: gears}, dims >= 0.
@@ -58,19 +51,32 @@ def _normalize_dim_gears(
     Gears keep the order and repetitions given: ``zip`` pairs gears by
     position, so ``{0: [2, 2, 4]}`` next to ``{0: [8, 16, 16]}`` is meaningful.
     Shared by ``set_dim_gears`` and ``GearPlan`` so both enforce one rule set.
+
+    Args:
+        dim_gears: the spec as the user gave it, e.g. ``{0: [2, 4]}``.
+        ndim: rank of the tensor the spec belongs to.
+        name: how error messages name the spec.
+
+    Returns:
+        ``{dim: gears}`` with non-negative dims in ascending order.
+
+    Raises:
+        TypeError: the spec, a dim or a gear has the wrong type.
+        ValueError: a dim is out of range or named twice, a gear is not
+            positive, or a dim has too few or too many gears.
     """
     if not isinstance(dim_gears, Mapping):
         raise TypeError(
             f"{name} must be a dict mapping a dim to a list of gears, "
-            f"e.g. {{0: [2, 4]}}, got {_describe(dim_gears)}"
+            f"e.g. {{0: [2, 4]}}, got {describe(dim_gears)}"
         )
     if not dim_gears:
         raise ValueError(f"{name} must name at least one dim, e.g. {{0: [2, 4]}}, got {{}}")
     normalized: dict[int, tuple[int, ...]] = {}
     given_as: dict[int, int] = {}
     for dim, gears in dim_gears.items():
-        if not _is_int(dim):
-            raise TypeError(f"{name} keys must be ints (dims), got {_describe(dim)}")
+        if not is_int(dim):
+            raise TypeError(f"{name} keys must be ints (dims), got {describe(dim)}")
         dim = int(dim)
         if not -ndim <= dim < ndim:
             raise ValueError(
@@ -84,12 +90,12 @@ def _normalize_dim_gears(
             )
         if not isinstance(gears, (list, tuple)):
             raise TypeError(
-                f"{name}[{dim}] must be a list or tuple of positive ints, got {_describe(gears)}"
+                f"{name}[{dim}] must be a list or tuple of positive ints, got {describe(gears)}"
             )
         for index, gear in enumerate(gears):
-            if not _is_int(gear):
+            if not is_int(gear):
                 raise TypeError(
-                    f"{name}[{dim}][{index}] must be a positive int, got {_describe(gear)}"
+                    f"{name}[{dim}][{index}] must be a positive int, got {describe(gear)}"
                 )
             if gear <= 0:
                 raise ValueError(
@@ -142,8 +148,8 @@ def set_dim_gears(
         {0: (1, 2, 4, 8)}
     """
     if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"set_dim_gears: tensor must be a torch.Tensor, got {_describe(tensor)}")
-    gears_by_dim = _normalize_dim_gears(dim_gears, tensor.dim())
+        raise TypeError(f"set_dim_gears: tensor must be a torch.Tensor, got {describe(tensor)}")
+    gears_by_dim = normalize_dim_gears(dim_gears, tensor.dim())
     for dim, gears in gears_by_dim.items():
         size = tensor.size(dim)
         if size not in gears:

@@ -12,7 +12,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from airgraph_gears.marks import _describe, _is_int
+from airgraph_gears._values import describe, is_int
 
 __all__ = [
     "MAX_COMBINATIONS",
@@ -92,10 +92,10 @@ def _explicit_combinations(
                 f"one per geared dim, got {combination!r}"
             )
         for position, (value, gears) in enumerate(zip(combination, gear_lists)):
-            if not _is_int(value):
+            if not is_int(value):
                 raise TypeError(
                     f"gear combination {index} value {position} must be an int, "
-                    f"got {_describe(value)}"
+                    f"got {describe(value)}"
                 )
             if value not in gears:
                 raise ValueError(
@@ -148,7 +148,7 @@ def merge_gears(
     else:
         raise TypeError(
             f"dynamic_gears_merge_policy must be one of {sorted(MERGE_POLICIES)} "
-            f"or an explicit list of combinations, got {_describe(policy)}"
+            f"or an explicit list of combinations, got {describe(policy)}"
         )
     unique = sorted(set(combinations))
     if len(unique) > MAX_COMBINATIONS:

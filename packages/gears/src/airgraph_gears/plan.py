@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-from airgraph_gears.marks import _describe, _is_int, _normalize_dim_gears, get_dim_gears
+from airgraph_gears._values import describe, is_int
+from airgraph_gears.marks import get_dim_gears, normalize_dim_gears
 from airgraph_gears.merge import merge_gears
 
 __all__ = ["GearPlan", "Shape", "Shapes"]
@@ -71,10 +72,10 @@ class GearPlan:
         policy: str | Sequence[Sequence[int]] = "zip",
     ) -> None:
         if not isinstance(shapes, Sequence) or isinstance(shapes, str):
-            raise TypeError(f"shapes must be a list of per-input shapes, got {_describe(shapes)}")
+            raise TypeError(f"shapes must be a list of per-input shapes, got {describe(shapes)}")
         if not isinstance(gears, Sequence) or isinstance(gears, str):
             raise TypeError(
-                f"gears must be a list with one gear spec (or None) per input, got {_describe(gears)}"
+                f"gears must be a list with one gear spec (or None) per input, got {describe(gears)}"
             )
         if len(shapes) != len(gears):
             raise ValueError(
@@ -85,20 +86,20 @@ class GearPlan:
         specs: list[dict[int, tuple[int, ...]] | None] = []
         for index, (shape, spec) in enumerate(zip(shapes, gears)):
             if not isinstance(shape, Sequence) or isinstance(shape, str):
-                raise TypeError(f"shapes[{index}] must be a tuple of ints, got {_describe(shape)}")
+                raise TypeError(f"shapes[{index}] must be a tuple of ints, got {describe(shape)}")
             normalized = (
-                _normalize_dim_gears(spec, len(shape), name=f"gears[{index}]") if spec else None
+                normalize_dim_gears(spec, len(shape), name=f"gears[{index}]") if spec else None
             )
             entries: list[int | None] = []
             for dim, size in enumerate(shape):
                 if normalized is not None and dim in normalized:
                     entries.append(None)
-                elif _is_int(size) and size >= 0:
+                elif is_int(size) and size >= 0:
                     entries.append(int(size))
                 else:
                     raise ValueError(
                         f"shapes[{index}][{dim}] must be an int >= 0 (the dim has no gears, so "
-                        f"it is static), got {_describe(size)}"
+                        f"it is static), got {describe(size)}"
                     )
             template.append(tuple(entries))
             specs.append(normalized)
