@@ -224,3 +224,44 @@ def test_inductor_runs_the_collectives_on_every_call():
     for _ in range(3):  # the first call specializes; the later ones run Inductor's code
         x = torch.randn(4, 3)
         torch.testing.assert_close(program(x)[0], fn(x))
+
+
+class _FakeHcclBackend:
+    def __init__(self):
+        self.calls = []
+
+    def get_hccl_comm_name(self, rank, init_comm=False):
+        self.calls.append((rank, init_comm))
+        return f"hccl_world_{rank}"
+
+
+class _FakeNpuGroup:
+    """A group as torch_npu makes it: an ``npu`` backend that knows HCCL's communicator name."""
+
+    def __init__(self):
+        self.backend = _FakeHcclBackend()
+
+    def _get_backend(self, device):
+        if device.type != "npu":
+            raise RuntimeError(f"no backend for {device}")
+        return self.backend
+
+
+def test_npu_groups_are_named_by_their_hccl_communicator(monkeypatch):
+    import sys
+    import types
+
+    from airgraph_core import _torch_compat
+
+    group = _FakeNpuGroup()
+    monkeypatch.setattr(_torch_compat, "resolve_process_group", lambda name: group)
+    # torch knows the "npu" device type only once torch_npu registered it.
+    monkeypatch.setattr(_torch_compat, "_npu_device", lambda: types.SimpleNamespace(type="npu"))
+    # Without torch_npu loaded the NPU lookup never runs: the host name is used.
+    monkeypatch.delitem(sys.modules, "torch_npu", raising=False)
+    assert _torch_compat.hccl_comm_name(group) is None
+    monkeypatch.setitem(sys.modules, "torch_npu", types.ModuleType("torch_npu"))
+    assert ge_group_name("0") == "hccl_world_0"
+    assert group.backend.calls == [(0, True)]  # the communicator is created if it is not yet
+    # A gloo group (no npu backend) keeps the host name even with torch_npu loaded.
+    assert _torch_compat.hccl_comm_name(dist.group.WORLD) is None

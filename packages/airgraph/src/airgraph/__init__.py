@@ -35,6 +35,7 @@ _EXPORTS = {
     "npu_fx_compiler": ("airgraph.npu_fx_compiler", None),
     "logger": ("airgraph_core.logs", "logger"),
     "passes": ("airgraph_dynamo.pipeline", "passes"),
+    "patch_for_hcom": ("airgraph._hcom", "patch_for_hcom"),
 }
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "logger",
     "npu_fx_compiler",
     "passes",
+    "patch_for_hcom",
 ]
 
 

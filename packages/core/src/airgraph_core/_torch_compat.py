@@ -61,10 +61,15 @@ def hccl_comm_name(group: Any) -> str | None:
     if "torch_npu" not in sys.modules:
         return None
     try:
-        backend = group._get_backend(torch.device("npu"))
-    except (RuntimeError, ValueError):
+        backend = group._get_backend(_npu_device())
+    except (RuntimeError, TypeError, ValueError):
         return None
     get_name = getattr(backend, "get_hccl_comm_name", None)
     if get_name is None:
         return None
     return get_name(dist.get_rank(), init_comm=True)
+
+
+def _npu_device() -> torch.device:
+    # The "npu" device type exists only once torch_npu has registered it.
+    return torch.device("npu")
