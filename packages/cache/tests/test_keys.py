@@ -321,3 +321,39 @@ def test_build_key_rejects_what_is_not_a_bound_module_method(tmp_path, monkeypat
 def test_diff_requires_a_key(base_key):
     with pytest.raises(TypeError, match="other"):
         base_key.diff({})
+
+
+def test_file_rewritten_in_place_same_size_and_mtime_is_a_miss(tmp_path, monkeypatch):
+    # Nothing read from a file is reused across key builds unless its bytes hash the same:
+    # a rewrite that keeps the path, the size and the mtime must still change the key.
+    module = load_model_module(tmp_path)
+    path = tmp_path / "base" / "model.py"
+    before = key_of(module, monkeypatch)
+    stat = path.stat()
+    path.write_text(MODEL_TEMPLATE.format(**{**BASE, "helper_factor": "3"}))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+    spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
+    changed = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(changed)
+    after = key_of(changed, monkeypatch)
+    assert before.diff(after) == [f"sources.{MODULE_NAME}.helper"]
+
+
+def test_class_source_covers_attributes_after_its_methods(tmp_path, monkeypatch):
+    # A class is covered by its whole body (decorators to last statement), not only by
+    # the lines of its methods: an attribute after the last method counts too.
+    template = MODEL_TEMPLATE + "\n    TAIL = {tail}\n"
+    folders = []
+    for name, tail in (("a", "1"), ("b", "2")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "model.py").write_text(template.format(**BASE, tail=tail))
+        folders.append(folder / "model.py")
+    keys = []
+    for path in folders:
+        spec = importlib.util.spec_from_file_location(MODULE_NAME, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        keys.append(key_of(module, monkeypatch))
+    assert keys[0].diff(keys[1]) == [f"sources.{MODULE_NAME}.Model"]

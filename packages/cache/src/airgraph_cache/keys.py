@@ -25,6 +25,7 @@ from typing import Any
 
 from airgraph_cache.manifest import canonical_json
 from airgraph_cache.signature import describe_inputs, describe_module_state
+from airgraph_cache.source_files import SourceReader
 from airgraph_cache.sources import (
     class_fingerprints,
     decompositions_fingerprint,
@@ -287,9 +288,10 @@ def build_key(
             if cls not in classes:
                 classes.append(cls)
     functions = [method.__func__] + [fn for cls in classes for fn in functions_of(cls)]
-    sources = source_fingerprint(method)
-    sources.update(class_fingerprints(classes))
-    sources.update(helper_fingerprints(functions))
+    reader = SourceReader()  # each source file read and hashed once for this key
+    sources = source_fingerprint(method, reader)
+    sources.update(class_fingerprints(classes, reader))
+    sources.update(helper_fingerprints(functions, reader))
 
     return CacheKey(
         model_class=qualified_name(type(owner)),

@@ -14,10 +14,14 @@ What the source fingerprints cover (and what they do not):
   module object (``F.relu``, ``mylib.helper``), and objects from torch or
   airgraph (covered by their versions) are not hashed.
 
-Source text is read with :func:`inspect.getsource`; where there is none (code
-made by ``exec``), the bytecode, constants and names are hashed instead.
-Sources are keyed by qualified name, never by file path, so moving a project
-folder keeps its cache.
+Source text is read file by file, never parsed per object
+(:mod:`airgraph_cache.source_files`): a function's or class's own lines, or,
+for objects in installed files (site-packages, the standard library), the
+whole file's digest. Where there is no text (code made by ``exec``), the
+bytecode, constants and names are hashed instead. Sources are keyed by
+qualified name, never by file path, so moving a project folder keeps its
+cache. Pass one :class:`~airgraph_cache.source_files.SourceReader` to every
+call of one key build so that each file is read and hashed once.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from airgraph_cache.manifest import canonical_json
+from airgraph_cache.source_files import SourceReader
 
 __all__ = [
     "class_fingerprints",
@@ -83,19 +88,27 @@ def _code_text(code: types.CodeType) -> str:
     return "\n".join(parts)
 
 
-def _object_source(obj: Any) -> str:
-    """Source text of a function or class; bytecode text where no source exists."""
-    try:
-        return inspect.getsource(obj)
-    except (OSError, TypeError):
-        pass
+def _object_source(obj: Any, reader: SourceReader | None = None) -> str:
+    """Source text of a function or class; bytecode text where no source exists.
+
+    ``reader`` reads each file once across calls; without one, files are read afresh.
+    """
+    reader = reader or SourceReader()
     if isinstance(obj, type):
+        text = reader.class_text(obj)
+        if text is not None:
+            return text
         members = sorted(vars(obj).items())
-        return "\n".join(
+        found = reader.class_file(obj)
+        return ("file:" + found.digest + "\n" if found is not None else "") + "\n".join(
             f"{name}:{_code_text(value.__code__)}"
             for name, value in members
             if isinstance(value, types.FunctionType)
         )
+    if isinstance(obj, types.FunctionType):
+        text = reader.function_text(obj)
+        if text is not None:
+            return text
     code = getattr(obj, "__code__", None)
     return "code:" + _code_text(code) if code is not None else repr(obj)
 
@@ -125,8 +138,11 @@ def user_classes(cls: type) -> list[type]:
     return [c for c in cls.__mro__ if _top_package(c) not in _VERSIONED_PACKAGES]
 
 
-def helper_fingerprints(functions: Iterable[Callable[..., Any]]) -> dict[str, str]:
+def helper_fingerprints(
+    functions: Iterable[Callable[..., Any]], reader: SourceReader | None = None
+) -> dict[str, str]:
     """Fingerprints of the module globals that ``functions`` look up, one level deep."""
+    reader = reader or SourceReader()
     helpers: dict[str, str] = {}
     for fn in functions:
         fn = inspect.unwrap(fn)
@@ -148,14 +164,16 @@ def helper_fingerprints(functions: Iterable[Callable[..., Any]]) -> dict[str, st
                 target = value.func if isinstance(value, functools.partial) else value
                 if _top_package(inspect.unwrap(target)) in _VERSIONED_PACKAGES:
                     continue
-                text = _object_source(inspect.unwrap(target))
+                text = _object_source(inspect.unwrap(target), reader)
                 if isinstance(value, functools.partial):
                     text += repr((value.args, sorted(value.keywords.items())))
                 helpers[label] = _sha256(text)
     return helpers
 
 
-def source_fingerprint(fn: Callable[..., Any]) -> dict[str, str]:
+def source_fingerprint(
+    fn: Callable[..., Any], reader: SourceReader | None = None
+) -> dict[str, str]:
     """sha256 of a function's source and of the module-level helpers it uses.
 
     Covers ``fn`` itself and, one level deep, the globals named in its code
@@ -165,6 +183,7 @@ def source_fingerprint(fn: Callable[..., Any]) -> dict[str, str]:
 
     Args:
         fn: a function or bound method.
+        reader: the key build's file reader (each file read once); a fresh one if None.
 
     Returns:
         ``{qualified name: sha256 hex}``; ``fn``'s own entry is keyed by its
@@ -181,13 +200,18 @@ def source_fingerprint(fn: Callable[..., Any]) -> dict[str, str]:
     target = inspect.unwrap(getattr(fn, "__func__", fn))
     if not isinstance(target, types.FunctionType):
         raise TypeError(f"fn: expected a Python function or method, got {type(fn).__name__}")
-    result = {qualified_name(target): _sha256(_object_source(target))}
-    result.update(helper_fingerprints([target]))
+    reader = reader or SourceReader()
+    result = {qualified_name(target): _sha256(_object_source(target, reader))}
+    result.update(helper_fingerprints([target], reader))
     return result
 
 
-def class_fingerprints(classes: Iterable[type]) -> dict[str, str]:
-    return {qualified_name(c): _sha256(_object_source(c)) for c in classes}
+def class_fingerprints(
+    classes: Iterable[type], reader: SourceReader | None = None
+) -> dict[str, str]:
+    """``{qualified name: sha256 of the class's source}`` (see the module docstring)."""
+    reader = reader or SourceReader()
+    return {qualified_name(c): _sha256(_object_source(c, reader)) for c in classes}
 
 
 def decompositions_fingerprint(table: Mapping[Any, Callable[..., Any]] | None) -> str:
@@ -210,9 +234,10 @@ def decompositions_fingerprint(table: Mapping[Any, Callable[..., Any]] | None) -
             f"decompositions: expected a mapping op -> function, got {type(table).__name__}"
         )
     entries = []
+    reader = SourceReader()
     for op, fn in table.items():
         if not callable(fn):
             raise TypeError(f"decompositions[{op}]: expected a callable, got {type(fn).__name__}")
         target = inspect.unwrap(fn.func if isinstance(fn, functools.partial) else fn)
-        entries.append([str(op), qualified_name(target), _sha256(_object_source(target))])
+        entries.append([str(op), qualified_name(target), _sha256(_object_source(target, reader))])
     return _sha256(canonical_json(sorted(entries)))
