@@ -22,6 +22,7 @@ FAMILIES = (
     "reduction",
     "resample",
     "shape",
+    "strided",
     "symbolic",
 )
 

@@ -21,6 +21,7 @@ from torch.fx.experimental.symbolic_shapes import guard_or_false
 from airgraph_core.converters.context import ConversionContext, SymValue, spec_of
 from airgraph_core.converters.registry import INTS, NUMERIC, register
 from airgraph_core.converters.shape import DATA_DTYPES, same_shape, strided_slice
+from airgraph_core.converters.strided import scatter_through_view, static_positions, view_positions
 from airgraph_core.converters.symbolic import dim_size, dim_sizes, sym_operand
 from airgraph_core.ir.builder import TensorRef
 from airgraph_core.ir.dtypes import DataType
@@ -257,14 +258,16 @@ def _like(
 def _unit_step(node: Node) -> str | None:
     step = node.args[5] if len(node.args) > 5 else node.kwargs.get("step", 1)
     if step != 1:
-        return f"step={step}; only step 1 is supported"
+        # A strided slice is written through its positions, known for static shapes.
+        reason = static_positions(node)
+        return None if reason is None else f"step={step}: {reason}"
     return None
 
 
 @register(
     aten.slice_scatter.default,
     dtypes=DATA_DTYPES,
-    ge_ops=("StridedSliceV2", "ConcatV2"),
+    ge_ops=("StridedSliceV2", "ConcatV2", "ScatterElements"),
     predicate=_unit_step,
 )
 def slice_scatter(
@@ -276,7 +279,15 @@ def slice_scatter(
     end: Any = None,
     step: Any = 1,
 ) -> TensorRef:
-    """``x`` with ``x[start:end]`` along ``dim`` replaced by ``src``: ``cat(x[:start], src, x[end:])``."""
+    """``x`` with ``x[start:end:step]`` along ``dim`` replaced by ``src``.
+
+    Step 1 is ``cat(x[:start], src, x[end:])``; a larger step writes the
+    slice's positions with ``ScatterElements`` (static shapes).
+    """
+    if step != 1:
+        shape = tuple(_val(ctx, 0).shape)
+        positions = view_positions(shape, lambda t: aten.slice.Tensor(t, dim, start, end, step))
+        return scatter_through_view(ctx, x, src, positions)
     return _write_slice(ctx, x, src, _val(ctx, 0), dim % x.rank, start, end)
 
 
