@@ -119,7 +119,7 @@ def test_gears_zip_with_two_geared_dims_and_a_gear_of_1(capsys):
         (["--input", "2,x", "0=2,4"], "the shape must be sizes separated by commas"),
         (["--input", "2,2", "0:2,4"], "expected DIM=GEAR,GEAR"),
         (["--input", "2,2", "0=2,4", "--input", "2,2", "0=2,4,8"], "zip"),
-        (["--input", "2,2", "5=2,4"], "dim"),
+        (["--input", "2,2", "5=2,4"], "Dim index in gears[0] must be in range [0, 1], but got 5."),
     ],
 )
 def test_gears_errors_name_the_input_and_fail(inputs, message, capsys):

@@ -211,13 +211,24 @@ def test_a_specialized_geared_dim_is_a_clear_error(make_config):
     assert isinstance(info.value, GearSetupError) or "GearSetupError" in str(info.value)
 
 
-def test_a_dynamic_dim_without_gears_is_a_clear_error(make_config):
+def test_dims_without_gears_are_static_under_dynamic_true(make_config):
+    """TorchAir: with gears, ``dynamic=True`` leaves only the geared dims dynamic."""
     backend = get_npu_backend(compiler_config=make_config("interpret"))
-    compiled = torch.compile(lambda x, y: x.sum() + y.sum(), backend=backend, dynamic=True)
-    x, y = torch.ones(2, 2), torch.ones(3, 3)
+    compiled = torch.compile(
+        lambda x, y: x * 2 + y.sum(), backend=backend, dynamic=True, fullgraph=True
+    )
+    x, y = torch.ones(2, 3), torch.ones(3, 5)
     set_dim_gears(x, {0: [2, 4]})
-    with pytest.raises(Exception, match=r"L\['x'\].*has dynamic dims \[1\] without gears"):
-        compiled(x, y)
+    torch.testing.assert_close(compiled(x, y), x * 2 + 15)
+    x4 = torch.full((4, 3), 3.0)
+    torch.testing.assert_close(compiled(x4, y), x4 * 2 + 15)
+    assert _traces() == 1
+    record = backend.compiled[0]
+    assert [op.output_descs[0].shape for op in record.ge_graph.data_ops] == [(-1, 3), (3, 5)]
+    assert len(record.gears.plan) == 2
+    y6 = torch.ones(3, 6)  # an ungeared dim changed: Dynamo's guard recompiles, as in TorchAir
+    torch.testing.assert_close(compiled(x, y6), x * 2 + 18)
+    assert _traces() == 2
 
 
 def test_a_broken_merge_rule_is_reported_at_compile(make_config):

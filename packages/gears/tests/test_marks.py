@@ -60,12 +60,14 @@ def test_numpy_ints_are_ints():
     assert type(get_dim_gears(x)[0][0]) is int
 
 
-def test_same_gears_again_is_a_noop_and_new_dims_add():
+def test_same_gears_again_is_a_noop_and_new_dims_are_refused():
     x = torch.ones(2, 3)
     set_dim_gears(x, {0: [2, 4]})
     set_dim_gears(x, {0: (2, 4)})
-    set_dim_gears(x, {-2: [2, 4], 1: [3, 6]})
-    assert get_dim_gears(x) == {0: (2, 4), 1: (3, 6)}
+    set_dim_gears(x, {-2: [2, 4]})
+    with pytest.raises(AssertionError, match="already has set dim gears"):
+        set_dim_gears(x, {-2: [2, 4], 1: [3, 6]})  # TorchAir: a tensor's gears are set once
+    assert get_dim_gears(x) == {0: (2, 4)}
 
 
 def _error(tensor, dim_gears):
@@ -77,7 +79,7 @@ def _error(tensor, dim_gears):
 @pytest.mark.parametrize(
     ("tensor", "dim_gears", "error", "message"),
     [
-        ([2, 3], {0: [2, 4]}, TypeError, "tensor must be a torch.Tensor, got [2, 3] (list)"),
+        ([2, 3], {0: [2, 4]}, TypeError, "t must be a torch.Tensor, got [2, 3] (list)"),
         (
             torch.ones(2),
             [2, 4],
@@ -89,21 +91,26 @@ def _error(tensor, dim_gears):
             torch.ones(2),
             {"0": [2, 4]},
             TypeError,
-            "dim_gears keys must be ints (dims), got '0' (str)",
+            "Dim index in dim_gears must be an integer, but got <class 'str'>.",
         ),
         (
             torch.ones(2),
             {True: [2, 4]},
             TypeError,
-            "dim_gears keys must be ints (dims), got True (bool)",
+            "Dim index in dim_gears must be an integer, but got <class 'bool'>.",
         ),
         (
             torch.ones(2, 2),
             {2: [2, 4]},
             ValueError,
-            "dim_gears key 2 is out of range for a tensor of rank 2: expected a dim in [-2, 2)",
+            "Dim index in dim_gears must be in range [0, 1], but got 2.",
         ),
-        (torch.ones(2, 2), {-3: [2, 4]}, ValueError, "dim_gears key -3 is out of range"),
+        (
+            torch.ones(2, 2),
+            {-3: [2, 4]},
+            ValueError,
+            "Dim index in dim_gears must be in range [-2, 1], but got -3.",
+        ),
         (
             torch.ones(2, 2),
             {0: [2, 4], -2: [2, 4]},
@@ -114,29 +121,49 @@ def _error(tensor, dim_gears):
             torch.ones(2),
             {0: 2},
             TypeError,
-            "dim_gears[0] must be a list or tuple of positive ints, got 2 (int)",
+            "Gears for dim index 0 in dim_gears must be a list or tuple, but got <class 'int'>.",
         ),
-        (torch.ones(2), {0: {2, 4}}, TypeError, "dim_gears[0] must be a list or tuple"),
+        (
+            torch.ones(2),
+            {0: {2, 4}},
+            TypeError,
+            "Gears for dim index 0 in dim_gears must be a list or tuple, but got <class 'set'>.",
+        ),
         (
             torch.ones(2),
             {0: [2, 4.0]},
             TypeError,
-            "dim_gears[0][1] must be a positive int, got 4.0 (float)",
+            "Element at index 1 of value for dim index 0 in dim_gears must be an integer, but got <class 'float'>.",
         ),
         (
             torch.ones(2),
             {0: [2, True]},
             TypeError,
-            "dim_gears[0][1] must be a positive int, got True (bool)",
+            "Element at index 1 of value for dim index 0 in dim_gears must be an integer, but got <class 'bool'>.",
         ),
-        (torch.ones(2), {0: [2, 0]}, ValueError, "dim_gears[0][1] must be a positive int, got 0"),
-        (torch.ones(2), {0: [-2, 2]}, ValueError, "dim_gears[0][0] must be a positive int, got -2"),
-        (torch.ones(2), {0: [2]}, ValueError, "dim_gears[0] must hold 2 to 100 gears, got 1: [2]"),
+        (
+            torch.ones(2),
+            {0: [2, 0]},
+            ValueError,
+            "Gear value at index 1 for dim index 0 must not be 0, but got 0.",
+        ),
+        (
+            torch.ones(2),
+            {0: [-2, 2]},
+            ValueError,
+            "Gear value at index 0 for dim index 0 must be a positive int, but got -2",
+        ),
+        (
+            torch.ones(2),
+            {0: [2]},
+            ValueError,
+            "Length of gears for dim index 0 in dim_gears must be in range [2, 100], but got 1.",
+        ),
         (
             torch.ones(2),
             {0: list(range(1, 102))},
             ValueError,
-            "dim_gears[0] must hold 2 to 100 gears, got 101",
+            "Length of gears for dim index 0 in dim_gears must be in range [2, 100], but got 101.",
         ),
         (
             torch.ones(3),
@@ -168,10 +195,23 @@ def test_zero_size_dim_is_rejected_as_not_a_gear():
 def test_resetting_a_dim_to_different_gears_raises_and_changes_nothing():
     x = torch.ones(2, 3)
     set_dim_gears(x, {0: [2, 4]})
-    message = "dim 0 of this tensor already has gears [2, 4]; setting different gears [4, 2] is not supported"
-    with pytest.raises(ValueError, match=re.escape(message)):
-        set_dim_gears(x, {1: [3, 6], -2: [4, 2]})
+    message = f"Tensor {x} already has set dim gears, and it is not supported to set it again."
+    with pytest.raises(ValueError) as info:
+        set_dim_gears(x, {-2: [4, 2]})
+    assert str(info.value) == message
     assert get_dim_gears(x) == {0: (2, 4)}
+    assert x._dynamo_unbacked_indices == {0}
+
+
+def test_every_rule_error_is_an_assertion_error_too():
+    """TorchAir raises AssertionError for every rule; airgraph's classes are both."""
+    from airgraph_gears import GearSpecError, GearSpecTypeError
+
+    for dim_gears, cls in (({0: [2, 0]}, GearSpecError), ({0.5: [2, 4]}, GearSpecTypeError)):
+        with pytest.raises(AssertionError) as info:
+            set_dim_gears(torch.ones(2), dim_gears)
+        assert type(info.value) is cls
+        assert isinstance(info.value, ValueError if cls is GearSpecError else TypeError)
 
 
 # --- One Dynamo trace serves every gear, 1 included --------------------------------

@@ -113,14 +113,14 @@ def test_from_tensors_reads_the_marks():
             [{2: [2, 4]}],
             "zip",
             ValueError,
-            "gears[0] key 2 is out of range for a tensor of rank 2",
+            "Dim index in gears[0] must be in range [0, 1], but got 2.",
         ),
         (
             [(2, 2)],
             [{0: [2, 0]}],
             "zip",
             ValueError,
-            "gears[0][0][1] must be a positive int, got 0",
+            "Gear value at index 1 for dim index 0 must not be 0, but got 0.",
         ),
         (
             [(2, 2)],

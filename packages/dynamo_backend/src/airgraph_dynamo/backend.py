@@ -21,6 +21,7 @@ from airgraph_dynamo.compiler import AtenCompiler, CompiledGraph
 from airgraph_dynamo.config import CompilerConfig
 from airgraph_dynamo.inputs import aten_input_origins, dynamo_module_state_positions
 from airgraph_dynamo.targets import Target
+from airgraph_dynamo.ungeared import specialize_ungeared_dims
 
 __all__ = ["InferenceOnlyError", "NpuBackend", "get_compiler", "get_npu_backend"]
 
@@ -69,6 +70,8 @@ class NpuBackend:
 
         _check_inference(gm, example_inputs)
         dynamo_inputs = list(example_inputs)
+        # TorchAir: with gears, dims without gears are static (also under dynamic=True).
+        specialize_ungeared_dims(gm, dynamo_inputs)
 
         def fw_compiler(aten_gm: GraphModule, aten_inputs: Sequence[Any]) -> Callable[..., Any]:
             origins = aten_input_origins(aten_gm, gm, dynamo_inputs)

@@ -2,7 +2,9 @@
 
 - :func:`set_dim_gears` / :func:`get_dim_gears` mark the sizes an input's dims
   may take (gear 1 included, unlike TorchAir); :func:`normalize_dim_gears`
-  validates a gear spec by the same rules.
+  validates a gear spec by the same rules. Their errors
+  (:class:`GearSpecError`, :class:`GearSpecTypeError`) are also TorchAir's
+  ``AssertionError``.
 - :data:`MERGE_POLICIES` (``zip``, ``product``) and :func:`merge_gears`
   combine the gears of several dims.
 - :class:`GearPlan` lists every shape combination, dispatches a call's
@@ -19,6 +21,7 @@ Examples:
     (((2, 2), (2, 2)), ((4, 2), (4, 2)))
 """
 
+from airgraph_gears.errors import GearSpecError, GearSpecTypeError
 from airgraph_gears.marks import (
     GEARS_ATTR,
     MAX_GEARS_PER_DIM,
@@ -46,6 +49,8 @@ __all__ = [
     "MERGE_POLICIES",
     "MIN_GEARS_PER_DIM",
     "GearPlan",
+    "GearSpecError",
+    "GearSpecTypeError",
     "MergePolicy",
     "Shape",
     "Shapes",

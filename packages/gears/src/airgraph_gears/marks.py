@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from airgraph_gears._values import describe, is_int
+from airgraph_gears.errors import GearSpecError, GearSpecTypeError
 
 __all__ = [
     "GEARS_ATTR",
@@ -51,6 +52,8 @@ def normalize_dim_gears(
     Gears keep the order and repetitions given: ``zip`` pairs gears by
     position, so ``{0: [2, 2, 4]}`` next to ``{0: [8, 16, 16]}`` is meaningful.
     Shared by ``set_dim_gears`` and ``GearPlan`` so both enforce one rule set.
+    Where TorchAir checks the same rule, the message is TorchAir's (with
+    ``name`` where TorchAir says ``dim_gears``).
 
     Args:
         dim_gears: the spec as the user gave it, e.g. ``{0: [2, 4]}``.
@@ -61,85 +64,101 @@ def normalize_dim_gears(
         ``{dim: gears}`` with non-negative dims in ascending order.
 
     Raises:
-        TypeError: the spec, a dim or a gear has the wrong type.
-        ValueError: a dim is out of range or named twice, a gear is not
-            positive, or a dim has too few or too many gears.
+        GearSpecTypeError: the spec, a dim or a gear has the wrong type (a
+            ``TypeError`` and an ``AssertionError``).
+        GearSpecError: a dim is out of range or named twice, a gear is not
+            positive, or a dim has too few or too many gears (a
+            ``ValueError`` and an ``AssertionError``).
     """
     if not isinstance(dim_gears, Mapping):
-        raise TypeError(
+        raise GearSpecTypeError(
             f"{name} must be a dict mapping a dim to a list of gears, "
             f"e.g. {{0: [2, 4]}}, got {describe(dim_gears)}"
         )
     if not dim_gears:
-        raise ValueError(f"{name} must name at least one dim, e.g. {{0: [2, 4]}}, got {{}}")
+        raise GearSpecError(f"{name} must name at least one dim, e.g. {{0: [2, 4]}}, got {{}}")
     normalized: dict[int, tuple[int, ...]] = {}
     given_as: dict[int, int] = {}
     for dim, gears in dim_gears.items():
         if not is_int(dim):
-            raise TypeError(f"{name} keys must be ints (dims), got {describe(dim)}")
+            raise GearSpecTypeError(f"Dim index in {name} must be an integer, but got {type(dim)}.")
         dim = int(dim)
-        if not -ndim <= dim < ndim:
-            raise ValueError(
-                f"{name} key {dim} is out of range for a tensor of rank {ndim}: "
-                f"expected a dim in [{-ndim}, {ndim})"
+        if dim >= ndim:
+            raise GearSpecError(
+                f"Dim index in {name} must be in range [0, {ndim - 1}], but got {dim}."
+            )
+        if dim < -ndim:  # negative dims count from the end (TorchAir refuses them all)
+            raise GearSpecError(
+                f"Dim index in {name} must be in range [{-ndim}, {ndim - 1}], but got {dim}."
             )
         positive = dim % ndim
         if positive in normalized:
-            raise ValueError(
+            raise GearSpecError(
                 f"{name} names dim {positive} twice (as {given_as[positive]} and {dim})"
             )
         if not isinstance(gears, (list, tuple)):
-            raise TypeError(
-                f"{name}[{dim}] must be a list or tuple of positive ints, got {describe(gears)}"
+            raise GearSpecTypeError(
+                f"Gears for dim index {dim} in {name} must be a list or tuple, "
+                f"but got {type(gears)}."
             )
         for index, gear in enumerate(gears):
             if not is_int(gear):
-                raise TypeError(
-                    f"{name}[{dim}][{index}] must be a positive int, got {describe(gear)}"
+                raise GearSpecTypeError(
+                    f"Element at index {index} of value for dim index {dim} in {name} "
+                    f"must be an integer, but got {type(gear)}."
                 )
-            if gear <= 0:
-                raise ValueError(
-                    f"{name}[{dim}][{index}] must be a positive int, got {gear}: "
-                    "gears are sizes of at least 1"
+            if gear == 0:
+                raise GearSpecError(
+                    f"Gear value at index {index} for dim index {dim} must not be 0, "
+                    f"but got {gear}."
+                )
+            if gear < 0:
+                raise GearSpecError(
+                    f"Gear value at index {index} for dim index {dim} must be a positive "
+                    f"int, but got {gear}: gears are sizes of at least 1."
                 )
         if not MIN_GEARS_PER_DIM <= len(gears) <= MAX_GEARS_PER_DIM:
-            raise ValueError(
-                f"{name}[{dim}] must hold {MIN_GEARS_PER_DIM} to {MAX_GEARS_PER_DIM} gears, "
-                f"got {len(gears)}: {list(gears)}"
+            raise GearSpecError(
+                f"Length of gears for dim index {dim} in {name} must be in range "
+                f"[{MIN_GEARS_PER_DIM}, {MAX_GEARS_PER_DIM}], but got {len(gears)}."
             )
         normalized[positive] = tuple(int(gear) for gear in gears)
         given_as[positive] = dim
     return dict(sorted(normalized.items()))
 
 
-def set_dim_gears(
-    tensor: torch.Tensor, dim_gears: Mapping[int, list[int] | tuple[int, ...]]
-) -> None:
+def set_dim_gears(t: torch.Tensor, dim_gears: Mapping[int, list[int] | tuple[int, ...]]) -> None:
     """Declare the sizes (gears) some dims of an input tensor may take.
 
     Call it on the example inputs of the first compiled call. Every gear
     combination allowed by the merge policy then runs from one Dynamo trace as
-    a static graph, without recompiling. Unlike TorchAir, a gear of 1 is
-    allowed (batch-1 decode).
+    a static graph, without recompiling. Dims without gears are static, also
+    under ``torch.compile(dynamic=True)`` (as in TorchAir). Unlike TorchAir, a
+    gear of 1 is allowed (batch-1 decode).
 
-    Rules: dims are ints in ``[-rank, rank)`` (negative ones count from the
-    end); each dim has 2 to 100 gears, each a positive int (``bool`` is not an
-    int). Gears keep their order and repetitions, because ``zip`` pairs them
-    by position. The tensor's current size in a geared dim must be one of its
-    gears: the first call traces and runs at that size. Calling again for a
-    dim with the same gears does nothing; with different gears it raises.
-    New dims add to those already set. Nothing is changed when a rule fails.
+    Rules (TorchAir's, with its messages): dims are ints below the rank
+    (negative ones, which TorchAir refuses, count from the end); each dim has
+    2 to 100 gears, each a positive int (``bool`` is not an int). Gears keep
+    their order and repetitions, because ``zip`` pairs them by position. The
+    tensor's current size in a geared dim must be one of its gears: the first
+    call traces and runs at that size. A tensor's gears are set once: calling
+    again with the same gears does nothing, with different ones (other gears,
+    or more dims) raises. Nothing is changed when a rule fails.
+
+    Every error is catchable as TorchAir's ``AssertionError`` and as
+    airgraph's ``ValueError`` / ``TypeError`` (:class:`GearSpecError`,
+    :class:`GearSpecTypeError`).
 
     Args:
-        tensor: an input of the compiled function.
+        t: an input of the compiled function (TorchAir's parameter name).
         dim_gears: maps a dim to its gears, e.g. ``{0: [1, 2, 4, 8]}``.
 
     Raises:
-        TypeError: ``tensor`` is not a tensor, ``dim_gears`` not a dict, a dim
-            not an int, gears not a list/tuple, or a gear not an int.
-        ValueError: no dims, a dim out of range or named twice, a gear below 1,
-            fewer than 2 or more than 100 gears, the current size not among
-            the gears, or a dim already set to different gears.
+        GearSpecTypeError: ``t`` is not a tensor, ``dim_gears`` not a dict, a
+            dim not an int, gears not a list/tuple, or a gear not an int.
+        GearSpecError: no dims, a dim out of range or named twice, a gear below
+            1, fewer than 2 or more than 100 gears, the current size not among
+            the gears, or the tensor already has different gears.
 
     Examples:
         >>> x = torch.ones(2, 16)
@@ -147,34 +166,30 @@ def set_dim_gears(
         >>> get_dim_gears(x)
         {0: (1, 2, 4, 8)}
     """
-    if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"set_dim_gears: tensor must be a torch.Tensor, got {describe(tensor)}")
-    gears_by_dim = normalize_dim_gears(dim_gears, tensor.dim())
+    if not isinstance(t, torch.Tensor):
+        raise GearSpecTypeError(f"set_dim_gears: t must be a torch.Tensor, got {describe(t)}")
+    gears_by_dim = normalize_dim_gears(dim_gears, t.dim())
+    current = get_dim_gears(t)
+    if current is not None:
+        if current != gears_by_dim:
+            raise GearSpecError(
+                f"Tensor {t} already has set dim gears, and it is not supported to set it again."
+            )
+        return
     for dim, gears in gears_by_dim.items():
-        size = tensor.size(dim)
+        size = t.size(dim)
         if size not in gears:
-            raise ValueError(
+            raise GearSpecError(
                 f"dim_gears[{dim}] = {list(gears)} does not contain the tensor's current size "
                 f"{size} in dim {dim}: the first compiled call traces and runs at this size, "
                 "so it must be one of the gears"
             )
-    current = get_dim_gears(tensor) or {}
-    for dim, gears in gears_by_dim.items():
-        if dim in current and current[dim] != gears:
-            raise ValueError(
-                f"dim {dim} of this tensor already has gears {list(current[dim])}; "
-                f"setting different gears {list(gears)} is not supported"
-            )
-    new_dims = [dim for dim in gears_by_dim if dim not in current]
-    if not new_dims:
-        return
     from torch._dynamo.decorators import mark_unbacked  # deferred: importing Dynamo costs ~1 s
 
-    for dim in new_dims:
-        mark_unbacked(tensor, dim)
-    merged = dict(sorted({**current, **gears_by_dim}.items()))
-    setattr(tensor, GEARS_ATTR, merged)
-    log.debug("gears set on a tensor of shape %s: %s", tuple(tensor.shape), merged)
+    for dim in gears_by_dim:
+        mark_unbacked(t, dim)
+    setattr(t, GEARS_ATTR, gears_by_dim)
+    log.debug("gears set on a tensor of shape %s: %s", tuple(t.shape), gears_by_dim)
 
 
 def get_dim_gears(tensor: Any) -> dict[int, tuple[int, ...]] | None:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from airgraph_gears._values import describe, is_int
+from airgraph_gears.errors import GearSpecError
 
 __all__ = [
     "MAX_COMBINATIONS",
@@ -40,7 +41,8 @@ def zip_policy(gear_lists: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
         The combinations, in the lists' order (may repeat).
 
     Raises:
-        ValueError: the lists differ in length (TorchAir's message).
+        GearSpecError: the lists differ in length (TorchAir's message; a
+            ``ValueError`` and an ``AssertionError``).
 
     Examples:
         >>> zip_policy([[2, 4], [2, 4]])
@@ -48,7 +50,7 @@ def zip_policy(gear_lists: Sequence[Sequence[int]]) -> list[tuple[int, ...]]:
     """
     lengths = [len(gears) for gears in gear_lists]
     if len(set(lengths)) > 1:
-        raise ValueError(
+        raise GearSpecError(
             "when dynamic_gears_merge_policy is zip, input gears len must same. "
             f"Got gear lists {[list(gears) for gears in gear_lists]} of lengths {lengths}; "
             "give every geared dim the same number of gears or use 'product'"
@@ -152,7 +154,7 @@ def merge_gears(
         )
     unique = sorted(set(combinations))
     if len(unique) > MAX_COMBINATIONS:
-        raise ValueError(
+        raise GearSpecError(
             "The total number of gears set cannot exceed 100, "
             f"and the current number of gears is: {len(unique)}"
         )

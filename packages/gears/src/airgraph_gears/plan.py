@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from airgraph_gears._values import describe, is_int
+from airgraph_gears.errors import GearSpecError
 from airgraph_gears.marks import get_dim_gears, normalize_dim_gears
 from airgraph_gears.merge import merge_gears
 
@@ -332,7 +333,7 @@ class GearPlan:
                         f"the plan fixes it to {static}"
                     )
         if self.dims and dynamic_geared == 0:
-            raise ValueError("At least one dimension should have levels.")
+            raise GearSpecError("At least one dimension should have levels.")
         if dynamic_geared != len(self.dims):
             raise ValueError(
                 f"data_shapes {[tuple(shape) for shape in data_shapes]} must have -1 at every "
