@@ -106,7 +106,13 @@ class _Runner:
         return self.work / f"{self.count:02d}_{label}"
 
     def spawn(
-        self, scenario: str, params: dict[str, Any], *, inductor_dir: Path, label: str
+        self,
+        scenario: str,
+        params: dict[str, Any],
+        *,
+        inductor_dir: Path,
+        label: str,
+        child: Path = CHILD,
     ) -> dict[str, Any]:
         tmp = self.fresh(f"{label}_tmp")
         tmp.mkdir()
@@ -123,7 +129,7 @@ class _Runner:
         env["CACHE_BENCH_SPAWN"] = repr(time.monotonic())
         a = time.monotonic()
         proc = subprocess.run(
-            [sys.executable, str(CHILD), scenario, json.dumps(params)],
+            [sys.executable, str(child), scenario, json.dumps(params)],
             env=env,
             capture_output=True,
             text=True,

@@ -6,6 +6,11 @@ files next to it:
 
 - ``gears_bench.py``: one trace for 16 gears vs torch.compile's recompiles,
   and per-gear latency vs static compiles (``gears.json``, ``gears.md``).
+- ``cache_bench.py``: the compile cache's warm starts and per-call overhead on
+  a plain-torch GPT-2 (``cache.json``, ``cache.md``).
+- ``cache_hf_bench.py``: warm starts on ``transformers`` GPT-2, airgraph (with
+  and without ``ge_cache``) vs torch.compile's warm caches, and key-building
+  time (``cache_hf.json``, ``cache_hf.md``).
 
 Usage: ``python benchmarks/run.py [--out benchmarks/results] [--rounds 200]``
 """
@@ -61,6 +66,18 @@ def _cache_bench(out: Path) -> dict[str, object]:
     return {"benchmark": "cache", "files": ["cache.json", "cache.md"], "summary": result["summary"]}
 
 
+def _cache_hf_bench(out: Path) -> dict[str, object]:
+    """The transformers warm-start benchmark (``cache_hf_bench.py``)."""
+    import cache_hf_bench  # beside this file, on sys.path when run as a script
+
+    result = cache_hf_bench.run(out)
+    return {
+        "benchmark": "cache_hf",
+        "files": ["cache_hf.json", "cache_hf.md"],
+        "summary": result["summary"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -90,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(gears_bench.to_markdown(gears))
     record["results"].append(_cache_bench(args.out))
+    record["results"].append(_cache_hf_bench(args.out))
     path = args.out / "environment.json"
     # Write then rename, so an interrupted run never leaves a half-written file.
     tmp = path.with_suffix(".json.tmp")

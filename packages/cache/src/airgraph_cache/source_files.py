@@ -32,6 +32,7 @@ callers fall back to hashing bytecode (:func:`airgraph_cache.sources._object_sou
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import linecache
@@ -49,8 +50,12 @@ _CLASS_SPANS: dict[str, dict[str, tuple[int, int]]] = {}
 _MAX_MEMO_FILES = 512
 
 
+@functools.lru_cache(maxsize=1)
 def installed_roots() -> tuple[str, ...]:
-    """Folders whose files belong to installed distributions or the standard library."""
+    """Folders whose files belong to installed distributions or the standard library.
+
+    Computed once per process (the interpreter's layout does not change).
+    """
     roots = set()
     paths = sysconfig.get_paths()
     for name in ("stdlib", "platstdlib", "purelib", "platlib"):

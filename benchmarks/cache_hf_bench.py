@@ -1,0 +1,286 @@
+"""Warm starts on a real model: ``transformers`` GPT-2, airgraph vs torch.compile.
+
+Every scenario runs in a fresh process (``benchmarks/cache_bench/hf_child.py``)
+on ``transformers.GPT2LMHeadModel`` from a config (4 layers, n_embd 128,
+4 heads, vocab 512; random weights), ``_forward(ids)`` returning logits of a
+``(1, 32)`` batch, under ``torch.no_grad()``:
+
+=====  =====================================================================
+k0     ``build_key`` alone, source text by ``inspect.getsource`` per object
+       (how keys were built before issue 12)
+k1     ``build_key`` alone, current code
+T2     torch.compile cold, empty Inductor cache dir
+T3     torch.compile warm: FX graph + AOTAutograd caches in T2's dir
+A4     airgraph ``cache_compile(dynamic=False)`` cold
+A4g    the same with ``ge_cache=True``
+A5     airgraph warm, ``ge_cache=False``, in A4's Inductor dir
+A6     airgraph warm, ``ge_cache=True``, in A4g's Inductor dir
+A7     airgraph warm, ``ge_cache=True``, fresh Inductor dir and TMPDIR
+=====  =====================================================================
+
+Each airgraph process also reports the time spent building the cache key
+(``build_key``, sources included). Warm rows are medians over ``repeats``
+processes. Ratios are taken within this one run: torch's warm start ÷
+airgraph's, on the overhead (first call − fastest steady call).
+
+Usage: ``python benchmarks/cache_hf_bench.py [--out benchmarks/results]
+[--repeats 3]``; ``benchmarks/run.py`` calls :func:`run`. Writes
+``cache_hf.json`` and ``cache_hf.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cache_bench import HERE, _Runner, _write, environment
+
+CHILD = HERE / "cache_bench" / "hf_child.py"
+
+#: Issue 12's targets.
+KEY_TARGET_S = 0.050
+WARM_GE_RATIO_TARGET = 20.0
+WARM_NO_GE_RATIO_TARGET = 2.0
+
+SCENARIOS = {
+    "k0": "build_key alone, inspect.getsource per object (before)",
+    "k1": "build_key alone, current code",
+    "T2": "torch.compile cold (empty Inductor cache dir)",
+    "T3": "torch.compile warm: FX graph + AOTAutograd caches (T2's dir)",
+    "A4": "airgraph cache_compile cold, ge_cache=False",
+    "A4g": "airgraph cache_compile cold, ge_cache=True",
+    "A5": "airgraph warm, ge_cache=False (A4's Inductor dir)",
+    "A6": "airgraph warm, ge_cache=True (A4g's Inductor dir)",
+    "A7": "airgraph warm, ge_cache=True, fresh Inductor dir + TMPDIR",
+}
+
+
+def run(
+    out: Path, *, repeats: int = 3, key_repeats: int = 1, verbose: bool = True
+) -> dict[str, Any]:
+    """Run every scenario; write ``cache_hf.json`` and ``cache_hf.md`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    record: dict[str, Any] = {
+        "benchmark": "cache_hf",
+        "environment": environment(),
+        "model": "transformers GPT2LMHeadModel, 4 layers, n_embd 128, 4 heads, vocab 512, "
+        "ids (1, 32), random weights",
+        "repeats": repeats,
+        "key_repeats": key_repeats,
+    }
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="airgraph-hf-bench-"))
+    try:
+        runner = _Runner(work, verbose)
+        record["scenarios"] = _scenarios(runner, repeats, key_repeats)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    record["environment"]["loadavg_end"] = list(os.getloadavg())
+    record["total_s"] = time.monotonic() - started
+    record["summary"] = _summary(record["scenarios"])
+    _write(out / "cache_hf.json", json.dumps(record, indent=1) + "\n")
+    _write(out / "cache_hf.md", _markdown(record))
+    if verbose:
+        print(f"wrote {out / 'cache_hf.json'} and {out / 'cache_hf.md'}")
+    return record
+
+
+def _scenarios(runner: _Runner, repeats: int, key_repeats: int) -> dict[str, Any]:
+    s: dict[str, Any] = {}
+
+    def many(n: int, label: str, params: dict[str, Any], inductor_dir: Path | None = None):
+        runs = []
+        for i in range(n):
+            d = inductor_dir if inductor_dir is not None else runner.fresh(f"{label}_inductor")
+            runs.append(
+                runner.spawn("gpt2", params, inductor_dir=d, label=f"{label}#{i}", child=CHILD)
+            )
+        return {"median": _median(runs), "runs": runs}
+
+    torch_dir = runner.fresh("torch_inductor")
+    ag_dir = runner.fresh("ag_inductor")
+    ge_dir = runner.fresh("ag_ge_inductor")
+    ag = {"mode": "airgraph", "cache_dir": str(runner.fresh("ag_cache")), "ge_cache": False}
+    ge = {"mode": "airgraph", "cache_dir": str(runner.fresh("ag_ge_cache")), "ge_cache": True}
+    # Alternate old and new key building so that load changes hit both alike.
+    k0, k1 = [], []
+    for i in range(key_repeats):
+        for mode, runs in (("key_inspect", k0), ("key_new", k1)):
+            runs.append(
+                runner.spawn(
+                    "gpt2",
+                    {"mode": mode, "repeats": 2},
+                    inductor_dir=torch_dir,
+                    label=f"{mode}#{i}",
+                    child=CHILD,
+                )
+            )
+    s["k0"] = {"median": _median(k0), "runs": k0}
+    s["k1"] = {"median": _median(k1), "runs": k1}
+    s["T2"] = many(1, "T2_torch_cold", {"mode": "torch"}, torch_dir)
+    s["A4"] = many(1, "A4_cold", ag, ag_dir)
+    s["A4g"] = many(1, "A4g_cold_ge", ge, ge_dir)
+    # Warm starts interleaved, one of each per round.
+    rounds: dict[str, list[dict[str, Any]]] = {"T3": [], "A5": [], "A6": [], "A7": []}
+    for i in range(repeats):
+        rounds["T3"].append(
+            runner.spawn(
+                "gpt2", {"mode": "torch"}, inductor_dir=torch_dir, label=f"T3#{i}", child=CHILD
+            )
+        )
+        rounds["A5"].append(
+            runner.spawn("gpt2", ag, inductor_dir=ag_dir, label=f"A5#{i}", child=CHILD)
+        )
+        rounds["A6"].append(
+            runner.spawn("gpt2", ge, inductor_dir=ge_dir, label=f"A6#{i}", child=CHILD)
+        )
+        rounds["A7"].append(
+            runner.spawn(
+                "gpt2", ge, inductor_dir=runner.fresh("A7_inductor"), label=f"A7#{i}", child=CHILD
+            )
+        )
+    for key, runs in rounds.items():
+        s[key] = {"median": _median(runs), "runs": runs}
+    for key, want in (("A4", "compiled"), ("A4g", "compiled"), ("A5", "hit"), ("A6", "hit")):
+        s[key]["status_ok"] = all(r.get("status") == want for r in s[key]["runs"])
+    s["A7"]["status_ok"] = all(r.get("status") == "hit" for r in s["A7"]["runs"])
+    return s
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, float):
+            values = [r[key] for r in runs if isinstance(r.get(key), float)]
+            out[key] = statistics.median(values)
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _summary(s: dict[str, Any]) -> dict[str, Any]:
+    ov = {
+        k: s[k]["median"]["warm_start_overhead_best_s"]
+        for k in SCENARIOS
+        if "warm_start_overhead_best_s" in s[k]["median"]
+    }
+    first = {k: s[k]["median"]["first_call_s"] for k in ov}
+    key = {k: s[k]["median"].get("key_s") for k in ("A4", "A4g", "A5", "A6", "A7")}
+    key_alone = {
+        "before_first_s": s["k0"]["median"]["key_first_s"],
+        "after_first_s": s["k1"]["median"]["key_first_s"],
+        "before_again_s": s["k0"]["median"]["key_again_s"],
+        "after_again_s": s["k1"]["median"]["key_again_s"],
+    }
+    ratios = {
+        "T3/A5 (warm, no ge_cache)": _ratio(ov["T3"], ov["A5"]),
+        "T3/A6 (warm, ge_cache)": _ratio(ov["T3"], ov["A6"]),
+        "T3/A7 (warm, ge_cache, fresh dir)": _ratio(ov["T3"], ov["A7"]),
+        "A4/T2 (cold)": _ratio(first["A4"], first["T2"]),
+        "A4g/T2 (cold, ge_cache)": _ratio(first["A4g"], first["T2"]),
+        "key before/after (first build in a process)": _ratio(
+            key_alone["before_first_s"], key_alone["after_first_s"]
+        ),
+    }
+    warm_keys = [v for k, v in key.items() if k in ("A5", "A6", "A7") and v is not None]
+    return {
+        "warm_start_overhead_s": ov,
+        "first_call_s": first,
+        "key_s_in_cache_compile": key,
+        "key_alone": key_alone,
+        "ratios": ratios,
+        "key_target_met": bool(warm_keys) and max(warm_keys) <= KEY_TARGET_S,
+        "warm_ge_target_met": min(
+            ratios["T3/A6 (warm, ge_cache)"] or 0, ratios["T3/A7 (warm, ge_cache, fresh dir)"] or 0
+        )
+        >= WARM_GE_RATIO_TARGET,
+        "warm_no_ge_target_met": (ratios["T3/A5 (warm, no ge_cache)"] or 0)
+        >= WARM_NO_GE_RATIO_TARGET,
+        "statuses_ok": all(s[k]["status_ok"] for k in ("A4", "A4g", "A5", "A6", "A7")),
+    }
+
+
+def _f(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def _markdown(record: dict[str, Any]) -> str:
+    env, s, summ = record["environment"], record["scenarios"], record["summary"]
+    lines = [
+        "# Warm starts on transformers GPT-2",
+        "",
+        f"Generated by `benchmarks/cache_hf_bench.py` on {env['created']}: torch "
+        f"{env['versions']['torch']}, Python {env['python']}, {env['cpu_count']} CPUs, "
+        f"load average {env['loadavg_start'][0]:.1f} at the start and "
+        f"{env['loadavg_end'][0]:.1f} at the end (shared machine: compare ratios, not "
+        f"seconds). Whole run: {record['total_s']:.0f} s.",
+        "",
+        f"Model: {record['model']}. Each row is a fresh process; warm rows are the median of "
+        f"{record['repeats']} processes, k0/k1 of {record['key_repeats']}, run interleaved. *First call* runs from "
+        "making the compiled function to its first result (lazy imports count); *overhead* = "
+        "first call − fastest steady call; *key* = time in `build_key` (sources included).",
+        "",
+        "| # | scenario | first call (s) | overhead (s) | key (s) | steady (ms) | status |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for k, title in SCENARIOS.items():
+        r = s[k]["median"]
+        if k in ("k0", "k1"):
+            lines.append(
+                f"| {k} | {title} | – | – | {_f(r['key_first_s'])} (again in-process: "
+                f"{_f(r['key_again_s'])}; {r['sources']} sources) | – | – |"
+            )
+            continue
+        lines.append(
+            f"| {k} | {title} | {_f(r['first_call_s'], 2)} "
+            f"| {_f(r['warm_start_overhead_best_s'], 3)} | {_f(r.get('key_s'))} "
+            f"| {_f(r['steady_call_s'] * 1e3, 2)} | {r.get('status', '')} |"
+        )
+    lines += ["", "| ratio | value |", "|---|---|"]
+    for name, value in summ["ratios"].items():
+        lines.append(f"| {name} | {_f(value, 2)}× |")
+    lines += [
+        "",
+        f"Targets of issue 12: key building ≤ {KEY_TARGET_S * 1e3:.0f} ms on a warm start: "
+        f"**{_f(summ['key_target_met'])}**; warm start with ge_cache ≥ "
+        f"{WARM_GE_RATIO_TARGET:.0f}× below torch's warm caches: "
+        f"**{_f(summ['warm_ge_target_met'])}**; without ge_cache ≥ "
+        f"{WARM_NO_GE_RATIO_TARGET:.0f}×: **{_f(summ['warm_no_ge_target_met'])}**. "
+        f"Cache statuses as expected (compiled, compiled, hit, hit, hit): "
+        f"**{_f(summ['statuses_ok'])}**.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--repeats", type=int, default=3, help="processes per warm scenario")
+    parser.add_argument(
+        "--key-repeats", type=int, default=1, help="processes for k0/k1 (k0 takes ~15 s each)"
+    )
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.key_repeats < 1:
+        parser.error("--repeats and --key-repeats must be >= 1")
+    run(args.out, repeats=args.repeats, key_repeats=args.key_repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
