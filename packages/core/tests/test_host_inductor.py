@@ -9,7 +9,7 @@ import torch
 
 from airgraph_core import HostProgram
 from airgraph_core.ir import DataType, GraphBuilder
-from airgraph_core.targets.host.inductor import _DirectCall, _why_wrapped
+from airgraph_core.targets.host.inductor import DirectCall, why_wrapped
 
 
 def _compiled(program: HostProgram):
@@ -37,19 +37,19 @@ def _meta(**overrides):
 
 def test_the_wrapper_is_dropped_only_when_it_would_do_nothing():
     inference = {"is_inference": True}
-    assert _why_wrapped([(object(), 2, inference, _meta())], 2) is None
-    assert "compiled 0 graphs" in _why_wrapped([], 2)
-    assert "not an inference graph" in _why_wrapped([(None, 2, {}, _meta())], 2)
-    assert "deduplicated" in _why_wrapped([(None, 1, inference, _meta())], 2)
-    assert "no AOTAutograd metadata" in _why_wrapped([(None, 2, inference, None)], 2)
-    assert "mutated" in _why_wrapped(
+    assert why_wrapped([(object(), 2, inference, _meta())], 2) is None
+    assert "compiled 0 graphs" in why_wrapped([], 2)
+    assert "not an inference graph" in why_wrapped([(None, 2, {}, _meta())], 2)
+    assert "deduplicated" in why_wrapped([(None, 1, inference, _meta())], 2)
+    assert "no AOTAutograd metadata" in why_wrapped([(None, 2, inference, None)], 2)
+    assert "mutated" in why_wrapped(
         [(None, 2, inference, _meta(num_mutated_graph_handled_indices=1))], 2
     )
     from torch._functorch._aot_autograd.schemas import OutputType
 
     aliased = [types.SimpleNamespace(output_type=OutputType.alias_of_input)]
-    assert "alias" in _why_wrapped([(None, 2, inference, _meta(output_info=aliased))], 2)
-    assert "unknown AOTAutograd metadata" in _why_wrapped(
+    assert "alias" in why_wrapped([(None, 2, inference, _meta(output_info=aliased))], 2)
+    assert "unknown AOTAutograd metadata" in why_wrapped(
         [(None, 2, inference, types.SimpleNamespace())], 2
     )
 
@@ -66,7 +66,7 @@ def test_plain_graph_with_constants_is_called_directly():
     program = HostProgram(b.graph, "inductor")
     xs, ws = torch.randn(2, 3), torch.randn(3, 4, requires_grad=True)
     program(xs, ws)  # specializes (runs the graph once)
-    assert isinstance(_compiled(program), _DirectCall)
+    assert isinstance(_compiled(program), DirectCall)
 
     with torch.enable_grad():  # out= kernels must not see grad mode
         (out,) = program(xs, ws)
@@ -85,7 +85,7 @@ def test_graph_updating_an_input_keeps_the_wrapper_and_updates_in_place():
     b.net_output([b.op("Mul", total, total, out=cache.spec)], control=[assign.op])
     program = HostProgram(b.graph, "inductor")
     program(torch.zeros(4), torch.ones(4))
-    assert not isinstance(_compiled(program), _DirectCall)
+    assert not isinstance(_compiled(program), DirectCall)
 
     c = torch.full((4,), 2.0)
     (out,) = program(c, torch.ones(4))
@@ -102,7 +102,7 @@ def test_graph_returning_a_view_of_an_input_returns_a_new_tensor_directly():
     xs = torch.randn(2, 3)
     program(xs)
     # The host copies views at the outputs, so nothing is left for the wrapper to do.
-    assert isinstance(_compiled(program), _DirectCall)
+    assert isinstance(_compiled(program), DirectCall)
     (out,) = program(xs)
     torch.testing.assert_close(out, xs.reshape(3, 2))
     assert out.untyped_storage().data_ptr() != xs.untyped_storage().data_ptr()

@@ -234,7 +234,7 @@ def test_a_graph_read_back_from_protobuf_specializes_to_the_same_values():
     # comes fresh from the lowering or from a cache entry's protobuf (else the
     # two specialize to different code and miss each other in Inductor's cache).
     from airgraph_core.ir.serialize import deserialize, serialize
-    from airgraph_core.targets.host.program import _py_attrs
+    from airgraph_core.targets.host.program import py_attrs
 
     b = GraphBuilder("eps")
     x = b.data(0, DataType.FLOAT, (4,))
@@ -243,7 +243,7 @@ def test_a_graph_read_back_from_protobuf_specializes_to_the_same_values():
     (back,) = [o for o in deserialize(serialize(b.graph)).ops if o.type == "LeakyRelu"]
     assert back.attr("negative_slope") != 1e-5  # the protobuf holds a float32
     as_float32 = struct.unpack("f", struct.pack("f", 1e-5))[0]
-    assert _py_attrs(fresh) == _py_attrs(back) == {"negative_slope": as_float32}
+    assert py_attrs(fresh) == py_attrs(back) == {"negative_slope": as_float32}
 
 
 def test_written_inputs_follow_views_to_the_data_input():

@@ -6,17 +6,185 @@ of torch_npu) that ``airgraph_core`` relies on is called from here.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
 __all__ = [
+    "OpOverload",
+    "OpOverloadPacket",
+    "aot_blockers",
+    "aot_inference",
+    "autocast_enabled",
+    "compile_fx_static",
+    "current_forward_metadata",
     "find_process_group",
+    "get_decompositions",
     "group_tag",
     "hccl_comm_name",
+    "load_aoti_package",
+    "reset_dynamo",
     "resolve_process_group",
+    "save_aoti_package",
 ]
+
+#: The class of one ATen overload (``torch.ops.aten.add.Tensor``); isinstance checks only.
+#: Why: torch has no public name for it. Checked with torch 2.13.
+OpOverload = torch._ops.OpOverload
+#: The class of an ATen overload packet (``torch.ops.aten.add``); isinstance checks only.
+#: Why: torch has no public name for it. Checked with torch 2.13.
+OpOverloadPacket = torch._ops.OpOverloadPacket
+
+
+def get_decompositions(ops: Sequence[Any]) -> dict[Any, Callable[..., Any]]:
+    """torch's decomposition of each op in ``ops`` that has one.
+
+    Why: core's table is chosen from torch's registered decompositions
+    (``torch._decomp``), the source AOTAutograd itself uses. Checked with torch 2.13.
+    """
+    from torch._decomp import get_decompositions as torch_get_decompositions
+
+    return torch_get_decompositions(ops)
+
+
+def reset_dynamo() -> None:
+    """Forget every Dynamo compilation (caches, guards, recompile counts).
+
+    Why: a capture must trace afresh; ``torch.compiler.reset`` is the public
+    spelling of ``torch._dynamo.reset``. Checked with torch 2.13.
+    """
+    torch.compiler.reset()
+
+
+def aot_inference(
+    gm: torch.fx.GraphModule,
+    example_inputs: Sequence[Any],
+    fw_compiler: Callable[[torch.fx.GraphModule, Sequence[Any]], Callable[..., Any]],
+    decompositions: dict[Any, Callable[..., Any]],
+) -> Callable[..., Any]:
+    """AOTAutograd in inference mode over a Dynamo graph; ``fw_compiler`` gets the ATen graph.
+
+    Why: ``aot_module_simplified`` (``torch._functorch``) is how a Dynamo
+    backend gets a functionalized, decomposed ATen graph; without grad it
+    traces an inference graph, and ``keep_inference_input_mutations`` keeps
+    in-place input updates (e.g. a KV cache) as ``copy_`` nodes in it.
+    Checked with torch 2.13.
+    """
+    from torch._functorch.aot_autograd import aot_module_simplified
+
+    with torch.no_grad():
+        return aot_module_simplified(
+            gm,
+            example_inputs,
+            fw_compiler=fw_compiler,
+            decompositions=decompositions,
+            keep_inference_input_mutations=True,
+        )
+
+
+def autocast_enabled() -> bool:
+    """Whether any autocast context is on.
+
+    Why: a graph compiled under autocast needs AOTAutograd's runtime wrapper
+    (it turns autocast off per call); torch has no public query for "any
+    device". Checked with torch 2.13.
+    """
+    return bool(torch._C._is_any_autocast_enabled())
+
+
+def compile_fx_static(
+    gm: torch.fx.GraphModule,
+    tensors: Sequence[torch.Tensor],
+    on_inner_compile: Callable[[Any, int, dict[str, Any]], None],
+) -> Callable[..., Any]:
+    """Compile ``gm`` with Inductor for inference, every size static as in ``tensors``.
+
+    ``on_inner_compile(compiled, n_inputs, kwargs)`` sees each graph Inductor
+    compiles, while AOTAutograd's tracing context is still current.
+
+    Why: ``compile_fx`` (``torch._inductor``) is Inductor's entry point; a
+    tracing context (``torch._guards``) whose fake mode
+    (``torch._subclasses``) has a shape env lets Inductor's FX graph cache
+    serve the compile, and ``ignore_shape_env`` keeps the sizes static.
+    ``compile_fx_inner`` is wrapped to see AOTAutograd's metadata of each
+    graph. Checked with torch 2.13.
+    """
+    from torch._guards import TracingContext, tracing
+    from torch._inductor.compile_fx import compile_fx, compile_fx_inner
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    def inner_compile(graph: torch.fx.GraphModule, example_inputs: Sequence[Any], **kwargs: Any):
+        compiled = compile_fx_inner(graph, example_inputs, **kwargs)
+        on_inner_compile(compiled, len(example_inputs), kwargs)
+        return compiled
+
+    context = TracingContext(FakeTensorMode(allow_non_fake_inputs=True, shape_env=ShapeEnv()))
+    with torch.no_grad(), tracing(context):
+        return compile_fx(gm, list(tensors), inner_compile=inner_compile, ignore_shape_env=True)
+
+
+def current_forward_metadata() -> Any:
+    """AOTAutograd's metadata (``ViewAndMutationMeta``) of the graph being compiled, or None.
+
+    Why: it says whether AOTAutograd's runtime wrapper would do anything; it
+    lives on the private tracing context (``torch._guards``). Checked with torch 2.13.
+    """
+    from torch._guards import TracingContext
+
+    context = TracingContext.try_get()
+    return None if context is None else context.fw_metadata
+
+
+def aot_blockers(meta: Any) -> dict[str, Any]:
+    """What in AOTAutograd's metadata ``meta`` needs its runtime wrapper, by reason.
+
+    Raises ``AttributeError`` when ``meta`` lacks a field this torch had.
+
+    Why: the metadata's fields and enums (``torch._functorch._aot_autograd.schemas``)
+    are private; the wrapper is dropped only when none of these is set.
+    Checked with torch 2.13.
+    """
+    from torch._functorch._aot_autograd.schemas import OutputType, PlainTensorMeta
+
+    return {
+        "outputs alias inputs or intermediates": any(
+            o.output_type is not OutputType.non_alias for o in meta.output_info
+        ),
+        "inputs are mutated": meta.num_mutated_inp_runtime_indices
+        or meta.num_mutated_graph_handled_indices,
+        "intermediate bases": meta.num_intermediate_bases,
+        "effect tokens": bool(meta.tokens),
+        "tensor subclasses": not all(
+            isinstance(m, PlainTensorMeta) for m in meta.subclass_inp_meta
+        ),
+        "grad mode changes": meta.grad_enabled_mutation is not None,
+        "dynamic outputs": bool(meta.dynamic_outputs),
+    }
+
+
+def save_aoti_package(exported: Any, path: str) -> None:
+    """Compile an exported program ahead of time into a ``.pt2`` package at ``path``.
+
+    Why: ``aoti_compile_and_package`` is documented but lives in
+    ``torch._inductor``. Checked with torch 2.13.
+    """
+    from torch._inductor import aoti_compile_and_package
+
+    aoti_compile_and_package(exported, package_path=path)
+
+
+def load_aoti_package(path: str) -> Any:
+    """A loader (``.run(list_of_tensors) -> list``) of the ``.pt2`` package at ``path``.
+
+    Why: the C++ loader (``torch._C._aoti``) maps the package without the
+    Python wrapper's per-call overhead and without unpickling. Its arguments:
+    model name, no run_single_threaded, 1 thread, device index -1.
+    Checked with torch 2.13.
+    """
+    return torch._C._aoti.AOTIModelPackageLoader(path, "model", False, 1, -1)
 
 
 def resolve_process_group(group_name: str) -> Any:

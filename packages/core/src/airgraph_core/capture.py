@@ -16,15 +16,41 @@ from typing import Any
 
 import torch
 
+from airgraph_core import _torch_compat
 from airgraph_core.decompositions import merge_decompositions
 
-__all__ = ["CaptureError", "capture_aten_graph"]
+__all__ = ["CaptureError", "aot_inference_graph", "capture_aten_graph"]
 
 logger = logging.getLogger("airgraph.core")
 
 
 class CaptureError(RuntimeError):
     """Raised when tracing does not yield exactly one ATen graph."""
+
+
+def aot_inference_graph(
+    gm: torch.fx.GraphModule,
+    example_inputs: Sequence[Any],
+    fw_compiler: Callable[[torch.fx.GraphModule, Sequence[Any]], Callable[..., Any]],
+    decompositions: dict,
+) -> Callable[..., Any]:
+    """Run AOTAutograd in inference mode over a Dynamo FX graph; ``fw_compiler`` compiles the result.
+
+    The one place the Dynamo graph becomes an ATen graph, for the backend and
+    for :func:`capture_aten_graph` alike: functionalized, decomposed with
+    ``decompositions``, traced without grad, in-place updates of inputs kept
+    in the graph as ``aten.copy_`` nodes.
+
+    Args:
+        gm: the graph Dynamo hands a backend.
+        example_inputs: its example inputs, as Dynamo passes them.
+        fw_compiler: ``(aten_gm, aten_inputs) -> callable``, called once per ATen graph.
+        decompositions: the full table (see :func:`merge_decompositions`).
+
+    Returns:
+        The callable Dynamo should run in place of ``gm``.
+    """
+    return _torch_compat.aot_inference(gm, example_inputs, fw_compiler, decompositions)
 
 
 def capture_aten_graph(
@@ -93,9 +119,6 @@ def capture_aten_graph(
         raise TypeError(f"dynamic must be a bool, got {type(dynamic).__name__}")
     table = merge_decompositions(decompositions)
 
-    import torch._dynamo
-    from torch._functorch.aot_autograd import aot_module_simplified
-
     # One entry per compiled graph: [graph module, fake inputs, real inputs
     # of its first call (None until it runs)].
     captured: list[list[Any]] = []
@@ -112,22 +135,15 @@ def capture_aten_graph(
         return run
 
     def backend(gm: torch.fx.GraphModule, inputs: list) -> Callable:
-        with torch.no_grad():
-            return aot_module_simplified(
-                gm,
-                inputs,
-                fw_compiler=fw_compiler,
-                decompositions=table,
-                keep_inference_input_mutations=True,
-            )
+        return aot_inference_graph(gm, inputs, fw_compiler, table)
 
-    torch._dynamo.reset()
+    _torch_compat.reset_dynamo()
     try:
         compiled = torch.compile(fn, backend=backend, fullgraph=True, dynamic=dynamic)
         with torch.no_grad():
             compiled(*example_inputs)
     finally:
-        torch._dynamo.reset()
+        _torch_compat.reset_dynamo()
 
     if not captured:
         raise CaptureError(

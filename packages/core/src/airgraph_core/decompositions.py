@@ -42,7 +42,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch._decomp import get_decompositions
+
+from airgraph_core._torch_compat import OpOverload, OpOverloadPacket, get_decompositions
 
 __all__ = ["default_decompositions", "merge_decompositions"]
 
@@ -293,17 +294,17 @@ def merge_decompositions(user_table: dict | None) -> dict:
             "custom_decompositions must be a dict mapping torch OpOverload or "
             f"OpOverloadPacket to a callable, got {type(user_table).__name__}"
         )
-    packets: dict[torch._ops.OpOverload, Callable] = {}
-    overloads: dict[torch._ops.OpOverload, Callable] = {}
+    packets: dict[OpOverload, Callable] = {}
+    overloads: dict[OpOverload, Callable] = {}
     for key, fn in user_table.items():
         if not callable(fn):
             raise TypeError(
                 f"custom_decompositions[{key!r}] must be callable, got {type(fn).__name__}"
             )
-        if isinstance(key, torch._ops.OpOverloadPacket):
+        if isinstance(key, OpOverloadPacket):
             for name in key.overloads():
                 packets[getattr(key, name)] = fn
-        elif isinstance(key, torch._ops.OpOverload):
+        elif isinstance(key, OpOverload):
             overloads[key] = fn
         else:
             raise TypeError(

@@ -163,6 +163,47 @@ def lower_graph(
         raise UnsupportedOpError(unsupported)
 
     b = GraphBuilder(name)
+    env, sizes, sources, placements = _emit_inputs(
+        b, placeholders, example_inputs, frozen_inputs, data_index, carried
+    )
+
+    for node in gm.graph.nodes:
+        if node.op == "placeholder" or (node.op != "output" and node not in needed):
+            continue
+        if node.op == "get_attr":
+            env[node] = b.const(_fetch_attr(gm, node.target))
+        elif node.op == "call_function":
+            env[node] = _convert(b, node, env, sizes)
+        elif node.op == "output":
+            _emit_outputs(b, flat + bases, env, view_outputs, sizes, returned=len(flat))
+            if views is not None:
+                b.graph.attrs[OUTPUT_VIEWS_ATTR] = Attr(AttrKind.S, views.to_json())
+        else:
+            raise ValueError(f"gm: node {node.name!r} has unsupported kind {node.op!r}")
+
+    graph = b.graph
+    graph.attrs[INPUT_SOURCES_ATTR] = Attr(AttrKind.LIST_I, tuple(sources))
+    graph.attrs["_input_placements"] = Attr(AttrKind.LIST_I, tuple(placements))
+    graph.attrs["_executor_type"] = Attr(AttrKind.I, 1)
+    log.debug("lowered %s: %d GE ops", name, len(graph.ops))
+    return graph
+
+
+def _emit_inputs(
+    b: GraphBuilder,
+    placeholders: Sequence[Node],
+    example_inputs: Sequence[Any],
+    frozen_inputs: Collection[int],
+    data_index: dict[Node, int],
+    carried: dict[Any, Any],
+) -> tuple[dict[Node, Any], dict[Any, SymValue], list[int], list[int]]:
+    """``Data``/``Const`` ops for the placeholders.
+
+    Returns:
+        The value of each placeholder (``env``), the size inputs by symbol,
+        the placeholder position of each ``Data`` op, and each ``Data`` op's
+        placement (1 device tensor, 0 host scalar).
+    """
     env: dict[Node, Any] = {}
     sizes: dict[Any, SymValue] = {}
     sources: list[int] = []
@@ -200,27 +241,7 @@ def lower_graph(
                 "expected a tensor or a symbolic int"
             )
         sources.append(pos)
-
-    for node in gm.graph.nodes:
-        if node.op == "placeholder" or (node.op != "output" and node not in needed):
-            continue
-        if node.op == "get_attr":
-            env[node] = b.const(_fetch_attr(gm, node.target))
-        elif node.op == "call_function":
-            env[node] = _convert(b, node, env, sizes)
-        elif node.op == "output":
-            _emit_outputs(b, flat + bases, env, view_outputs, sizes, returned=len(flat))
-            if views is not None:
-                b.graph.attrs[OUTPUT_VIEWS_ATTR] = Attr(AttrKind.S, views.to_json())
-        else:
-            raise ValueError(f"gm: node {node.name!r} has unsupported kind {node.op!r}")
-
-    graph = b.graph
-    graph.attrs[INPUT_SOURCES_ATTR] = Attr(AttrKind.LIST_I, tuple(sources))
-    graph.attrs["_input_placements"] = Attr(AttrKind.LIST_I, tuple(placements))
-    graph.attrs["_executor_type"] = Attr(AttrKind.I, 1)
-    log.debug("lowered %s: %d GE ops", name, len(graph.ops))
-    return graph
+    return env, sizes, sources, placements
 
 
 def convert_outputs(outs: Sequence[Any], kinds: Sequence[str]) -> list[Any]:

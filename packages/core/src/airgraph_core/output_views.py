@@ -32,6 +32,8 @@ from typing import Any
 import torch
 from torch.fx import GraphModule, Node
 
+from airgraph_core._torch_compat import OpOverload
+
 __all__ = ["OutputViews", "find_output_views"]
 
 # Size arithmetic a view's arguments may need (``s0 - 1``, ``s0 // 2``).
@@ -183,7 +185,7 @@ def _resolve_target(name: str) -> Callable[..., Any]:
     if len(parts) == 3 and parts[0] == "aten":
         packet = getattr(torch.ops.aten, parts[1], None)
         op = getattr(packet, parts[2], None) if packet is not None else None
-        if isinstance(op, torch._ops.OpOverload) and (op.is_view or name in _QUERIES):
+        if isinstance(op, OpOverload) and (op.is_view or name in _QUERIES):
             return op
     raise ValueError(f"steps: {name!r} is not an ATen view op, a size query or size arithmetic")
 
@@ -287,7 +289,7 @@ def _is_view_node(node: Node) -> bool:
     if node.target is operator.getitem:
         parent = node.args[0]
         return isinstance(parent, Node) and _is_view_node(parent)
-    return isinstance(node.target, torch._ops.OpOverload) and node.target.is_view
+    return isinstance(node.target, OpOverload) and node.target.is_view
 
 
 class _ViewFinder:
@@ -413,7 +415,7 @@ def _target_name(target: Any) -> str | None:
     for name, fn in _ARITHMETIC.items():
         if target is fn:
             return name
-    if isinstance(target, torch._ops.OpOverload) and target.namespace == "aten":
+    if isinstance(target, OpOverload) and target.namespace == "aten":
         name = f"aten.{target.__name__}"
         if target.is_view or name in _QUERIES:
             return name

@@ -22,7 +22,7 @@ from airgraph_core.ir.builder import TensorRef
 from airgraph_core.ir.dtypes import DataType, from_torch
 from airgraph_core.ir.opdefs import prototype
 
-__all__: list[str] = []
+__all__ = ["apply_elementwise"]
 
 aten = torch.ops.aten
 prims = torch.ops.prims
@@ -73,7 +73,7 @@ def _operand(ctx: ConversionContext, value: Any, dtype: DataType) -> TensorRef:
     return ctx.scalar(value, dtype)
 
 
-def _apply(
+def apply_elementwise(
     ctx: ConversionContext, op_type: str, *operands: Any, compute: DataType | None = None, **attrs
 ) -> TensorRef:
     """Emit ``op_type`` over ``operands`` in ``compute`` (default: the result dtype).
@@ -117,7 +117,7 @@ def _copy(ctx: ConversionContext, x: TensorRef, op_type: str) -> TensorRef:
 
 def _unary(op_type: str, **attrs: Any) -> Callable[..., TensorRef]:
     def convert(ctx: ConversionContext, x: Any) -> TensorRef:
-        return _apply(ctx, op_type, x, **attrs)
+        return apply_elementwise(ctx, op_type, x, **attrs)
 
     convert.__name__ = f"convert_{op_type}"
     return convert
@@ -137,18 +137,18 @@ def _scaled(ctx: ConversionContext, y: Any, alpha: Any, dtype: DataType) -> Any:
 @register(aten.add.Tensor, aten.add.Scalar, dtypes=CASTABLE, ge_ops=("Add", "AxpyV2", "Mul"))
 def add(ctx: ConversionContext, x: Any, y: Any, alpha: Any = 1) -> TensorRef:
     if alpha == 1:
-        return _apply(ctx, "Add", x, y)
+        return apply_elementwise(ctx, "Add", x, y)
     dtype, _ = ctx.out()
     if _takes("AxpyV2", dtype):
-        return _apply(ctx, "AxpyV2", x, y, alpha)
-    return _apply(ctx, "Add", x, _scaled(ctx, y, alpha, dtype))
+        return apply_elementwise(ctx, "AxpyV2", x, y, alpha)
+    return apply_elementwise(ctx, "Add", x, _scaled(ctx, y, alpha, dtype))
 
 
 @register(aten.sub.Tensor, aten.sub.Scalar, dtypes=CASTABLE, ge_ops=("Sub", "Mul"))
 def sub(ctx: ConversionContext, x: Any, y: Any, alpha: Any = 1) -> TensorRef:
     if alpha != 1:
         y = _scaled(ctx, y, alpha, ctx.out()[0])
-    return _apply(ctx, "Sub", x, y)
+    return apply_elementwise(ctx, "Sub", x, y)
 
 
 @register(aten.rsub.Tensor, aten.rsub.Scalar, dtypes=CASTABLE, ge_ops=("Sub", "Mul"))
@@ -167,7 +167,7 @@ def mul(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
         and not isinstance(y, bool)
     ):
         return _muls(ctx, x, float(y))
-    return _apply(ctx, "Mul", x, y)
+    return apply_elementwise(ctx, "Mul", x, y)
 
 
 def _muls(ctx: ConversionContext, x: TensorRef, value: float) -> TensorRef:
@@ -200,12 +200,12 @@ _DIV_OPS = {None: "RealDiv", "floor": "FloorDiv", "trunc": "TruncateDiv"}
 def div(ctx: ConversionContext, x: Any, y: Any, *, rounding_mode: str | None = None) -> TensorRef:
     if rounding_mode not in _DIV_OPS:
         raise ValueError(f"rounding_mode: expected None, 'floor' or 'trunc', got {rounding_mode!r}")
-    return _apply(ctx, _DIV_OPS[rounding_mode], x, y)
+    return apply_elementwise(ctx, _DIV_OPS[rounding_mode], x, y)
 
 
 @register(aten.floor_divide.default, aten.floor_divide.Scalar, dtypes=REALS, ge_ops=("FloorDiv",))
 def floor_divide(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
-    return _apply(ctx, "FloorDiv", x, y)
+    return apply_elementwise(ctx, "FloorDiv", x, y)
 
 
 @register(
@@ -216,26 +216,26 @@ def floor_divide(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
     ge_ops=("FloorMod",),
 )
 def remainder(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
-    return _apply(ctx, "FloorMod", x, y)
+    return apply_elementwise(ctx, "FloorMod", x, y)
 
 
 @register(
     aten.pow.Tensor_Scalar, aten.pow.Tensor_Tensor, aten.pow.Scalar, dtypes=REALS, ge_ops=("Pow",)
 )
 def pow_(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
-    return _apply(ctx, "Pow", x, y)
+    return apply_elementwise(ctx, "Pow", x, y)
 
 
 @register(aten.maximum.default, dtypes=CASTABLE, ge_ops=("Maximum",))
 @register(aten.clamp_min.default, aten.clamp_min.Tensor, dtypes=REALS, ge_ops=("Maximum",))
 def maximum(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
-    return _apply(ctx, "Maximum", x, y)
+    return apply_elementwise(ctx, "Maximum", x, y)
 
 
 @register(aten.minimum.default, dtypes=CASTABLE, ge_ops=("Minimum",))
 @register(aten.clamp_max.default, aten.clamp_max.Tensor, dtypes=REALS, ge_ops=("Minimum",))
 def minimum(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
-    return _apply(ctx, "Minimum", x, y)
+    return apply_elementwise(ctx, "Minimum", x, y)
 
 
 @register(
@@ -248,16 +248,16 @@ def clamp(ctx: ConversionContext, x: Any, min: Any = None, max: Any = None) -> T
     if min is None and max is None:
         raise ValueError("min, max: clamp needs at least one bound")
     if max is None:
-        return _apply(ctx, "Maximum", x, min)
+        return apply_elementwise(ctx, "Maximum", x, min)
     if min is None:
-        return _apply(ctx, "Minimum", x, max)
-    return _apply(ctx, "ClipByValueV2", x, min, max)
+        return apply_elementwise(ctx, "Minimum", x, max)
+    return apply_elementwise(ctx, "ClipByValueV2", x, min, max)
 
 
 @register(aten.hardtanh.default, dtypes=REALS, ge_ops=("ClipByValueV2",))
 def hardtanh(ctx: ConversionContext, x: Any, min_val: Any = -1, max_val: Any = 1) -> TensorRef:
     """ClipByValueV2, as TorchAir lowers it (``relu6`` is ``hardtanh(x, 0, 6)``)."""
-    return _apply(ctx, "ClipByValueV2", x, min_val, max_val)
+    return apply_elementwise(ctx, "ClipByValueV2", x, min_val, max_val)
 
 
 # --- unary math and activations --------------------------------------------------
@@ -289,12 +289,12 @@ for _target, (_op_type, _dtypes) in _UNARY.items():
 
 @register(aten.isnan.default, dtypes=_FLOATS64, ge_ops=("IsNan",))
 def isnan(ctx: ConversionContext, x: TensorRef) -> TensorRef:
-    return _apply(ctx, "IsNan", x, compute=x.dtype)
+    return apply_elementwise(ctx, "IsNan", x, compute=x.dtype)
 
 
 @register(aten.isinf.default, dtypes=_FLOATS64, ge_ops=("IsInf",))
 def isinf(ctx: ConversionContext, x: TensorRef) -> TensorRef:
-    return _apply(ctx, "IsInf", x, compute=x.dtype)
+    return apply_elementwise(ctx, "IsInf", x, compute=x.dtype)
 
 
 @register(aten.gelu.default, dtypes=FLOATS, ge_ops=("Gelu", "GeluV2"))
@@ -302,15 +302,15 @@ def gelu(ctx: ConversionContext, x: TensorRef, *, approximate: str = "none") -> 
     """GE's Gelu computes the tanh approximation (TorchAir emits it for both forms);
     the exact erf form is GeluV2(approximate="none"), as torch_npu's npu_gelu emits."""
     if approximate == "tanh":
-        return _apply(ctx, "Gelu", x)
+        return apply_elementwise(ctx, "Gelu", x)
     if approximate != "none":
         raise ValueError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
-    return _apply(ctx, "GeluV2", x, approximate="none")
+    return apply_elementwise(ctx, "GeluV2", x, approximate="none")
 
 
 @register(aten.silu.default, dtypes=FLOATS, ge_ops=("Swish",))
 def silu(ctx: ConversionContext, x: TensorRef) -> TensorRef:
-    return _apply(ctx, "Swish", x, scale=1.0)
+    return apply_elementwise(ctx, "Swish", x, scale=1.0)
 
 
 # --- comparisons and logic --------------------------------------------------------
@@ -327,7 +327,7 @@ _COMPARISONS = {
 
 def _comparison(op_type: str) -> Callable[..., TensorRef]:
     def convert(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
-        return _apply(ctx, op_type, x, y, compute=_promoted(ctx))
+        return apply_elementwise(ctx, op_type, x, y, compute=_promoted(ctx))
 
     convert.__name__ = f"convert_{op_type}"
     return convert
@@ -342,22 +342,22 @@ for _name, _op_type in _COMPARISONS.items():
 
 @register(aten.logical_and.default, dtypes=CASTABLE, ge_ops=("LogicalAnd",))
 def logical_and(ctx: ConversionContext, x: TensorRef, y: TensorRef) -> TensorRef:
-    return _apply(ctx, "LogicalAnd", x, y, compute=DataType.BOOL)
+    return apply_elementwise(ctx, "LogicalAnd", x, y, compute=DataType.BOOL)
 
 
 @register(aten.logical_or.default, dtypes=CASTABLE, ge_ops=("LogicalOr",))
 def logical_or(ctx: ConversionContext, x: TensorRef, y: TensorRef) -> TensorRef:
-    return _apply(ctx, "LogicalOr", x, y, compute=DataType.BOOL)
+    return apply_elementwise(ctx, "LogicalOr", x, y, compute=DataType.BOOL)
 
 
 @register(aten.logical_xor.default, dtypes=CASTABLE, ge_ops=("NotEqual",))
 def logical_xor(ctx: ConversionContext, x: TensorRef, y: TensorRef) -> TensorRef:
-    return _apply(ctx, "NotEqual", x, y, compute=DataType.BOOL)
+    return apply_elementwise(ctx, "NotEqual", x, y, compute=DataType.BOOL)
 
 
 @register(aten.logical_not.default, dtypes=CASTABLE, ge_ops=("LogicalNot",))
 def logical_not(ctx: ConversionContext, x: TensorRef) -> TensorRef:
-    return _apply(ctx, "LogicalNot", x, compute=DataType.BOOL)
+    return apply_elementwise(ctx, "LogicalNot", x, compute=DataType.BOOL)
 
 
 _BOOL_INTS = INTS | {torch.bool}
@@ -370,7 +370,9 @@ _BOOL_INTS = INTS | {torch.bool}
     ge_ops=("LogicalAnd", "BitwiseAnd"),
 )
 def bitwise_and(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
-    return _apply(ctx, "LogicalAnd" if ctx.out()[0] == DataType.BOOL else "BitwiseAnd", x, y)
+    return apply_elementwise(
+        ctx, "LogicalAnd" if ctx.out()[0] == DataType.BOOL else "BitwiseAnd", x, y
+    )
 
 
 @register(
@@ -380,12 +382,14 @@ def bitwise_and(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
     ge_ops=("LogicalOr", "BitwiseOr"),
 )
 def bitwise_or(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
-    return _apply(ctx, "LogicalOr" if ctx.out()[0] == DataType.BOOL else "BitwiseOr", x, y)
+    return apply_elementwise(
+        ctx, "LogicalOr" if ctx.out()[0] == DataType.BOOL else "BitwiseOr", x, y
+    )
 
 
 @register(aten.bitwise_not.default, dtypes=_BOOL_INTS, ge_ops=("LogicalNot", "Invert"))
 def bitwise_not(ctx: ConversionContext, x: TensorRef) -> TensorRef:
-    return _apply(ctx, "LogicalNot" if x.dtype == DataType.BOOL else "Invert", x)
+    return apply_elementwise(ctx, "LogicalNot" if x.dtype == DataType.BOOL else "Invert", x)
 
 
 # --- selection ------------------------------------------------------------------

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from airgraph_core.converters.context import ConversionContext
-from airgraph_core.converters.elementwise import CASTABLE, REALS, _apply
+from airgraph_core.converters.elementwise import CASTABLE, REALS, apply_elementwise
 from airgraph_core.converters.registry import FLOATS, INTS, register
 from airgraph_core.ir.builder import TensorRef
 from airgraph_core.ir.dtypes import DataType
@@ -42,7 +42,7 @@ _UNARY = {
 
 def _unary(op_type: str) -> Any:
     def convert(ctx: ConversionContext, x: Any) -> TensorRef:
-        return _apply(ctx, op_type, x)
+        return apply_elementwise(ctx, op_type, x)
 
     convert.__name__ = f"convert_{op_type}"
     return convert
@@ -54,17 +54,17 @@ for _target, _op_type in _UNARY.items():
 
 @register(aten.log2.default, dtypes=CASTABLE, ge_ops=("Log",))
 def log2(ctx: ConversionContext, x: Any) -> TensorRef:
-    return _apply(ctx, "Log", x, base=2.0)
+    return apply_elementwise(ctx, "Log", x, base=2.0)
 
 
 @register(aten.log10.default, dtypes=CASTABLE, ge_ops=("Log",))
 def log10(ctx: ConversionContext, x: Any) -> TensorRef:
-    return _apply(ctx, "Log", x, base=10.0)
+    return apply_elementwise(ctx, "Log", x, base=10.0)
 
 
 @register(aten.atan2.default, dtypes=CASTABLE, ge_ops=("Atan2",))
 def atan2(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
-    return _apply(ctx, "Atan2", x, y)
+    return apply_elementwise(ctx, "Atan2", x, y)
 
 
 # --- rounding -------------------------------------------------------------------
@@ -75,7 +75,7 @@ def round_(ctx: ConversionContext, x: TensorRef) -> TensorRef:
     """Round half to even (GE's Round and torch.round agree)."""
     if not x.dtype.is_floating:
         return x  # rounding an integer changes nothing
-    return _apply(ctx, "Round", x)
+    return apply_elementwise(ctx, "Round", x)
 
 
 @register(aten.round.decimals, dtypes=FLOATS, ge_ops=("Round", "Mul", "RealDiv"))
@@ -83,24 +83,34 @@ def round_decimals(ctx: ConversionContext, x: TensorRef, *, decimals: int = 0) -
     """``round(x * 10**d) / 10**d``; for negative ``d``, ``round(x / 10**-d) * 10**-d``
     (the order eager uses, so ties round the same way)."""
     if decimals == 0:
-        return _apply(ctx, "Round", x)
+        return apply_elementwise(ctx, "Round", x)
     scale = 10.0 ** abs(decimals)
     if decimals > 0:
-        return _apply(ctx, "RealDiv", _apply(ctx, "Round", _apply(ctx, "Mul", x, scale)), scale)
-    return _apply(ctx, "Mul", _apply(ctx, "Round", _apply(ctx, "RealDiv", x, scale)), scale)
+        return apply_elementwise(
+            ctx,
+            "RealDiv",
+            apply_elementwise(ctx, "Round", apply_elementwise(ctx, "Mul", x, scale)),
+            scale,
+        )
+    return apply_elementwise(
+        ctx,
+        "Mul",
+        apply_elementwise(ctx, "Round", apply_elementwise(ctx, "RealDiv", x, scale)),
+        scale,
+    )
 
 
 @register(aten.trunc.default, dtypes=FLOATS | INTS, ge_ops=("Trunc",))
 def trunc(ctx: ConversionContext, x: TensorRef) -> TensorRef:
     if not x.dtype.is_floating:
         return x
-    return _apply(ctx, "Trunc", x)
+    return apply_elementwise(ctx, "Trunc", x)
 
 
 @register(aten.fmod.Tensor, aten.fmod.Scalar, dtypes=REALS, ge_ops=("Mod",))
 def fmod(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
     """C ``fmod``: GE's Mod truncates the quotient (FloorMod is ``remainder``)."""
-    return _apply(ctx, "Mod", x, y)
+    return apply_elementwise(ctx, "Mod", x, y)
 
 
 # --- bitwise --------------------------------------------------------------------
@@ -115,5 +125,5 @@ def fmod(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
 def bitwise_xor(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
     """BitwiseXor; on bool, xor is inequality (as ``logical_xor`` lowers)."""
     if ctx.out()[0] == DataType.BOOL:
-        return _apply(ctx, "NotEqual", x, y, compute=DataType.BOOL)
-    return _apply(ctx, "BitwiseXor", x, y)
+        return apply_elementwise(ctx, "NotEqual", x, y, compute=DataType.BOOL)
+    return apply_elementwise(ctx, "BitwiseXor", x, y)

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch.fx import Node
 
+from airgraph_core._torch_compat import OpOverload
+
 __all__ = [
     "Converter",
     "register",
@@ -140,7 +142,7 @@ def support_table() -> str:
 
 def target_name(target: Any) -> str:
     """``aten.add.Tensor`` for an ATen overload, ``operator.mul`` for an operator."""
-    if isinstance(target, torch._ops.OpOverload):
+    if isinstance(target, OpOverload):
         return f"aten.{target.__name__}" if target.namespace == "aten" else str(target)
     module = getattr(target, "__module__", None) or "operator"
     return f"{module.lstrip('_')}.{getattr(target, '__name__', repr(target))}"

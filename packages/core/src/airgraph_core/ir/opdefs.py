@@ -167,11 +167,24 @@ def _check_op(op: GeOp, by_name: dict[str, GeOp]) -> list[str]:
         proto = prototype(op.type)
     except ValueError:
         return [f"{where}: unknown GE op type"]
+    counts = _dynamic_counts(proto.inputs, len(op.data_inputs))
+    if counts is None:
+        return [f"{where}: {len(op.data_inputs)} inputs do not fit the prototype {_sig(proto)}"]
+    problems = _check_inputs(op, proto, counts, by_name, where)
+    for edge in op.inputs:
+        if edge.endswith(":-1") and parse_edge(edge)[0] not in by_name:
+            problems.append(f"{where}: control edge from missing op {edge!r}")
+    problems += _check_outputs(op, proto, where)
+    problems += _check_attrs(op, proto, where)
+    return problems
+
+
+def _check_inputs(
+    op: GeOp, proto: OpPrototype, counts: dict[str, int], by_name: dict[str, GeOp], where: str
+) -> list[str]:
+    """Input descs against the prototype's names and dtypes and against their producers."""
     problems: list[str] = []
     data_inputs = op.data_inputs
-    counts = _dynamic_counts(proto.inputs, len(data_inputs))
-    if counts is None:
-        return [f"{where}: {len(data_inputs)} inputs do not fit the prototype {_sig(proto)}"]
     names = proto.input_names(counts)
     if len(op.input_descs) != len(data_inputs) and op.type != "Data":
         problems.append(f"{where}: {len(data_inputs)} inputs but {len(op.input_descs)} descs")
@@ -187,29 +200,50 @@ def _check_op(op: GeOp, by_name: dict[str, GeOp]) -> list[str]:
             if io.kind != "optional_input":
                 problems.append(f"{where}: required input {name!r} is not fed")
             continue
-        src, idx = parse_edge(edge)
-        producer = by_name.get(src)
-        if producer is None or idx >= len(producer.output_descs):
-            problems.append(f"{where}: input {name!r} reads missing output {edge!r}")
-            continue
-        out = producer.output_descs[idx]
-        if desc is not None and (desc.dtype != out.dtype or desc.shape != out.shape):
-            problems.append(f"{where}: input {name!r} desc {_d(desc)} != producer {_d(out)}")
-        if io.dtypes is not None and out.dtype.opdef_name not in io.dtypes:
-            problems.append(f"{where}: input {name!r} dtype {out.dtype.name} not allowed")
-    for edge in op.inputs:
-        if edge.endswith(":-1") and parse_edge(edge)[0] not in by_name:
-            problems.append(f"{where}: control edge from missing op {edge!r}")
+        problems += _check_producer(edge, name, io, desc, by_name, where)
+    return problems
+
+
+def _check_producer(
+    edge: str,
+    name: str,
+    io: IoProto,
+    desc: TensorDesc | None,
+    by_name: dict[str, GeOp],
+    where: str,
+) -> list[str]:
+    """One fed input against the output that feeds it."""
+    src, idx = parse_edge(edge)
+    producer = by_name.get(src)
+    if producer is None or idx >= len(producer.output_descs):
+        return [f"{where}: input {name!r} reads missing output {edge!r}"]
+    problems = []
+    out = producer.output_descs[idx]
+    if desc is not None and (desc.dtype != out.dtype or desc.shape != out.shape):
+        problems.append(f"{where}: input {name!r} desc {_d(desc)} != producer {_d(out)}")
+    if io.dtypes is not None and out.dtype.opdef_name not in io.dtypes:
+        problems.append(f"{where}: input {name!r} dtype {out.dtype.name} not allowed")
+    return problems
+
+
+def _check_outputs(op: GeOp, proto: OpPrototype, where: str) -> list[str]:
+    """Output descs against the prototype's names and dtypes."""
     out_counts = _dynamic_counts(proto.outputs, len(op.output_descs))
     if out_counts is None:
-        problems.append(f"{where}: {len(op.output_descs)} outputs do not fit {_sig(proto)}")
-    else:
-        out_kinds = _input_kinds(proto.outputs, out_counts)
-        for desc, name, io in zip(op.output_descs, proto.output_names(out_counts), out_kinds):
-            if desc.name != name:
-                problems.append(f"{where}: output desc {desc.name!r}, expected {name!r}")
-            if io.dtypes is not None and desc.dtype.opdef_name not in io.dtypes:
-                problems.append(f"{where}: output {name!r} dtype {desc.dtype.name} not allowed")
+        return [f"{where}: {len(op.output_descs)} outputs do not fit {_sig(proto)}"]
+    problems = []
+    out_kinds = _input_kinds(proto.outputs, out_counts)
+    for desc, name, io in zip(op.output_descs, proto.output_names(out_counts), out_kinds):
+        if desc.name != name:
+            problems.append(f"{where}: output desc {desc.name!r}, expected {name!r}")
+        if io.dtypes is not None and desc.dtype.opdef_name not in io.dtypes:
+            problems.append(f"{where}: output {name!r} dtype {desc.dtype.name} not allowed")
+    return problems
+
+
+def _check_attrs(op: GeOp, proto: OpPrototype, where: str) -> list[str]:
+    """Required attributes present, every attribute known and of the prototype's kind."""
+    problems = []
     for name, attr_proto in proto.attrs.items():
         if attr_proto.required and name not in op.attrs:
             problems.append(f"{where}: required attribute {name!r} missing")

@@ -20,7 +20,9 @@ from typing import Any
 import torch
 from torch.fx import GraphModule
 
-__all__ = ["compile_inductor"]
+from airgraph_core import _torch_compat
+
+__all__ = ["DirectCall", "compile_inductor", "why_wrapped"]
 
 log = logging.getLogger("airgraph.core")
 
@@ -36,17 +38,10 @@ def compile_inductor(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> Any:
         A callable taking the placeholders' values positionally and
         returning the graph's outputs as a sequence.
     """
-    from torch._guards import TracingContext, tracing
-    from torch._inductor.compile_fx import compile_fx, compile_fx_inner
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.fx.experimental.symbolic_shapes import ShapeEnv
-
     calls: list[tuple[Any, int, dict[str, Any], Any]] = []
 
-    def inner_compile(graph: GraphModule, example_inputs: Sequence[Any], **kwargs: Any) -> Any:
-        compiled = compile_fx_inner(graph, example_inputs, **kwargs)
-        calls.append((compiled, len(example_inputs), kwargs, _forward_metadata()))
-        return compiled
+    def on_inner_compile(compiled: Any, n_inputs: int, kwargs: dict[str, Any]) -> None:
+        calls.append((compiled, n_inputs, kwargs, _torch_compat.current_forward_metadata()))
 
     # Compiling without grad makes AOTAutograd trace an inference graph even
     # when some inputs are parameters that require grad. A tracing context
@@ -61,27 +56,26 @@ def compile_inductor(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> Any:
     # compiled graph's first inputs: take them before compile_fx may rewrite gm.
     constants = [t for _, t in gm.named_parameters(remove_duplicate=False)]
     constants += [t for _, t in gm.named_buffers(remove_duplicate=False)]
-    autocast = torch._C._is_any_autocast_enabled()
-    context = TracingContext(FakeTensorMode(allow_non_fake_inputs=True, shape_env=ShapeEnv()))
-    with torch.no_grad(), tracing(context):
-        wrapped = compile_fx(gm, list(tensors), inner_compile=inner_compile, ignore_shape_env=True)
+    autocast = _torch_compat.autocast_enabled()
+    wrapped = _torch_compat.compile_fx_static(gm, tensors, on_inner_compile)
     # Compiled under autocast, the wrapper turns it off around every call.
-    reason = "autocast is on" if autocast else _why_wrapped(calls, len(constants) + len(tensors))
+    reason = "autocast is on" if autocast else why_wrapped(calls, len(constants) + len(tensors))
     if reason is not None:
         log.debug("host: %s keeps AOTAutograd's runtime wrapper: %s", gm.__class__.__name__, reason)
         return wrapped
-    return _DirectCall(calls[0][0], constants)
+    return DirectCall(calls[0][0], constants)
 
 
-def _forward_metadata() -> Any:
-    from torch._guards import TracingContext
+def why_wrapped(calls: list[tuple[Any, int, dict[str, Any], Any]], n_inputs: int) -> str | None:
+    """Why AOTAutograd's runtime wrapper is needed, or ``None`` when it would do nothing.
 
-    context = TracingContext.try_get()
-    return None if context is None else context.fw_metadata
+    Args:
+        calls: per graph Inductor compiled: ``(compiled, n_inputs, kwargs, metadata)``.
+        n_inputs: how many inputs the direct call would pass (constants + tensors).
 
-
-def _why_wrapped(calls: list[tuple[Any, int, dict[str, Any], Any]], n_inputs: int) -> str | None:
-    """Why AOTAutograd's runtime wrapper is needed, or ``None`` when it would do nothing."""
+    Returns:
+        The first reason found, or ``None``.
+    """
     if len(calls) != 1:
         return f"Inductor compiled {len(calls)} graphs"
     compiled, n_graph_inputs, kwargs, meta = calls[0]
@@ -91,23 +85,8 @@ def _why_wrapped(calls: list[tuple[Any, int, dict[str, Any], Any]], n_inputs: in
         return f"the graph takes {n_graph_inputs} inputs, not {n_inputs} (deduplicated inputs)"
     if meta is None:
         return "no AOTAutograd metadata"
-    from torch._functorch._aot_autograd.schemas import OutputType, PlainTensorMeta
-
     try:
-        checks = {
-            "outputs alias inputs or intermediates": any(
-                o.output_type is not OutputType.non_alias for o in meta.output_info
-            ),
-            "inputs are mutated": meta.num_mutated_inp_runtime_indices
-            or meta.num_mutated_graph_handled_indices,
-            "intermediate bases": meta.num_intermediate_bases,
-            "effect tokens": bool(meta.tokens),
-            "tensor subclasses": not all(
-                isinstance(m, PlainTensorMeta) for m in meta.subclass_inp_meta
-            ),
-            "grad mode changes": meta.grad_enabled_mutation is not None,
-            "dynamic outputs": bool(meta.dynamic_outputs),
-        }
+        checks = _torch_compat.aot_blockers(meta)
     except AttributeError as e:  # a torch whose metadata has other fields: stay safe
         return f"unknown AOTAutograd metadata ({e})"
     for reason, present in checks.items():
@@ -116,7 +95,7 @@ def _why_wrapped(calls: list[tuple[Any, int, dict[str, Any], Any]], n_inputs: in
     return None
 
 
-class _DirectCall:
+class DirectCall:
     """Calls Inductor's compiled graph with the lifted constants first (its boxed convention)."""
 
     __slots__ = ("graph", "constants")

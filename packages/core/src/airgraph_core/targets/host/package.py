@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from airgraph_core import _torch_compat
 from airgraph_core.targets.host.program import HostProgram
 
 __all__ = ["export_package", "load_package", "signature_to_json", "signature_from_json"]
@@ -53,13 +54,11 @@ def export_package(program: HostProgram, signature: tuple) -> bytes:
     Raises:
         KeyError: ``program`` has no specialization for ``signature``.
     """
-    from torch._inductor import aoti_compile_and_package
-
     gm = program.specialized_module(signature)
     exported = torch.export.export(gm, tuple(program.example_inputs(signature)), strict=False)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "program.pt2")
-        aoti_compile_and_package(exported, package_path=path)
+        _torch_compat.save_aoti_package(exported, path)
         with open(path, "rb") as f:
             return f.read()
 
@@ -74,7 +73,7 @@ def load_package(program: HostProgram, signature: tuple, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        loader = torch._C._aoti.AOTIModelPackageLoader(path, "model", False, 1, -1)
+        loader = _torch_compat.load_aoti_package(path)
     finally:
         os.unlink(path)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -22,7 +22,7 @@ from airgraph_core.ir.dtypes import to_torch
 from airgraph_core.ir.graph import AttrKind, GeGraph, GeOp, parse_edge, topological_order
 from airgraph_core.targets.host.semantics import HostOp, lookup_host_op
 
-__all__ = ["HostProgram", "specialize", "written_inputs"]
+__all__ = ["HostProgram", "py_attrs", "specialize", "written_inputs"]
 
 log = logging.getLogger("airgraph.core")
 
@@ -92,18 +92,7 @@ def specialize(
             buffers[id(t)] = (fx.get_attr(name), t)
         return buffers[id(t)][0]
 
-    for op, value in zip(datas, inputs):
-        if op.output_descs[0].placement == "CPU" and not isinstance(value, torch.Tensor):
-            values[op.name] = [torch.tensor(int(value), dtype=torch.int64)]
-        else:
-            if not isinstance(value, torch.Tensor):
-                raise TypeError(
-                    f"inputs: Data {op.name!r} expects a tensor, got {type(value).__name__}"
-                )
-            node = fx.placeholder(op.name)
-            values[op.name] = [_Dyn(node, value)]
-            tensor_inputs.append(value)
-
+    _bind_inputs(fx, datas, inputs, values, tensor_inputs)
     must_copy = _views_of_written_inputs(graph)
     outputs: list[Any] = []
     for op in topological_order(graph.ops):
@@ -117,7 +106,7 @@ def specialize(
             outputs = ins
             continue
         sem = lookup_host_op(op.type)
-        attrs = _py_attrs(op)
+        attrs = py_attrs(op)
         if op.type in _SHAPE_OPS:
             shape_of = ins[0].value if isinstance(ins[0], _Dyn) else ins[0]
             values[op.name] = _as_list(sem.fn([shape_of], attrs))
@@ -134,6 +123,39 @@ def specialize(
     # GE outputs are new, contiguous tensors. Views (of inputs, of constants,
     # or strided ones) are copied at the outputs, and only there.
     kept = {_storage(t) for t in tensor_inputs} | {_storage(t) for _, t in buffers.values()}
+    out_nodes, results = _emit_outputs(fx, outputs, kept, const_node)
+    fx.output(tuple(out_nodes))
+    return GraphModule(root, fx, class_name=f"GeHost_{graph.name}"), tensor_inputs, results
+
+
+def _bind_inputs(
+    fx: Graph,
+    datas: Sequence[GeOp],
+    inputs: Sequence[Any],
+    values: dict[str, list[Any]],
+    tensor_inputs: list[torch.Tensor],
+) -> None:
+    """A placeholder per tensor input, a literal per host scalar input (into ``values``)."""
+    for op, value in zip(datas, inputs):
+        if op.output_descs[0].placement == "CPU" and not isinstance(value, torch.Tensor):
+            values[op.name] = [torch.tensor(int(value), dtype=torch.int64)]
+        else:
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(
+                    f"inputs: Data {op.name!r} expects a tensor, got {type(value).__name__}"
+                )
+            node = fx.placeholder(op.name)
+            values[op.name] = [_Dyn(node, value)]
+            tensor_inputs.append(value)
+
+
+def _emit_outputs(
+    fx: Graph,
+    outputs: Sequence[Any],
+    kept: set[int | None],
+    const_node: Callable[[torch.Tensor], torch.fx.Node],
+) -> tuple[list[torch.fx.Node], list[Any]]:
+    """The output nodes and this call's results; views and kept storage are cloned."""
     out_nodes, results = [], []
     for v in outputs:
         if isinstance(v, _Dyn):
@@ -151,8 +173,7 @@ def specialize(
             value = value.clone(memory_format=torch.contiguous_format)
         out_nodes.append(node)
         results.append(value)
-    fx.output(tuple(out_nodes))
-    return GraphModule(root, fx, class_name=f"GeHost_{graph.name}"), tensor_inputs, results
+    return out_nodes, results
 
 
 def _storage(t: torch.Tensor) -> int | None:
@@ -308,7 +329,8 @@ def _as_list(result: Any) -> list[Any]:
     return list(result) if isinstance(result, (list, tuple)) else [result]
 
 
-def _py_attrs(op: GeOp) -> dict[str, Any]:
+def py_attrs(op: GeOp) -> dict[str, Any]:
+    """``op``'s attributes as the host semantics take them (tensors, float32-rounded floats)."""
     out = {}
     for name, attr in op.attrs.items():
         if attr.kind is AttrKind.T:
