@@ -357,3 +357,14 @@ def test_class_source_covers_attributes_after_its_methods(tmp_path, monkeypatch)
         spec.loader.exec_module(module)
         keys.append(key_of(module, monkeypatch))
     assert keys[0].diff(keys[1]) == [f"sources.{MODULE_NAME}.Model"]
+
+
+def test_code_without_a_source_file_is_covered_by_its_bytecode():
+    # exec'd code has no file: its bytecode, constants and names stand for it.
+    made = []
+    for body in ("x * 2", "x * 3"):
+        namespace = {"__name__": "airgraph_cache_keytest_exec"}
+        exec(f"def made(x):\n    return {body}\n", namespace)  # noqa: S102
+        made.append(source_fingerprint(namespace["made"]))
+    assert made[0] != made[1]
+    assert all(len(fp) == 1 for fp in made)

@@ -197,7 +197,10 @@ class SourceReader:
     def function_text(self, fn: types.FunctionType) -> str | None:
         """The text that stands for ``fn``: the file's digest if installed, else its lines."""
         code = fn.__code__
-        found = self.file(code.co_filename, fn.__globals__)
+        # The module's loader may serve its source (zip imports) only for the module's own
+        # file: code made by exec() in its namespace under another name must not get it.
+        same_file = fn.__globals__.get("__file__") == code.co_filename
+        found = self.file(code.co_filename, fn.__globals__ if same_file else None)
         if found is None:
             return None
         if found.installed:
