@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from airgraph_dynamo.backend import _make_backend
+from airgraph_dynamo.backend import get_npu_backend
 from airgraph_dynamo.targets import npu_available, select_target
 from airgraph_dynamo.targets.npu import NpuTarget, engine_options, load_binding
 from airgraph_dynamo.testing import make_fake_npu_binding as make_fake_binding
@@ -24,7 +24,7 @@ def _is_str_dict(d):
 
 
 def _compiled(fn, binding, dynamic=False, **config):
-    backend = _make_backend(target=NpuTarget(binding=binding, device_id=3))
+    backend = get_npu_backend(target=NpuTarget(binding=binding, device_id=3))
     return backend, torch.compile(fn, backend=backend, fullgraph=True, dynamic=dynamic)
 
 
@@ -63,7 +63,7 @@ def test_call_sequence_and_arguments():
 def test_engine_is_initialized_once_per_binding():
     binding = make_fake_binding()
     target = NpuTarget(binding=binding, device_id=0)
-    backend = _make_backend(target=target)
+    backend = get_npu_backend(target=target)
     with torch.no_grad():
         torch.compile(lambda x: x + 1, backend=backend, fullgraph=True)(torch.ones(2))
         torch.compile(lambda x: x * 3, backend=backend, fullgraph=True)(torch.ones(2))
@@ -141,7 +141,9 @@ def _geared_npu(fn, binding, policy):
 
     config = CompilerConfig()
     config.inference_config.dynamic_gears_merge_policy = policy
-    backend = _make_backend(config, target=NpuTarget(binding=binding, device_id=0))
+    backend = get_npu_backend(
+        compiler_config=config, target=NpuTarget(binding=binding, device_id=0)
+    )
     compiled = torch.compile(fn, backend=backend, fullgraph=True)
     x1, x2 = torch.ones(2, 2), torch.ones(2, 2)
     set_dim_gears(x1, dim_gears={0: [2, 4]})

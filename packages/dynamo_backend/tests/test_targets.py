@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from airgraph_core import DataType, GraphBuilder
-from airgraph_dynamo.backend import _make_backend
+from airgraph_dynamo.backend import get_npu_backend
 from airgraph_dynamo.targets import Executable, Target, select_target
 from airgraph_dynamo.targets.host import HostTarget
 
@@ -61,7 +61,7 @@ class _NoSemanticsTarget(Target):
 @pytest.mark.parametrize("policy", ["error", "fallback"])
 def test_target_failure_follows_unsupported_op_policy(policy, make_config, caplog):
     config = make_config("interpret", unsupported_op=policy)
-    backend = _make_backend(config, target=_NoSemanticsTarget())
+    backend = get_npu_backend(compiler_config=config, target=_NoSemanticsTarget())
     fn = torch.compile(lambda x: x + 1, backend=backend, fullgraph=True)
     x = torch.ones(2)
     with torch.no_grad(), caplog.at_level(logging.WARNING, logger="airgraph.dynamo"):

@@ -16,7 +16,9 @@ import torch
 from torch.fx import GraphModule
 
 from airgraph_core import GeGraph
+from airgraph_core.capture import aot_inference_graph
 from airgraph_core.decompositions import merge_decompositions
+from airgraph_dynamo import _dynamo_compat
 from airgraph_dynamo.compiler import AtenCompiler, CompiledGraph
 from airgraph_dynamo.config import CompilerConfig
 from airgraph_dynamo.inputs import aten_input_origins, dynamo_module_state_positions
@@ -66,8 +68,6 @@ class NpuBackend:
         return self.compiler.graphs
 
     def __call__(self, gm: GraphModule, example_inputs: Sequence[Any]) -> Callable[..., Any]:
-        from torch._functorch.aot_autograd import aot_module_simplified
-
         _check_inference(gm, example_inputs)
         dynamo_inputs = list(example_inputs)
         # TorchAir: with gears, dims without gears are static (also under dynamic=True).
@@ -77,14 +77,7 @@ class NpuBackend:
             origins = aten_input_origins(aten_gm, gm, dynamo_inputs)
             return self.compiler.compile(aten_gm, aten_inputs, origins=origins)
 
-        with torch.no_grad():
-            return aot_module_simplified(
-                gm,
-                example_inputs,
-                fw_compiler=fw_compiler,
-                decompositions=self.decompositions,
-                keep_inference_input_mutations=True,
-            )
+        return aot_inference_graph(gm, example_inputs, fw_compiler, self.decompositions)
 
     def __repr__(self) -> str:
         return f"NpuBackend({self.config!r})"
@@ -102,7 +95,9 @@ def _check_inference(gm: GraphModule, example_inputs: Sequence[Any]) -> None:
     placeholders = list(gm.graph.find_nodes(op="placeholder"))
     state = dynamo_module_state_positions(gm, example_inputs)
     for i in needing[:5]:
-        source = getattr(placeholders[i], "_dynamo_source", None) if i < len(placeholders) else None
+        source = (
+            _dynamo_compat.placeholder_source(placeholders[i]) if i < len(placeholders) else None
+        )
         kind = state.get(i, ("input", ""))[0]
         names.append(f"{kind} {source.name if source is not None else f'#{i}'}")
     more = f" and {len(needing) - 5} more" if len(needing) > 5 else ""
@@ -129,6 +124,7 @@ def get_npu_backend(
     *,
     compiler_config: CompilerConfig | None = None,
     custom_decompositions: dict | None = None,
+    target: Target | None = None,
 ) -> NpuBackend:
     """Create the airgraph backend for ``torch.compile``.
 
@@ -139,6 +135,9 @@ def get_npu_backend(
         custom_decompositions: the user's decompositions, a dict from ATen
             ``OpOverload``/``OpOverloadPacket`` to a callable, merged over
             airgraph's table (the user's entries win); ``None`` for ours only.
+        target: a :class:`~airgraph_dynamo.targets.Target` object to compile
+            with, overriding the config's target choice (e.g. an NPU target
+            over a fake binding in tests); ``None`` to select by the config.
 
     Returns:
         An :class:`NpuBackend`, usable as ``torch.compile(model,
@@ -156,19 +155,11 @@ def get_npu_backend(
         >>> model = torch.compile(torch.nn.ReLU(), backend=backend, fullgraph=True)
     """
     config = _validate_config(compiler_config)
-    return NpuBackend(config, merge_decompositions(custom_decompositions))
-
-
-def _make_backend(
-    config: CompilerConfig | None = None,
-    *,
-    custom_decompositions: dict | None = None,
-    target: Target | None = None,
-) -> NpuBackend:
-    """Like :func:`get_npu_backend` but with a forced target (tests use a fake NPU)."""
-    return NpuBackend(
-        _validate_config(config), merge_decompositions(custom_decompositions), target=target
-    )
+    if target is not None and not isinstance(target, Target):
+        raise TypeError(
+            f"target: expected an airgraph_dynamo.targets.Target or None, got {type(target).__name__}"
+        )
+    return NpuBackend(config, merge_decompositions(custom_decompositions), target=target)
 
 
 def get_compiler(compiler_config: CompilerConfig | None = None) -> AtenCompiler:

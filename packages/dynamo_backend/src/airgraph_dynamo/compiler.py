@@ -26,6 +26,7 @@ from airgraph_core import (
     convert_outputs,
     output_views,
 )
+from airgraph_dynamo import _dynamo_compat
 from airgraph_dynamo.config import CompilerConfig
 from airgraph_dynamo.gear_dispatch import GearedRunner
 from airgraph_dynamo.gears import GearSetup
@@ -148,11 +149,9 @@ def _fill_record(record: CompiledGraph, state: CompileState) -> None:
 
 def standalone_origins(example_inputs: Sequence[Any]) -> list[InputOrigin]:
     """Origins when no Dynamo graph is known: real ``nn.Parameter`` inputs count as module state."""
-    from torch._subclasses.fake_tensor import FakeTensor
-
     origins = []
     for i, value in enumerate(example_inputs):
-        real = None if isinstance(value, (FakeTensor, torch.SymInt)) else value
+        real = None if _dynamo_compat.is_fake(value) or isinstance(value, torch.SymInt) else value
         kind = "param" if isinstance(real, torch.nn.Parameter) else "arg"
         origins.append(InputOrigin(kind, f"input{i}", real))
     return origins
@@ -251,11 +250,9 @@ class AtenCompiler:
             airgraph_core.UnsupportedOpError: some ops cannot be lowered and
                 ``airgraph_config.unsupported_op`` is ``"error"``.
         """
-        from torch._subclasses.fake_tensor import unset_fake_temporarily
-
         # AOTAutograd calls its compilers with the fake mode still active;
         # lowering builds real constant tensors, so step out of it.
-        with unset_fake_temporarily():
+        with _dynamo_compat.real_mode():
             return self._compile(gm, example_inputs, origins, ge_options)
 
     def _compile(

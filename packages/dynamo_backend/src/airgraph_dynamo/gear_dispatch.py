@@ -27,11 +27,11 @@ from typing import Any
 
 import torch
 from torch.fx import GraphModule
-from torch.utils._python_dispatch import _disable_current_modes
 
 from airgraph_core import GeGraph, convert_outputs
 from airgraph_core.targets.host import written_inputs
-from airgraph_dynamo.gears import GearSetup, _evaluate
+from airgraph_dynamo import _dynamo_compat
+from airgraph_dynamo.gears import GearSetup, evaluate_size
 from airgraph_dynamo.targets import Executable
 
 __all__ = ["GearedRunner", "OutOfGearError"]
@@ -138,7 +138,7 @@ class GearedRunner:
                 f"{index}"
             )
         start = time.perf_counter()
-        with _no_dispatch_modes():
+        with _dynamo_compat.no_dispatch_modes():
             # A new specialization runs the graph once on ``inputs``: that run is this call.
             outs = self._program(*inputs)
             fn = self._program.compile_for(inputs)
@@ -179,7 +179,7 @@ class GearedRunner:
             else:
                 inputs.append(args[p])
         start = time.perf_counter()
-        with _no_dispatch_modes():
+        with _dynamo_compat.no_dispatch_modes():
             fn = self._program.compile_for(inputs)
         self._register(index, fn, time.perf_counter() - start)
 
@@ -258,19 +258,6 @@ class GearedRunner:
         )
 
 
-class _no_dispatch_modes:
-    """Step out of AOTAutograd's first-call dispatch mode: compiling must not trace through it."""
-
-    def __enter__(self) -> None:
-        self._context = _disable_current_modes() if torch._C._len_torch_dispatch_stack() else None
-        if self._context is not None:
-            self._context.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._context is not None:
-            self._context.__exit__(*exc)
-
-
 def _updated_positions(graph: GeGraph, sources: Sequence[int]) -> frozenset[int]:
     """ATen positions of the ``Data`` inputs the graph updates in place (e.g. by ``Assign``)."""
     written = written_inputs(graph)
@@ -296,7 +283,7 @@ def _slice_back(out: Any, sizes: Any, actual: dict[Any, int]) -> Any:
     if sizes is None or out is None:  # None: a view output, rebuilt from the real inputs later
         return out
     if not isinstance(sizes, tuple):
-        value = _evaluate(sizes, actual)
+        value = evaluate_size(sizes, actual)
         return out if value is None else value
-    index = tuple(slice(0, n) for n in (_evaluate(s, actual) for s in sizes))
+    index = tuple(slice(0, n) for n in (evaluate_size(s, actual) for s in sizes))
     return out[index].contiguous()

@@ -348,8 +348,16 @@ def _symbol_values(
     return values, None
 
 
-def _evaluate(expr: Any, values: Mapping[Any, int]) -> int | None:
-    """``expr`` (an int or a sympy size expression) with ``values`` substituted, or None."""
+def evaluate_size(expr: Any, values: Mapping[Any, int]) -> int | None:
+    """``expr`` (an int or a sympy size expression) with ``values`` substituted, or None.
+
+    Args:
+        expr: a size as the traced graph has it (an int or a sympy expression).
+        values: the value of each size symbol in one gear.
+
+    Returns:
+        The size in that gear, or ``None`` when symbols remain unknown.
+    """
     if isinstance(expr, int):
         return expr
     result = expr.xreplace(values)
@@ -375,7 +383,7 @@ def _scalar_values(
     for pos, example in enumerate(example_inputs):
         if not isinstance(example, torch.SymInt):
             continue
-        value = _evaluate(example.node.expr, values)
+        value = evaluate_size(example.node.expr, values)
         if value is None and pos < len(placeholders) and not placeholders[pos].users:
             continue
         if value is None:

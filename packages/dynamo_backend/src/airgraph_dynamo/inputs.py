@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch.fx import GraphModule
 
+from airgraph_dynamo import _dynamo_compat
+
 __all__ = ["InputOrigin", "aten_input_origins", "dynamo_module_state_positions"]
 
 
@@ -46,28 +48,6 @@ class InputOrigin:
         return self.kind in ("param", "buffer")
 
 
-def _source_kind(source: Any) -> str | None:
-    """``"param"``/``"buffer"`` when ``source`` reads a module's parameter or buffer."""
-    from torch._dynamo import source as sources
-
-    param_sources = tuple(
-        getattr(sources, name)
-        for name in ("UnspecializedParamBufferSource", "ParamBufferSource")
-        if hasattr(sources, name)
-    )
-    s = source
-    while s is not None:
-        member = getattr(s, "member", None)
-        if isinstance(s, param_sources):
-            if member == "_buffers":
-                return "buffer"
-            return "param"
-        if member in ("_parameters", "_buffers"):
-            return "param" if member == "_parameters" else "buffer"
-        s = getattr(s, "base", None)
-    return None
-
-
 def dynamo_module_state_positions(
     gm: GraphModule, example_inputs: Sequence[Any]
 ) -> dict[int, tuple[str, str]]:
@@ -82,11 +62,8 @@ def dynamo_module_state_positions(
     """
     found: dict[int, tuple[str, str]] = {}
     for pos, node in enumerate(gm.graph.find_nodes(op="placeholder")):
-        source = getattr(node, "_dynamo_source", None)
-        if source is None:
-            arg = node.meta.get("grapharg")
-            source = getattr(arg, "source", None)
-        kind = _source_kind(source)
+        source = _dynamo_compat.placeholder_source(node)
+        kind = _dynamo_compat.module_state_kind(source)
         example = example_inputs[pos] if pos < len(example_inputs) else None
         if kind is None and isinstance(example, torch.nn.Parameter):
             kind = "param"
@@ -98,7 +75,7 @@ def dynamo_module_state_positions(
 def _dynamo_names(gm: GraphModule) -> list[str]:
     names = []
     for node in gm.graph.find_nodes(op="placeholder"):
-        source = getattr(node, "_dynamo_source", None)
+        source = _dynamo_compat.placeholder_source(node)
         names.append(source.name if source is not None else node.name)
     return names
 
@@ -116,34 +93,27 @@ def aten_input_origins(
             is used without our backend: only descs are used then).
         dynamo_inputs: the real example inputs of the Dynamo graph.
     """
-    from torch._functorch._aot_autograd.descriptors import (
-        BufferAOTInput,
-        ParamAOTInput,
-        PlainAOTInput,
-    )
-
     state = dynamo_module_state_positions(dynamo_gm, dynamo_inputs) if dynamo_gm else {}
     names = _dynamo_names(dynamo_gm) if dynamo_gm else []
     origins: list[InputOrigin] = []
     for node in aten_gm.graph.find_nodes(op="placeholder"):
-        desc = node.meta.get("desc")
-        if isinstance(desc, PlainAOTInput) and 0 <= desc.idx < len(dynamo_inputs):
-            value = dynamo_inputs[desc.idx]
-            kind, name = state.get(desc.idx, ("arg", ""))
+        origin = _dynamo_compat.aot_input_origin(node)
+        kind, where = origin if origin is not None else ("unknown", None)
+        if kind == "arg" and 0 <= where < len(dynamo_inputs):
+            value = dynamo_inputs[where]
+            kind, name = state.get(where, ("arg", ""))
             if not name:
-                name = names[desc.idx] if desc.idx < len(names) else node.name
-            static = frozenset(getattr(value, "_dynamo_static_indices", ()) or ())
-            origins.append(InputOrigin(kind, name, value, static))
-        elif isinstance(desc, (ParamAOTInput, BufferAOTInput)):
-            kind = "param" if isinstance(desc, ParamAOTInput) else "buffer"
+                name = names[where] if where < len(names) else node.name
+            origins.append(InputOrigin(kind, name, value, _dynamo_compat.static_dims(value)))
+        elif kind in ("param", "buffer"):
             value = None
             if dynamo_gm is not None:
                 getter = dynamo_gm.get_parameter if kind == "param" else dynamo_gm.get_buffer
                 try:
-                    value = getter(desc.target)
+                    value = getter(where)
                 except AttributeError:
                     value = None
-            origins.append(InputOrigin(kind, desc.target, value))
+            origins.append(InputOrigin(kind, where, value))
         else:
             origins.append(InputOrigin("unknown", node.name))
     return origins

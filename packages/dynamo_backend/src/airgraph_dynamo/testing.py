@@ -22,7 +22,8 @@ import types
 import torch
 
 from airgraph_core import HostProgram, deserialize
-from airgraph_dynamo.backend import NpuBackend, _make_backend
+from airgraph_dynamo import _dynamo_compat
+from airgraph_dynamo.backend import NpuBackend, get_npu_backend
 from airgraph_dynamo.config import CompilerConfig
 from airgraph_dynamo.targets.npu import NpuTarget
 
@@ -116,7 +117,7 @@ def make_fake_npu_binding() -> types.SimpleNamespace:
             calls.append(("run", self.name, len(inputs)))
             outs = HostProgram(self.graph, "interpret")(*inputs)
             for out in outs:  # GE allocates its outputs
-                assert not any(torch._C._is_alias_of(out, t) for t in inputs), (
+                assert not any(_dynamo_compat.is_alias_of(out, t) for t in inputs), (
                     "output aliases input"
                 )
             return outs
@@ -148,4 +149,4 @@ def fake_npu_backend(
         The backend; ``backend.compiler.target.binding`` is the fake.
     """
     target = NpuTarget(binding=binding or make_fake_npu_binding(), device_id=device_id)
-    return _make_backend(compiler_config, target=target)
+    return get_npu_backend(compiler_config=compiler_config, target=target)

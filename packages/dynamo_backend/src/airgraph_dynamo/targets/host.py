@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
-from torch.utils._python_dispatch import _disable_current_modes
-
 from airgraph_core import GeGraph, HostProgram
 from airgraph_core.targets.host import lookup_host_op
+from airgraph_dynamo import _dynamo_compat
 from airgraph_dynamo.targets.base import Executable, Target
 
 __all__ = ["HostExecutable", "HostTarget"]
@@ -26,11 +24,11 @@ class HostExecutable(Executable):
         self.program = HostProgram(graph, mode)
 
     def __call__(self, inputs: Sequence[Any]) -> list[Any]:
-        if torch._C._len_torch_dispatch_stack():
-            # AOTAutograd runs the first call under a dispatch mode that checks
-            # custom-op aliasing; a new specialization (which runs the graph
-            # once and, in inductor mode, compiles it) must not trace through it.
-            with _disable_current_modes():
+        # AOTAutograd runs the first call under a dispatch mode that checks
+        # custom-op aliasing; a new specialization (which runs the graph
+        # once and, in inductor mode, compiles it) must not trace through it.
+        if _dynamo_compat.dispatch_modes_active():
+            with _dynamo_compat.no_dispatch_modes():
                 return self.program(*inputs)
         return self.program(*inputs)
 

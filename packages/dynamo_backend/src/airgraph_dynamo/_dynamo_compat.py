@@ -1,0 +1,156 @@
+"""Every private torch API the backend package uses, in one place.
+
+Upgrading torch means reading this file: each function says why it reaches
+into Dynamo, AOTAutograd or the dispatcher and which torch version it was
+checked with. The Dynamo -> AOTAutograd capture itself lives in
+:func:`airgraph_core.capture.aot_inference_graph` (core's compat module).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+__all__ = [
+    "aot_input_origin",
+    "dispatch_modes_active",
+    "is_alias_of",
+    "is_fake",
+    "module_state_kind",
+    "no_dispatch_modes",
+    "placeholder_source",
+    "real_mode",
+    "static_dims",
+]
+
+
+def placeholder_source(node: torch.fx.Node) -> Any:
+    """The Dynamo source (``L['x']``...) of a placeholder of a Dynamo graph, or ``None``.
+
+    Why: Dynamo records it only on private node state (``_dynamo_source``,
+    else ``meta["grapharg"].source``). Checked with torch 2.13.
+    """
+    source = getattr(node, "_dynamo_source", None)
+    if source is None:
+        source = getattr(node.meta.get("grapharg"), "source", None)
+    return source
+
+
+def module_state_kind(source: Any) -> str | None:
+    """``"param"``/``"buffer"`` when a Dynamo source reads a module's parameter or buffer.
+
+    Why: sources are private classes of ``torch._dynamo.source``; with
+    ``inline_inbuilt_nn_modules`` a lifted parameter's source reads
+    ``<module>._parameters[...]`` (or is a ``ParamBufferSource``).
+    Checked with torch 2.13.
+    """
+    from torch._dynamo import source as sources
+
+    param_sources = tuple(
+        getattr(sources, name)
+        for name in ("UnspecializedParamBufferSource", "ParamBufferSource")
+        if hasattr(sources, name)
+    )
+    s = source
+    while s is not None:
+        member = getattr(s, "member", None)
+        if isinstance(s, param_sources):
+            if member == "_buffers":
+                return "buffer"
+            return "param"
+        if member in ("_parameters", "_buffers"):
+            return "param" if member == "_parameters" else "buffer"
+        s = getattr(s, "base", None)
+    return None
+
+
+def aot_input_origin(node: torch.fx.Node) -> tuple[str, Any] | None:
+    """Where AOTAutograd took an ATen placeholder from.
+
+    Returns ``("arg", index)`` for the Dynamo graph's argument ``index``,
+    ``("param", fqn)`` / ``("buffer", fqn)`` for state it lifted itself, or
+    ``None`` when unknown.
+
+    Why: the origin is a private descriptor in ``node.meta["desc"]``
+    (``torch._functorch._aot_autograd.descriptors``). Checked with torch 2.13.
+    """
+    from torch._functorch._aot_autograd.descriptors import (
+        BufferAOTInput,
+        ParamAOTInput,
+        PlainAOTInput,
+    )
+
+    desc = node.meta.get("desc")
+    if isinstance(desc, PlainAOTInput):
+        return ("arg", desc.idx)
+    if isinstance(desc, ParamAOTInput):
+        return ("param", desc.target)
+    if isinstance(desc, BufferAOTInput):
+        return ("buffer", desc.target)
+    return None
+
+
+def static_dims(value: Any) -> frozenset[int]:
+    """The dims of ``value`` marked with ``torch._dynamo.mark_static``.
+
+    Why: the marks live in a private tensor attribute
+    (``_dynamo_static_indices``). Checked with torch 2.13.
+    """
+    return frozenset(getattr(value, "_dynamo_static_indices", ()) or ())
+
+
+def is_fake(value: Any) -> bool:
+    """Whether ``value`` is a fake tensor (AOTAutograd's example inputs while tracing).
+
+    Why: ``FakeTensor`` is private (``torch._subclasses``). Checked with torch 2.13.
+    """
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    return isinstance(value, FakeTensor)
+
+
+def real_mode() -> contextlib.AbstractContextManager[Any]:
+    """A context in which tensors are real, even inside AOTAutograd's fake mode.
+
+    Why: AOTAutograd calls its compilers with the fake mode still active and
+    lowering builds real constant tensors (``unset_fake_temporarily``,
+    ``torch._subclasses``). Checked with torch 2.13.
+    """
+    from torch._subclasses.fake_tensor import unset_fake_temporarily
+
+    return unset_fake_temporarily()
+
+
+#: ``dispatch_modes_active() -> int``: how many torch dispatch modes are in effect.
+#: Why: the per-call test before :func:`no_dispatch_modes`, kept as torch's own
+#: function (no wrapper) because it runs on every call. Checked with torch 2.13.
+dispatch_modes_active = torch._C._len_torch_dispatch_stack
+
+
+@contextlib.contextmanager
+def no_dispatch_modes() -> Iterator[None]:
+    """Step out of the torch dispatch modes in effect, if any.
+
+    Why: AOTAutograd runs the first call under a dispatch mode that checks
+    custom-op aliasing; compiling a new specialization must not trace through
+    it (``_disable_current_modes``). Checked with torch 2.13.
+    """
+    if not dispatch_modes_active():
+        yield
+        return
+    from torch.utils._python_dispatch import _disable_current_modes
+
+    with _disable_current_modes():
+        yield
+
+
+def is_alias_of(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` and ``b`` share storage.
+
+    Why: ``torch._C._is_alias_of`` is the exact check eager uses; the fake
+    NPU binding asserts GE's outputs never alias its inputs. Checked with torch 2.13.
+    """
+    return bool(torch._C._is_alias_of(a, b))
