@@ -70,14 +70,15 @@ class Analysis:
 
 def _graph_breaks(workload: Workload) -> list[GraphBreak]:
     import torch
-    import torch._dynamo
 
-    torch._dynamo.reset()
+    from airgraph_cli import _torch_compat
+
+    _torch_compat.reset_dynamo()
     try:
         with torch.no_grad():
-            explained = torch._dynamo.explain(workload.model)(*workload.inputs)
+            explained = _torch_compat.explain(workload.model, workload.inputs)
     finally:
-        torch._dynamo.reset()
+        _torch_compat.reset_dynamo()
     breaks = []
     for reason in explained.break_reasons:
         frame = reason.user_stack[-1] if reason.user_stack else None
@@ -109,8 +110,8 @@ def analyze(workload: Workload, *, dynamic: bool = False, policy: str = "zip") -
     Returns:
         The :class:`Analysis`; ``error`` holds what stopped the work, if anything.
     """
-    import torch
 
+    from airgraph_cli import _torch_compat
     from airgraph_core import UnsupportedOpError, lower_graph, validate_graph
     from airgraph_core.capture import CaptureError, capture_aten_graph
     from airgraph_core.converters.registry import target_name
@@ -128,7 +129,7 @@ def analyze(workload: Workload, *, dynamic: bool = False, policy: str = "zip") -
     start = time.perf_counter()
     try:
         gm, inputs = capture_aten_graph(workload.model, workload.inputs, dynamic=dynamic)
-    except (CaptureError, torch._dynamo.exc.Unsupported) as e:
+    except (CaptureError, _torch_compat.unsupported_error()) as e:
         result.seconds["trace"] = time.perf_counter() - start
         result.graph_breaks = _graph_breaks(workload)
         if not result.graph_breaks:

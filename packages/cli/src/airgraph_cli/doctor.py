@@ -98,13 +98,15 @@ def _npu() -> list[Finding]:
 
 
 def _inductor() -> list[Finding]:
-    from torch._inductor import config
-    from torch._inductor.runtime.cache_dir_utils import cache_dir
+    from airgraph_cli import _torch_compat
 
     found = []
-    where = cache_dir()
+    where = _torch_compat.inductor_cache_dir()
     source = "TORCHINDUCTOR_CACHE_DIR" if "TORCHINDUCTOR_CACHE_DIR" in os.environ else "default"
-    warm = os.path.isdir(where) and any(os.scandir(where))
+    warm = False
+    if os.path.isdir(where):
+        with os.scandir(where) as entries:  # closed: an open iterator warns (ResourceWarning)
+            warm = any(entries)
     found.append(
         Finding(
             "Inductor cache",
@@ -112,7 +114,7 @@ def _inductor() -> list[Finding]:
             f"{where} ({source}; {'has content' if warm else 'empty: the first compile probes the CPU, ~10 s'})",
         )
     )
-    wanted = config.cpp.cxx[1] if isinstance(config.cpp.cxx, tuple) else config.cpp.cxx
+    wanted = _torch_compat.inductor_cxx()
     compiler = shutil.which(wanted or "g++")
     found.append(
         Finding(

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from airgraph_gears import _torch_compat
 from airgraph_gears._values import describe, is_int
 from airgraph_gears.errors import GearSpecError, GearSpecTypeError
 
@@ -184,10 +185,8 @@ def set_dim_gears(t: torch.Tensor, dim_gears: Mapping[int, list[int] | tuple[int
                 f"{size} in dim {dim}: the first compiled call traces and runs at this size, "
                 "so it must be one of the gears"
             )
-    from torch._dynamo.decorators import mark_unbacked  # deferred: importing Dynamo costs ~1 s
-
     for dim in gears_by_dim:
-        mark_unbacked(t, dim)
+        _torch_compat.mark_unbacked(t, dim)
     setattr(t, GEARS_ATTR, gears_by_dim)
     log.debug("gears set on a tensor of shape %s: %s", tuple(t.shape), gears_by_dim)
 
