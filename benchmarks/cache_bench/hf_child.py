@@ -134,6 +134,15 @@ def main(params: dict[str, Any]) -> dict[str, Any]:
                 key_times.append(time.perf_counter() - a)
 
         compile_module.build_key = timed_build_key
+    import logging
+
+    warnings: list[str] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            warnings.append(record.getMessage()[:600])
+
+    logging.getLogger("airgraph").addHandler(_Keep(logging.WARNING))
     t2 = time.monotonic()
     torch.manual_seed(0)
     model = HfGpt2(params.get("layers", LAYERS)).eval()
@@ -165,6 +174,7 @@ def main(params: dict[str, Any]) -> dict[str, Any]:
         err = float((y - model._forward(ids)).abs().max())
     if mode == "airgraph":
         extra["status"] = fn.status
+        extra["warnings"] = warnings
     steady_s = statistics.median(steady)
     return {
         "mode": mode,
