@@ -138,6 +138,8 @@ def oracle(session: nox.Session) -> None:
     ``AIRGRAPH_ORACLE_DIR``). Without arguments it runs every case and
     rewrites tools/oracle/RESULTS.md; arguments select cases by name pattern
     or family and only print (e.g. ``nox -s oracle -- 'softmax*' nn``).
+    ``nox -s oracle -- --check tools/oracle/RESULTS.md`` (CI) fails when a
+    case matches TorchAir less well than in the committed results.
     """
     _install_packages(session, ["core", "gears", "dynamo_backend"], extra="")
     # torch is named again so that torch-npu can never pull in another torch build.

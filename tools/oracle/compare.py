@@ -37,14 +37,17 @@ Usage::
     python tools/oracle/compare.py 'softmax*' nn     # by name pattern or family
     python tools/oracle/compare.py --results tools/oracle/RESULTS.md
 
-The exit code is 0 whatever the differences (it is an instrument, not a
-gate), 2 if a worker crashed.
+The exit code is 0 whatever the differences (it is an instrument), 2 if a
+worker crashed; with ``--check RESULTS.md`` it is 1 when a case matches
+TorchAir less well than in that earlier run (CI runs it so, against the
+committed RESULTS.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -334,12 +337,42 @@ def write_results(path: Path, rows: list[dict[str, Any]], seconds: float) -> Non
     path.write_text("\n".join(lines))
 
 
+def _standing(label: str) -> int:
+    """How well a case matches TorchAir: 2 identical, 1 differs with documented reasons, 0 not."""
+    if label == "identical":
+        return 2
+    return 1 if "differs, documented:" in label else 0
+
+
+def regressions(rows: list[dict[str, Any]], baseline: Path) -> list[str]:
+    """Cases that match TorchAir less well than in ``baseline`` (a RESULTS.md), one line each.
+
+    A case that was identical must stay identical; one whose differences were
+    all documented must stay so (or become identical). A case new since the
+    baseline is not compared. Update the baseline (``nox -s oracle``) with
+    the change that makes a difference on purpose, and document it.
+    """
+    before = dict(re.findall(r"^### `([^`]+)`: (.*)$", baseline.read_text(), flags=re.M))
+    worse = []
+    for row in rows:
+        name, label = row["case"].name, _label(row)
+        if name in before and _standing(label) < _standing(before[name]):
+            worse.append(f"{name}: was '{before[name][:80]}', now '{label[:80]}'")
+    return worse
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("patterns", nargs="*", help="case name patterns (fnmatch) or families")
     parser.add_argument("--results", type=Path, help="also write a markdown summary here")
     parser.add_argument("--max-lines", type=int, default=12, help="difference lines per case")
     parser.add_argument("--list", action="store_true", help="list the selected cases and exit")
+    parser.add_argument(
+        "--check",
+        type=Path,
+        metavar="RESULTS_MD",
+        help="exit 1 if a case matches TorchAir less well than in this earlier RESULTS.md",
+    )
     parser.add_argument("--worker", choices=("airgraph", "torchair"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -376,6 +409,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.results:
         write_results(args.results, rows, seconds)
         print(f"results written to {args.results}")
+    if args.check:
+        worse = regressions(rows, args.check)
+        if worse:
+            print(f"{len(worse)} case(s) match TorchAir less well than in {args.check}:")
+            print("\n".join(f"  {line}" for line in worse))
+            return 1
+        print(f"no case matches TorchAir less well than in {args.check}")
     return 0
 
 
