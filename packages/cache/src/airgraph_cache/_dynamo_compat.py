@@ -1,8 +1,9 @@
 """Every use of Dynamo's private API in the cache package, in one place.
 
 Upgrading torch means reading this file: each function says why it reaches
-into Dynamo and which torch version it was checked with. Nothing here is
-imported on a warm start (Dynamo is imported only to compile).
+into Dynamo and which torch version it was checked with. Importing this module
+does not import Dynamo (a warm start never does; it is imported only to
+compile); the pytree functions come from a module ``import torch`` loads anyway.
 """
 
 from __future__ import annotations
@@ -11,13 +12,44 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import torch.utils._pytree as _pytree
+
 __all__ = [
     "GuardRecord",
+    "dynamo_dim_marks",
     "compile_frame_id",
     "guard_recording_options",
     "placeholder_source",
     "source_kind",
+    "tree_flatten",
+    "tree_leaves",
+    "tree_unflatten",
+    "treespec_dumps",
+    "treespec_loads",
 ]
+
+# Why: torch has no public pytree module; ``torch.utils._pytree`` is what
+# torch.compile and torch.export flatten with, and its spec serialization is
+# the JSON form the cache stores. Checked with torch 2.13.
+tree_flatten = _pytree.tree_flatten
+tree_unflatten = _pytree.tree_unflatten
+tree_leaves = _pytree.tree_leaves
+treespec_dumps = _pytree.treespec_dumps
+treespec_loads = _pytree.treespec_loads
+
+
+def dynamo_dim_marks(tensor: Any) -> tuple[set[int], set[int]]:
+    """The dims of ``tensor`` marked static, and those marked dynamic or unbacked, for Dynamo.
+
+    Why: ``mark_static`` / ``mark_dynamic`` / ``mark_unbacked`` keep their marks
+    in private tensor attributes (``_dynamo_static_indices``,
+    ``_dynamo_dynamic_indices``, ``_dynamo_unbacked_indices``). Checked with torch 2.13.
+    """
+    static = set(getattr(tensor, "_dynamo_static_indices", ()))
+    marked = set(getattr(tensor, "_dynamo_dynamic_indices", ())) | set(
+        getattr(tensor, "_dynamo_unbacked_indices", ())
+    )
+    return static, marked
 
 
 @dataclasses.dataclass

@@ -18,7 +18,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-import torch.utils._pytree as pytree
+
+from airgraph_cache._dynamo_compat import (
+    tree_flatten,
+    tree_unflatten,
+    treespec_dumps,
+    treespec_loads,
+)
 
 __all__ = [
     "UncacheableError",
@@ -254,7 +260,7 @@ class OutputSpec:
                 an input (e.g. a fresh view made by a runtime wrapper), or
                 a leaf is not JSON-serializable.
         """
-        flat, spec = pytree.tree_flatten(result)
+        flat, spec = tree_flatten(result)
         out_ids = {id(t): k for k, t in enumerate(outputs) if isinstance(t, torch.Tensor)}
         in_ids = {id(t): i for i, t in enumerate(inputs) if isinstance(t, torch.Tensor)}
         # A view output reaches the caller as a new tensor object that AOTAutograd
@@ -283,14 +289,14 @@ class OutputSpec:
             else:
                 raise UncacheableError(f"cannot cache a returned {type(leaf).__name__}")
         try:
-            text = pytree.treespec_dumps(spec)
+            text = treespec_dumps(spec)
         except Exception as e:  # custom containers without a serialized name
             raise UncacheableError(f"cannot serialize the output structure: {e}") from e
         return OutputSpec(text, leaves)
 
     def builder(self) -> Callable[[Sequence[Any], Sequence[Any]], Any]:
         """A function ``(outputs, inputs) -> result`` for this spec."""
-        spec = pytree.treespec_loads(self.treespec)
+        spec = treespec_loads(self.treespec)
         leaves = [tuple(leaf) for leaf in self.leaves]
         if spec.num_leaves == 1 and leaves[0][0] == "out" and spec.type is None:
             k = leaves[0][1]
@@ -300,6 +306,6 @@ class OutputSpec:
             flat = [
                 outs[v] if kind == "out" else ins[v] if kind == "input" else v for kind, v in leaves
             ]
-            return pytree.tree_unflatten(flat, spec)
+            return tree_unflatten(flat, spec)
 
         return build

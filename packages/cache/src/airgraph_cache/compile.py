@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from airgraph_cache import sharing
+from airgraph_cache._dynamo_compat import tree_leaves
 from airgraph_cache.binding import InputBinding, OutputSpec, UncacheableError, source_to_path
 from airgraph_cache.cache_access import EntryAccess, private_extraction_dir
 from airgraph_cache.checks import GuardChecks
@@ -637,7 +638,7 @@ def _kwargs_text(kwargs: dict[str, Any]) -> str:
 def _has_gears(args: tuple, kwargs: dict) -> bool:
     from airgraph_gears import get_dim_gears
 
-    leaves = torch.utils._pytree.tree_leaves((args, kwargs))
+    leaves = tree_leaves((args, kwargs))
     return any(isinstance(t, torch.Tensor) and get_dim_gears(t) for t in leaves)
 
 

@@ -312,25 +312,31 @@ def checks_from_guards(
         reads_env = reads_env or _reads_environ(record)
         if not record.has_value:
             continue  # e.g. "not hasattr(x, 'foo')": nothing to read
-        where = record.name or "a global"
-        if "['_compiled_call_impl']" in where:
-            continue  # torch's nn.Module class attribute (covered by torch's version)
-        try:
-            path = check_path(record.source)
-            for spec in _specs_for(record, path, inputs):
-                add(spec)
-        except UncacheableError as e:
-            if kind in _IDENTITY and _top_package(record.value) in _VERSIONED_PACKAGES:
-                continue
-            raise UncacheableError(
-                f"the trace depends on {where} ({kind}): {e}. Pass it as an argument, or make "
-                "it a plain attribute (int, float, bool, str, None, dtype) or a module-level "
-                "constant"
-            ) from e
+        for spec in _value_specs(record, inputs):
+            add(spec)
     if reads_env:
         for spec in _env_specs(functions):
             add(spec)
     return specs
+
+
+def _value_specs(record: Any, inputs: set[Any]) -> list[dict[str, Any]]:
+    """The specs of one guard on a value read through a source (attribute, global, item)."""
+    kind = record.guard_type
+    where = record.name or "a global"
+    if "['_compiled_call_impl']" in where:
+        return []  # torch's nn.Module class attribute (covered by torch's version)
+    try:
+        path = check_path(record.source)
+        return list(_specs_for(record, path, inputs))
+    except UncacheableError as e:
+        if kind in _IDENTITY and _top_package(record.value) in _VERSIONED_PACKAGES:
+            return []
+        raise UncacheableError(
+            f"the trace depends on {where} ({kind}): {e}. Pass it as an argument, or make "
+            "it a plain attribute (int, float, bool, str, None, dtype) or a module-level "
+            "constant"
+        ) from e
 
 
 def is_call_spec(spec: dict[str, Any], self_name: str) -> bool:

@@ -22,13 +22,11 @@ def _int_list(values: Iterable[Any]) -> list[int]:
 
 
 def _describe_tensor(t: torch.Tensor, dynamic: bool) -> dict[str, Any]:
+    from airgraph_cache._dynamo_compat import dynamo_dim_marks
     from airgraph_gears import get_dim_gears
 
     gears = get_dim_gears(t) or {}
-    static = set(getattr(t, "_dynamo_static_indices", ()))
-    marked = set(getattr(t, "_dynamo_dynamic_indices", ())) | set(
-        getattr(t, "_dynamo_unbacked_indices", ())
-    )
+    static, marked = dynamo_dim_marks(t)
     shape: list[Any] = []
     for dim, size in enumerate(t.shape):
         if dim in gears:
