@@ -158,7 +158,7 @@ def run_stock_torch_compile(model: torch.nn.Module, inputs: dict[int, torch.Tens
         traces += 1
         return compile_fx(gm, example_inputs)
 
-    torch._dynamo.reset()
+    torch.compiler.reset()
     compiled = torch.compile(model, backend=counting_inductor)
     seconds = {}
     worst = 0.0
