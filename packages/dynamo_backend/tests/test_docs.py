@@ -37,7 +37,7 @@ def _run(tmp_path, monkeypatch):
     assert namespace["report"].graph_is_static
     assert namespace["report"].shape_of("L['kv_cache']['self_k']") == (2, 12, 32)
     assert len(namespace["backend"].compiled) == 1
-    assert list(tmp_path.glob("graph_*.txt"))
+    assert list(tmp_path.glob("dynamo_optimized_graph_*.txt"))
     return namespace
 
 

@@ -283,6 +283,10 @@ class AtenCompiler:
             _fill_record(record, state)
             return self._fallback(record, e)
         _fill_record(record, state)
+        if state.eager is not None:  # debug.run_eagerly, data_dump, fx_summary.skip_compile
+            record.target = "eager"
+            record.fallback_reason = state.eager_reason
+            return self._observed(record, state.eager)
         graph, executable = state.graph, state.executable
         assert graph is not None and executable is not None  # the pipeline's last steps
         record.target = state.target.name

@@ -119,7 +119,7 @@ class GraphDumpConfig(_ConfigNode):
 
 
 class DebugConfig(_ConfigNode):
-    """``debug``: debugging aids (TorchAir names); only ``graph_dump`` is acted on yet."""
+    """``debug``: debugging aids (TorchAir names); ``deadlock_check`` and ``aclgraph`` are accepted-only."""
 
     _children: ClassVar[dict[str, type[_ConfigNode]]] = {
         "graph_dump": GraphDumpConfig,

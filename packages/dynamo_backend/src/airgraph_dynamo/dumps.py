@@ -1,15 +1,26 @@
-"""Graph dumps per ``debug.graph_dump``: txt, pbtxt and a Python-like listing."""
+"""Graph dumps per ``debug.graph_dump``: txt, pbtxt and a Python-like listing.
+
+Files are named as TorchAir names them, so tools and habits built on
+TorchAir's dumps find them: ``dynamo_original_graph_<id>_rank_<r>_pid_<p>_ts_<t>.<type>``
+for the GE graph as lowered, and ``dynamo_optimized_graph_<id>_...`` for the
+graph handed to the target (``<t>`` is a UTC time stamp, ``%Y%m%d%H%M%S%f``;
+``<r>`` the ``torch.distributed`` rank, 0 without a process group).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from airgraph_core import GeGraph, dump_text
 from airgraph_core.ir import AttrKind, TensorDesc
 
-__all__ = ["dump_graph", "dump_py", "render"]
+__all__ = ["STAGES", "dump_file_name", "dump_graph", "dump_py", "render"]
+
+#: The dump stages, as TorchAir names them.
+STAGES = ("original", "optimized")
 
 log = logging.getLogger("airgraph.dynamo")
 
@@ -87,21 +98,55 @@ def render(graph: GeGraph, kind: str) -> str:
     raise ValueError(f"kind: {kind!r} is not one of 'txt', 'pbtxt', 'py'")
 
 
-def dump_graph(graph: GeGraph, kind: str, folder: str | os.PathLike | None) -> Path:
-    """Write ``graph`` as ``<folder>/<graph name>.<kind>`` and return the path.
+def dump_file_name(graph_name: str, stage: str, kind: str) -> str:
+    """TorchAir's dump file name for a graph at a stage.
+
+    Args:
+        graph_name: the GE graph's name (``graph_<id>``).
+        stage: ``"original"`` or ``"optimized"``.
+        kind: the file type (``txt``, ``pbtxt``, ``py``).
+
+    Raises:
+        ValueError: ``stage`` is not one of :data:`STAGES`.
+
+    Examples:
+        >>> dump_file_name("graph_3", "original", "txt")  # doctest: +ELLIPSIS
+        'dynamo_original_graph_3_rank_0_pid_..._ts_....txt'
+    """
+    if stage not in STAGES:
+        raise ValueError(f"stage: {stage!r} is not one of {STAGES}")
+    stamp = datetime.now(tz=UTC).strftime("%Y%m%d%H%M%S%f")
+    return f"dynamo_{stage}_{graph_name}_rank_{_rank()}_pid_{os.getpid()}_ts_{stamp}.{kind}"
+
+
+def dump_graph(
+    graph: GeGraph,
+    kind: str,
+    folder: str | os.PathLike | None,
+    *,
+    stage: str = "optimized",
+) -> Path:
+    """Write ``graph`` to ``<folder>/<TorchAir's name>`` and return the path.
 
     Args:
         graph: the GE graph.
         kind: ``"txt"``, ``"pbtxt"`` or ``"py"``.
         folder: target folder (created if missing); ``None`` for the
             current working directory.
+        stage: ``"original"`` (as lowered) or ``"optimized"`` (as compiled).
     """
     out_dir = Path(folder) if folder is not None else Path.cwd()
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{graph.name}.{kind}"
+    path = out_dir / dump_file_name(graph.name, stage, kind)
     path.write_text(render(graph, kind))
-    log.info("dumped GE graph %s to %s", graph.name, path)
+    log.info("dumped the %s GE graph %s to %s", stage, graph.name, path)
     return path
+
+
+def _rank() -> int:
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def _desc(d: TensorDesc) -> str:

@@ -327,7 +327,7 @@ class ExportConfig(ConfigNode):
 
 
 class DataDumpConfig(ConfigNode):
-    """``debug.data_dump``: per-op tensor dumps from the FX graph (accepted-only)."""
+    """``debug.data_dump``: per-op tensor dumps from the FX graph (see :mod:`airgraph_dynamo.data_dump`)."""
 
     _options: ClassVar[dict[str, Option]] = {
         "type": choice(None, (None, "npy"), "None (off) or 'npy'"),
@@ -337,7 +337,7 @@ class DataDumpConfig(ConfigNode):
 
 
 class FxSummaryConfig(ConfigNode):
-    """``debug.fx_summary``: a CSV summary of the FX graph's ops (accepted-only)."""
+    """``debug.fx_summary``: a CSV summary of the FX graph's ops (see :mod:`airgraph_dynamo.fx_summary`)."""
 
     _options: ClassVar[dict[str, Option]] = {
         "type": choice(None, (None, "csv"), "None (off) or 'csv'"),

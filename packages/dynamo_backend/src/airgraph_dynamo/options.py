@@ -13,7 +13,9 @@ bad value, while staying catchable as the class airgraph raised before:
 - :class:`UnknownOptionError` is a ``ValueError`` and an ``AttributeError``;
 - :class:`OptionTypeError` is a ``ValueError`` and a ``TypeError``;
 - :class:`OptionPathError` is a ``FileNotFoundError`` (TorchAir's class for a
-  missing file or folder) and a ``ValueError``.
+  missing file or folder) and a ``ValueError``;
+- :class:`OptionNotADirectoryError` is a ``NotADirectoryError`` (what
+  TorchAir raises when a dump folder is a file) and a ``ValueError``.
 
 Reading an option gives its value. A ``str`` or ``int`` value comes back as
 an :class:`OptionStr` / :class:`OptionInt`: equal to, and usable as, the plain
@@ -37,6 +39,7 @@ __all__ = [
     "ConfigNode",
     "Option",
     "OptionInt",
+    "OptionNotADirectoryError",
     "OptionPathError",
     "OptionStr",
     "OptionTypeError",
@@ -59,6 +62,10 @@ class OptionTypeError(ValueError, TypeError):
 
 class OptionPathError(FileNotFoundError, ValueError):
     """A file or folder option naming something that does not exist (TorchAir: ``FileNotFoundError``)."""
+
+
+class OptionNotADirectoryError(NotADirectoryError, ValueError):
+    """A folder option naming a file (TorchAir: ``NotADirectoryError``, when it writes there)."""
 
 
 # -- option values ------------------------------------------------------------------------
@@ -215,7 +222,9 @@ def check_dump_path(path: str, value: Any) -> str | None:
     if not text:
         raise ValueError(f"{path}: expected a folder path or None, got an empty string")
     if os.path.exists(text) and not os.path.isdir(text):
-        raise ValueError(f"{path}: {text!r} exists and is not a folder; dumps go into a folder")
+        raise OptionNotADirectoryError(
+            f"{path}: {text!r} exists and is not a folder; dumps go into a folder"
+        )
     return text
 
 

@@ -8,15 +8,21 @@ something a user can print, and each step's time is logged:
 
     >>> from airgraph_dynamo.pipeline import passes
     >>> passes()  # doctest: +NORMALIZE_WHITESPACE
-    ['post_grad_custom_pre_pass', 'freeze_parameters', 'split_gear_size_asserts',
-     'post_grad_custom_post_pass', 'lower', 'check_static_marks', 'dump_graph',
-     'plan_gears', 'compile_target']
+    ['fx_summary', 'data_dump', 'post_grad_custom_pre_pass', 'remove_noop_ops',
+     'freeze_parameters', 'split_gear_size_asserts', 'post_grad_custom_post_pass',
+     'lower', 'dump_original_graph', 'check_static_marks', 'plan_gears', 'dump_graph',
+     'run_eagerly', 'compile_target']
 
 The users' FX passes (``config.post_grad_custom_pre_pass`` and
 ``post_grad_custom_post_pass``, called as ``fn(gm, example_inputs, config)``)
 run where TorchAir runs them: the pre pass first, on the ATen graph as
 AOTAutograd made it; the post pass after airgraph's own FX steps, just
 before lowering.
+
+A step may decide that the graph runs eagerly in PyTorch instead of through
+GE (``debug.fx_summary`` with ``skip_compile``, ``debug.data_dump``,
+``debug.run_eagerly``, as TorchAir does): it sets :attr:`CompileState.eager`
+and the pipeline stops there.
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ from torch.fx import GraphModule
 
 from airgraph_core import GeGraph, lower_graph
 from airgraph_dynamo.config import CompilerConfig
+from airgraph_dynamo.data_dump import DataDumper
 from airgraph_dynamo.dumps import dump_graph
+from airgraph_dynamo.fx_summary import write_summary
 from airgraph_dynamo.gears import GearSetup, build_gear_setup, has_gears, split_size_asserts
 from airgraph_dynamo.inputs import InputOrigin
+from airgraph_dynamo.noop_ops import remove_noop_ops
 from airgraph_dynamo.static_marks import StaticMarkReport, check_static_marks
 from airgraph_dynamo.targets import Executable, Target
 
@@ -68,7 +77,14 @@ class CompileState:
         size_asserts: the runtime size asserts split off a geared graph.
         graph: the GE graph, once lowered.
         static_marks: the static-marks report.
-        dump_path: where the GE graph was dumped.
+        dump_path: where the GE graph was dumped as compiled (TorchAir's
+            ``dynamo_optimized_graph_*``).
+        original_dump_path: where it was dumped as lowered
+            (``dynamo_original_graph_*``).
+        summary_path: where ``debug.fx_summary`` wrote the op summary.
+        eager: set by a step that makes the graph run eagerly: the callable
+            that runs it (the pipeline stops after that step).
+        eager_reason: why the graph runs eagerly.
         gears: the gear setup of a geared graph.
         executable: the target's executable, once compiled.
         timings: seconds per step that ran, in order.
@@ -87,6 +103,10 @@ class CompileState:
     graph: GeGraph | None = None
     static_marks: StaticMarkReport | None = None
     dump_path: Any = None
+    original_dump_path: Any = None
+    summary_path: Any = None
+    eager: Callable[..., Any] | None = None
+    eager_reason: str | None = None
     gears: GearSetup | None = None
     executable: Executable | None = None
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -163,7 +183,45 @@ def _check_static_marks(state: CompileState) -> None:
 
 def _dump_graph(state: CompileState) -> None:
     dump = state.config.debug.graph_dump
-    state.dump_path = dump_graph(_graph(state), dump.type, dump.path)
+    state.dump_path = dump_graph(_graph(state), dump.type, dump.path, stage="optimized")
+
+
+def _dump_original_graph(state: CompileState) -> None:
+    dump = state.config.debug.graph_dump
+    state.original_dump_path = dump_graph(_graph(state), dump.type, dump.path, stage="original")
+
+
+def _fx_summary(state: CompileState) -> None:
+    state.summary_path = write_summary(state.gm)
+    if state.config.debug.fx_summary.skip_compile:
+        _run_eagerly_instead(state, state.gm, "debug.fx_summary.skip_compile")
+
+
+def _data_dump(state: CompileState) -> None:
+    dump = state.config.debug.data_dump
+    dumper = DataDumper(state.gm, state.name, dump.path, dump.filter)
+    _run_eagerly_instead(state, dumper, "debug.data_dump")
+
+
+def _remove_noop_ops(state: CompileState) -> None:
+    removed = remove_noop_ops(state.gm)
+    if removed:
+        log.debug("%s: remove_noop_ops removed %d node(s)", state.name, removed)
+
+
+def _run_eagerly(state: CompileState) -> None:
+    _run_eagerly_instead(state, state.gm, "debug.run_eagerly")
+
+
+def _run_eagerly_instead(state: CompileState, runner: Callable[..., Any], option: str) -> None:
+    state.eager = runner
+    state.eager_reason = option
+    log.warning(
+        "%s runs eagerly in PyTorch, not through GE, because %s is set; unset it once "
+        "you are done debugging so that the graph is compiled (as TorchAir warns)",
+        state.name,
+        option,
+    )
 
 
 def _plan_gears(state: CompileState) -> None:
@@ -195,16 +253,34 @@ def _graph(state: CompileState) -> GeGraph:
 #: The steps, in the order they run.
 STEPS: tuple[CompileStep, ...] = (
     CompileStep(
+        "fx_summary",
+        _fx_summary,
+        lambda c: c.debug.fx_summary.type is not None,
+        "CSV summary of the ATen ops (eager run after it with skip_compile)",
+    ),
+    CompileStep(
+        "data_dump",
+        _data_dump,
+        lambda c: c.debug.data_dump.type is not None,
+        "run eagerly, saving every ATen op's inputs and outputs as .npy",
+    ),
+    CompileStep(
         "post_grad_custom_pre_pass",
         _user_pass("post_grad_custom_pre_pass"),
         lambda c: c.post_grad_custom_pre_pass is not None,
         "the user's FX pass on the ATen graph, before airgraph's own steps",
     ),
     CompileStep(
+        "remove_noop_ops",
+        _remove_noop_ops,
+        lambda c: c.experimental_config.remove_noop_ops,
+        "drop ops that return their input unchanged (Inductor's pass, as TorchAir)",
+    ),
+    CompileStep(
         "freeze_parameters",
         _freeze_parameters,
         lambda c: c.experimental_config.frozen_parameter,
-        "module parameters and buffers become GE constants",
+        "module parameters and buffers are flagged as GE's frozenInput",
     ),
     CompileStep(
         "split_gear_size_asserts",
@@ -220,22 +296,34 @@ STEPS: tuple[CompileStep, ...] = (
     ),
     CompileStep("lower", _lower, _always, "lower the ATen graph to a GE graph"),
     CompileStep(
+        "dump_original_graph",
+        _dump_original_graph,
+        lambda c: c.debug.graph_dump.type is not None,
+        "write the GE graph as lowered (dynamo_original_graph_*)",
+    ),
+    CompileStep(
         "check_static_marks",
         _check_static_marks,
         _always,
         "report how torch._dynamo.mark_static shaped the GE inputs",
     ),
     CompileStep(
-        "dump_graph",
-        _dump_graph,
-        lambda c: c.debug.graph_dump.type is not None,
-        "write the GE graph to debug.graph_dump.path",
-    ),
-    CompileStep(
         "plan_gears",
         _plan_gears,
         _always,
         "with gears: the gear plan, and GE's gear options for the npu target",
+    ),
+    CompileStep(
+        "dump_graph",
+        _dump_graph,
+        lambda c: c.debug.graph_dump.type is not None,
+        "write the GE graph as compiled (dynamo_optimized_graph_*)",
+    ),
+    CompileStep(
+        "run_eagerly",
+        _run_eagerly,
+        lambda c: c.debug.run_eagerly,
+        "run the ATen graph eagerly instead of compiling the GE graph",
     ),
     CompileStep("compile_target", _compile_target, _always, "compile the GE graph for the target"),
 )
@@ -271,7 +359,7 @@ def run_pipeline(state: CompileState, steps: Sequence[CompileStep] = STEPS) -> C
     """Run the enabled ``steps`` on ``state`` in order, timing each.
 
     Returns:
-        ``state``, filled in.
+        ``state``, filled in; it stops after a step that sets ``state.eager``.
 
     Raises:
         whatever a step raises (``UnsupportedOpError`` from ``lower``,
@@ -284,6 +372,8 @@ def run_pipeline(state: CompileState, steps: Sequence[CompileStep] = STEPS) -> C
         step.run(state)
         state.timings[step.name] = time.perf_counter() - start
         log.debug("%s: step %s took %.3f s", state.name, step.name, state.timings[step.name])
+        if state.eager is not None:  # the graph runs eagerly: nothing left to compile
+            break
     return state
 
 
