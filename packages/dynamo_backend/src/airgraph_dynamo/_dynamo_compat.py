@@ -9,13 +9,16 @@ checked with. The Dynamo -> AOTAutograd capture itself lives in
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 
 __all__ = [
+    "OpOverload",
     "aot_input_origin",
+    "inductor_remove_noop_ops",
     "dispatch_modes_active",
     "is_alias_of",
     "is_fake",
@@ -25,6 +28,25 @@ __all__ = [
     "real_mode",
     "static_dims",
 ]
+
+
+#: The class of one ATen overload (``torch.ops.aten.add.Tensor``); isinstance checks only.
+#: Why: torch has no public name for it. Checked with torch 2.13.
+OpOverload = torch._ops.OpOverload
+
+
+def inductor_remove_noop_ops(graph: torch.fx.Graph) -> None:
+    """Inductor's post-grad pass that removes no-op nodes (same-shape views, x + 0...) in place.
+
+    Why: ``remove_noop_ops`` lives in ``torch._inductor.fx_passes.post_grad``;
+    importing it imports torch.jit code that warns of its own deprecation,
+    silenced here. Checked with torch 2.13.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torch._inductor.fx_passes.post_grad import remove_noop_ops
+
+    remove_noop_ops(graph)
 
 
 def placeholder_source(node: torch.fx.Node) -> Any:

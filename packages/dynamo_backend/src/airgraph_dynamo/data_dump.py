@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch.fx import GraphModule, Interpreter, Node
 
+from airgraph_dynamo import _dynamo_compat
+
 __all__ = ["DataDumper"]
 
 log = logging.getLogger("airgraph.dynamo")
@@ -110,7 +112,7 @@ class DataDumper(Interpreter):
 
     def call_function(self, target: Any, args: tuple, kwargs: dict) -> Any:
         node = self._node
-        if node is None or not isinstance(target, torch._ops.OpOverload):
+        if node is None or not isinstance(target, _dynamo_compat.OpOverload):
             return super().call_function(target, args, kwargs)
         np = _numpy()
         folder = self.call_folder

@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from torch.fx import GraphModule, Node
 
+from airgraph_dynamo import _dynamo_compat
+
 __all__ = ["HEADER", "summarize", "write_summary"]
 
 log = logging.getLogger("airgraph.dynamo")
@@ -52,7 +54,7 @@ class _Shown(str):
 
 
 def _kind(target: Any) -> str:
-    if isinstance(target, torch._ops.OpOverload):
+    if isinstance(target, _dynamo_compat.OpOverload):
         return "prims" if "prim" in str(target) else "aten"
     return "builtin"
 

@@ -11,9 +11,10 @@ graph output alias an input differently than in eager.
 from __future__ import annotations
 
 import logging
-import warnings
 
 from torch.fx import GraphModule
+
+from airgraph_dynamo import _dynamo_compat
 
 __all__ = ["remove_noop_ops"]
 
@@ -22,13 +23,8 @@ log = logging.getLogger("airgraph.dynamo")
 
 def remove_noop_ops(gm: GraphModule) -> int:
     """Remove the no-op nodes of ``gm`` in place; returns how many nodes went."""
-    with warnings.catch_warnings():
-        # Importing Inductor's passes imports torch.jit code that warns of its own deprecation.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from torch._inductor.fx_passes.post_grad import remove_noop_ops as inductor_pass
-
     before = len(gm.graph.nodes)
-    inductor_pass(gm.graph)
+    _dynamo_compat.inductor_remove_noop_ops(gm.graph)
     gm.graph.lint()
     gm.recompile()
     return before - len(gm.graph.nodes)
