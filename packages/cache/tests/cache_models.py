@@ -358,17 +358,24 @@ def _error_of(call) -> str | None:
 
 
 def scenario_grad(cache_dir: str) -> dict[str, Any]:
-    """Calls that need gradients (grad mode on, inputs requiring grad), before and after a
-    successful inference compile; in a warm process the first call is such a call."""
+    """Calls in grad mode with inputs requiring grad: cache_compile runs them under
+    torch.no_grad() itself, as TorchAir does; in a warm process the first call is such a call."""
     net = build("linear", cache_dir)
     cached = net.cached_forward
     x = torch.randn(4, 8, requires_grad=True)
     first = _error_of(lambda: cached(x))
+    out = cached(x)
     with torch.no_grad():
-        cached(x)
-    status = cached.status
-    later = _error_of(lambda: cached(x))
-    return {"first": first, "status": status, "later": later, **dynamo_report()}
+        expected = net._forward(x)
+    return {
+        "first": first,
+        "status": cached.status,
+        "later": _error_of(lambda: cached(x)),
+        "requires_grad": out.requires_grad,
+        "grad_mode_after": torch.is_grad_enabled(),
+        "error": float((out - expected).abs().max()),
+        **dynamo_report(),
+    }
 
 
 def scenario_mismatch(cache_dir: str) -> dict[str, Any]:

@@ -224,6 +224,12 @@ class CachedFunction:
         return f"<cache_compile of {self.func.__qualname__}: {self.status}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # As TorchAir's cache_compile: the cached method always runs without autograd
+        # (inference only), so a caller in grad mode needs no torch.no_grad() of its own.
+        with torch.no_grad():
+            return self._call(args, kwargs)
+
+    def _call(self, args: tuple, kwargs: dict) -> Any:
         program = self._program
         if program is not None:
             try:
