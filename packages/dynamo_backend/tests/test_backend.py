@@ -194,7 +194,8 @@ class Affine(nn.Module):
 
 
 @pytest.mark.parametrize("frozen", [False, True])
-def test_frozen_parameter_embeds_params_and_buffers_as_const(frozen, make_config):
+def test_frozen_parameter_keeps_params_and_buffers_as_frozen_inputs(frozen, make_config):
+    """As TorchAir's frozenInput: weights stay inputs (flagged), so new values are used."""
     config = make_config("interpret")
     config.experimental_config.frozen_parameter = frozen
     model = Affine().eval()
@@ -203,18 +204,23 @@ def test_frozen_parameter_embeds_params_and_buffers_as_const(frozen, make_config
     x = torch.randn(3, 4)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x))
-    graph = backend.graphs[-1]
     record = backend.compiled[-1]
     sources = [d.source for d in record.static_marks.inputs]
+    assert sorted(sources) == sorted(
+        ["L['x']", "L['self']._parameters['weight']", "L['self']._buffers['shift']"]
+    )
     if frozen:
-        assert sources == ["L['x']"]
-        assert len(graph.ops_of_type("Const")) >= 2
         assert len(record.frozen_inputs) == 2
+        flags = record.ge_options["frozenInput"].split(",")
+        assert sorted(flags) == ["0", "1", "1"]
     else:
-        assert sorted(sources) == sorted(
-            ["L['x']", "L['self']._parameters['weight']", "L['self']._buffers['shift']"]
-        )
         assert record.frozen_inputs == ()
+        assert "frozenInput" not in record.ge_options
+    # Weights changed in place after the compile: the next call reads them.
+    with torch.no_grad():
+        model.weight.mul_(3)
+        model.shift.add_(1)
+        torch.testing.assert_close(compiled(x), model(x))
 
 
 # -- config plumbing --------------------------------------------------------

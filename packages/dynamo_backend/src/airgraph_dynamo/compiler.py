@@ -56,7 +56,8 @@ class CompiledGraph:
         ge_graph: the lowered GE graph, or ``None`` when lowering fell back.
         target: ``"host"``, ``"npu"`` or ``"eager"`` (fallback).
         origins: where each ATen placeholder comes from.
-        frozen_inputs: ATen placeholder positions embedded as ``Const``.
+        frozen_inputs: ATen placeholder positions of module state flagged in
+            GE's ``frozenInput`` option (``frozen_parameter``).
         static_marks: the static-marks report (``None`` on fallback).
         dump_path: where the graph dump was written, if any.
         fallback_reason: why the graph runs eagerly, if it does.
@@ -64,6 +65,7 @@ class CompiledGraph:
         gears: the gear setup when inputs carry ``set_dim_gears`` marks
             (its ``plan``, and ``compiled``: the host gears compiled so far).
         timings: seconds per pipeline step that ran (see :mod:`airgraph_dynamo.pipeline`).
+        ge_options: the GE options the target compiled the graph with.
     """
 
     name: str
@@ -78,6 +80,7 @@ class CompiledGraph:
     executable: Executable | None = None
     gears: GearSetup | None = None
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
+    ge_options: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 #: ``hook(record, inputs, outputs)``: see :meth:`AtenCompiler.add_first_call_hook`.
@@ -145,6 +148,7 @@ def _fill_record(record: CompiledGraph, state: CompileState) -> None:
     record.gears = state.gears
     record.executable = state.executable
     record.timings = dict(state.timings)
+    record.ge_options = dict(state.ge_options)
 
 
 def standalone_origins(example_inputs: Sequence[Any]) -> list[InputOrigin]:

@@ -37,6 +37,7 @@ import torch
 from torch.fx import GraphModule
 
 from airgraph_core import GeGraph, lower_graph
+from airgraph_core.lowering import INPUT_SOURCES_ATTR
 from airgraph_dynamo.config import CompilerConfig
 from airgraph_dynamo.data_dump import DataDumper
 from airgraph_dynamo.dumps import dump_graph
@@ -73,7 +74,8 @@ class CompileState:
         target: the target the graph is compiled for.
         ge_options: GE options for the target (gear options are added).
         lower_inputs: the values the lowering sees (frozen parameters real).
-        frozen_inputs: placeholder positions embedded as ``Const``.
+        frozen_inputs: placeholder positions of module state flagged frozen
+            (GE's ``frozenInput``); they stay graph inputs.
         size_asserts: the runtime size asserts split off a geared graph.
         graph: the GE graph, once lowered.
         static_marks: the static-marks report.
@@ -156,13 +158,15 @@ def _user_pass(attribute: str) -> Callable[[CompileState], None]:
 
 
 def _freeze_parameters(state: CompileState) -> None:
+    # As TorchAir: parameters and buffers stay graph inputs, flagged in GE's
+    # ``frozenInput`` option (their device address never changes), so their
+    # values are read at every run: new weights of the same shapes need no
+    # recompile, and a cached program never runs with stale weights.
     state.frozen_inputs = tuple(
         i
         for i, o in enumerate(state.origins)
         if o.is_module_state and isinstance(o.value, torch.Tensor)
     )
-    for i in state.frozen_inputs:
-        state.lower_inputs[i] = state.origins[i].value
 
 
 def _split_gear_size_asserts(state: CompileState) -> None:
@@ -172,9 +176,12 @@ def _split_gear_size_asserts(state: CompileState) -> None:
 
 
 def _lower(state: CompileState) -> None:
-    state.graph = lower_graph(
-        state.gm, state.lower_inputs, name=state.name, frozen_inputs=state.frozen_inputs
-    )
+    state.graph = lower_graph(state.gm, state.lower_inputs, name=state.name)
+    if state.frozen_inputs:
+        frozen = set(state.frozen_inputs)
+        sources = state.graph.attrs[INPUT_SOURCES_ATTR].value
+        flags = ["1" if pos in frozen else "0" for pos in sources]
+        state.ge_options = {"frozenInput": ",".join(flags), **state.ge_options}
 
 
 def _check_static_marks(state: CompileState) -> None:
