@@ -265,11 +265,15 @@ class OutputSpec:
         in_ids = {id(t): i for i, t in enumerate(inputs) if isinstance(t, torch.Tensor)}
         # A view output reaches the caller as a new tensor object that AOTAutograd
         # rebuilt from the same base: the same memory, read the same way.
-        out_views = {
-            _layout(t): k
-            for k, t in enumerate(outputs)
-            if isinstance(t, torch.Tensor) and t.numel()
-        }
+        out_views: dict[tuple, list[int]] = {}
+        for k, t in enumerate(outputs):
+            if isinstance(t, torch.Tensor) and t.numel():
+                out_views.setdefault(_layout(t), []).append(k)
+        # Outputs equal in layout now may differ at other sizes (``x[2:], x[n:]``
+        # called with n == 2): each leaf takes its own output, in output order,
+        # never one another leaf holds.
+        taken = {out_ids[id(leaf)] for leaf in flat if id(leaf) in out_ids}
+        by_layout: dict[int, int] = {}
         leaves: list[list[Any]] = []
         for leaf in flat:
             if isinstance(leaf, torch.Tensor):
@@ -277,8 +281,23 @@ class OutputSpec:
                     leaves.append(["out", out_ids[id(leaf)]])
                 elif id(leaf) in in_ids:
                     leaves.append(["input", in_ids[id(leaf)]])
+                elif id(leaf) in by_layout:
+                    leaves.append(["out", by_layout[id(leaf)]])
                 elif leaf.numel() and _layout(leaf) in out_views:
-                    leaves.append(["out", out_views[_layout(leaf)]])
+                    candidates = out_views[_layout(leaf)]
+                    free = [k for k in candidates if k not in taken]
+                    if free:
+                        k = free[0]
+                    elif len(candidates) == 1:  # views of the one output of that layout
+                        k = candidates[0]
+                    else:
+                        raise UncacheableError(
+                            "a returned tensor is not an output of the compiled graph "
+                            "(more views of one layout than outputs of it)"
+                        )
+                    taken.add(k)
+                    by_layout[id(leaf)] = k
+                    leaves.append(["out", k])
                 else:
                     raise UncacheableError(
                         "a returned tensor is not an output of the compiled graph "
