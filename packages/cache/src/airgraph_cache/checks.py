@@ -24,12 +24,14 @@ import ast
 import builtins
 import inspect
 import keyword
+import math
 import os
 import sys
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from airgraph_cache.guards import function_digest, is_call_spec
+from airgraph_cache.guards import code_digest, function_digest, is_call_spec
 from airgraph_cache.sources import qualified_name
 
 __all__ = ["GuardChecks", "GuardMismatch"]
@@ -50,6 +52,8 @@ _BUILTIN_TYPES = {
     "dict": dict,
 }
 _SIZE_METHODS = frozenset({"size", "stride", "storage_offset", "numel", "dim"})
+# Pure predicates Dynamo puts in guards on float values (``math.isnan``).
+_MATH_FUNCTIONS = frozenset({"isnan", "isinf", "isfinite", "floor", "ceil", "trunc"})
 _AST_NODES = (
     ast.Expression,
     ast.BoolOp,
@@ -112,6 +116,10 @@ def _item_at(obj: Any, index: int) -> Any:
     return obj[list(obj.keys())[index]]
 
 
+def _key_at(obj: Any, index: int) -> Any:
+    return list(obj.keys())[index]
+
+
 def _qualtype(obj: Any) -> str:
     return qualified_name(type(obj))
 
@@ -129,6 +137,10 @@ def _fn_digest(obj: Any) -> str:
         return function_digest(inspect.unwrap(obj))
     except Exception:  # not a Python function: cannot be the one traced
         return "<not a function>"
+
+
+def _code_digest(obj: Any) -> str:
+    return code_digest(obj) if isinstance(obj, types.CodeType) else "<not code>"
 
 
 def _enum_id(obj: Any) -> Any:
@@ -192,14 +204,17 @@ class _Writer:
         self.namespace: dict[str, Any] = {
             "_glob": _global_getter(globals_),
             "_item_at": _item_at,
+            "_key_at": _key_at,
             "_qualtype": _qualtype,
             "_qualname": _qualname,
             "_modname": _modname,
             "_fn_digest": _fn_digest,
+            "_code_digest": _code_digest,
             "_enum_id": _enum_id,
             "_tensor_fact": _tensor_fact,
             "_state": _state,
             "_env": _env,
+            "_math": math,
         }
 
     def const(self, value: Any) -> str:
@@ -231,6 +246,10 @@ class _Writer:
                 text = f"{text}[{self.const(step[1])}]"
             elif op == "item_at" and type(step[1]) is int:
                 text = f"_item_at({text}, {step[1]})"
+            elif op == "type" and len(step) == 1:
+                text = f"type({text})"
+            elif op == "key_at" and type(step[1]) is int:
+                text = f"_key_at({text}, {step[1]})"
             elif op in ("size", "stride") and type(step[1]) is int:
                 text = f"{text}.{op}()[{step[1]}]"
             else:
@@ -265,6 +284,7 @@ class _Writer:
             return f"list({v}.keys()) == {self.const(list(value))}"
         helper = {
             "function": "_fn_digest",
+            "code": "_code_digest",
             "module": "_modname",
             "class": "_qualname",
             "tensor": "_tensor_fact",
@@ -292,8 +312,12 @@ class _Writer:
                 self.generic_visit(node)
                 return node
 
+            def visit_Name(self, node: ast.Name) -> ast.AST:
+                # The module, not a parameter that happens to be named ``math``.
+                return ast.Name(id="_math", ctx=ast.Load()) if node.id == "math" else node
+
         tree = ast.fix_missing_locations(Rewrite().visit(tree))
-        allowed_names = self.params | {"_glob"}
+        allowed_names = self.params | {"_glob", "_math"}
         for node in ast.walk(tree):
             if not isinstance(node, _AST_NODES):
                 raise ValueError(f"checks: {type(node).__name__} in shape guard {text!r}")
@@ -307,7 +331,14 @@ class _Writer:
                 func = node.func
                 method_ok = isinstance(func, ast.Attribute) and func.attr in _SIZE_METHODS
                 glob_ok = isinstance(func, ast.Name) and func.id == "_glob"
-                if not (method_ok or glob_ok) or node.keywords:
+                # Dynamo guards float attributes with e.g. ``not math.isnan(L['self'].scale)``.
+                math_ok = (
+                    isinstance(func, ast.Attribute)
+                    and isinstance(func.value, ast.Name)
+                    and func.value.id == "_math"
+                    and func.attr in _MATH_FUNCTIONS
+                )
+                if not (method_ok or glob_ok or math_ok) or node.keywords:
                     raise ValueError(f"checks: call in shape guard {text!r}")
         return f"({ast.unparse(tree)})"
 

@@ -25,6 +25,7 @@ import hashlib
 import inspect
 import os
 import re
+import sys
 import types
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -38,7 +39,13 @@ from airgraph_cache.sources import (
     user_classes,
 )
 
-__all__ = ["checks_from_guards", "function_digest", "is_call_spec", "traced_functions"]
+__all__ = [
+    "checks_from_guards",
+    "code_digest",
+    "function_digest",
+    "is_call_spec",
+    "traced_functions",
+]
 
 #: Guards whose subject the cache already covers or that do not change a result:
 #: grad mode (inference only; inputs needing grad are refused), aliasing of
@@ -74,6 +81,28 @@ def function_digest(fn: Any) -> str:
     return f"{qualified_name(fn)}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
+def code_digest(code: types.CodeType) -> str:
+    """A process-independent identity of a code object: its bytecode, names and
+    constants, nested code included (the Python version, which decides the
+    bytecode, is in the key). Not ``marshal``: its output depends on refcounts."""
+    digest = hashlib.sha256()
+
+    def feed(c: types.CodeType) -> None:
+        digest.update(c.co_code)
+        names = (c.co_names, c.co_varnames, c.co_freevars, c.co_cellvars)
+        digest.update(repr((names, c.co_filename, c.co_qualname, c.co_firstlineno)).encode())
+        for const in c.co_consts:
+            if isinstance(const, types.CodeType):
+                feed(const)
+            elif isinstance(const, frozenset):  # set order varies with hash seeds
+                digest.update(repr(sorted(repr(v) for v in const)).encode())
+            else:
+                digest.update(repr(const).encode())
+
+    feed(code)
+    return digest.hexdigest()[:32]
+
+
 def check_path(source: Any) -> list[list[Any]]:
     """A JSON access path for a Dynamo source, including globals and closures.
 
@@ -97,12 +126,27 @@ def check_path(source: Any) -> list[list[Any]]:
         return [*check_path(base), ["attr", source.member]]
     if kind == "ClosureSource":
         return [*check_path(base), ["attr", "__closure__"]]
-    if kind in ("GetItemSource", "ListGetItemSource", "DictGetItemSource", "ODictGetItemSource"):
+    if kind in (
+        "GetItemSource",
+        "ListGetItemSource",
+        "DictGetItemSource",
+        "DictSubclassGetItemSource",
+        "ODictGetItemSource",
+    ):
         index = source.index
         if source_kind(index) == "ConstDictKeySource" and isinstance(index.index, int):
             return [*check_path(base), ["item_at", index.index]]
         if isinstance(index, (int, str)) and not getattr(source, "index_is_slice", False):
             return [*check_path(base), ["item", index]]
+    if kind == "ConstDictKeySource" and type(source.index) is int:  # a dict's i-th key
+        return [*check_path(base), ["key_at", source.index]]
+    if kind == "TypeSource":  # type(x)
+        return [*check_path(base), ["type"]]
+    if kind in ("TypeDictSource", "TypeMROSource"):  # type(x).__dict__, type(x).__mro__
+        return [*check_path(base), ["attr", "__dict__" if kind == "TypeDictSource" else "__mro__"]]
+    if kind == "DefaultsSource":  # a function's default argument (``fn.__defaults__[i]``)
+        field = "__kwdefaults__" if source.is_kw else "__defaults__"
+        return [*check_path(base), ["attr", field], ["item", source.idx_key]]
     if kind == "TensorPropertySource":
         prop = source.prop.name.lower()
         if prop in ("size", "stride"):
@@ -128,6 +172,8 @@ def _scalar_fact(value: Any) -> Any:
     """A JSON form of a constant guarded for equality, or raise if there is none."""
     import torch
 
+    if isinstance(value, enum.Enum):  # first: a str or int enum (``class A(str, Enum)``)
+        return {"enum": qualified_name(type(value)), "name": value.name}
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -153,13 +199,24 @@ def _identity_fact(value: Any) -> dict[str, Any] | None:
         return {"op": "eq", "value": value}
     if _top_package(value) in _VERSIONED_PACKAGES or _top_package(value) in ("os", "math"):
         return None  # torch's and airgraph's objects: covered by the versions in the key
+    if _top_package(value) in sys.stdlib_module_names:
+        return None  # the standard library's: covered by the Python version in the key
     if isinstance(value, types.ModuleType):
         return {"op": "module", "value": value.__name__}
     if isinstance(value, (types.FunctionType, types.MethodType)):
         return {"op": "function", "value": function_digest(inspect.unwrap(value))}
     if isinstance(value, type):
         return {"op": "class", "value": qualified_name(value)}
-    if isinstance(value, types.BuiltinFunctionType):
+    if isinstance(
+        value,
+        (
+            types.BuiltinFunctionType,
+            types.MethodDescriptorType,
+            types.WrapperDescriptorType,
+            types.ClassMethodDescriptorType,
+            types.MethodWrapperType,
+        ),
+    ):
         return None  # C functions: their modules' versions are not in the key, but they are
         # looked up by name in code whose source is
     if isinstance(value, (torch.dtype, torch.device, enum.Enum)):
@@ -178,6 +235,8 @@ def _type_name(tp: type) -> str:
 
 def _specs_for(record: Any, path: list[list[Any]], input_paths: set[str]) -> list[dict]:
     kind, value = record.guard_type, record.value
+    if kind in _VALUE and isinstance(value, types.CodeType):  # e.g. a decorator's inner code
+        return [{"path": path, "op": "code", "value": code_digest(value)}]
     if kind in _VALUE:
         return [{"path": path, "op": "eq", "value": _scalar_fact(value)}]
     if kind == "TYPE_MATCH":
@@ -330,13 +389,26 @@ def _value_specs(record: Any, inputs: set[Any]) -> list[dict[str, Any]]:
         path = check_path(record.source)
         return list(_specs_for(record, path, inputs))
     except UncacheableError as e:
-        if kind in _IDENTITY and _top_package(record.value) in _VERSIONED_PACKAGES:
+        if kind in _IDENTITY and _identity_needs_no_check(record.value):
             return []
         raise UncacheableError(
             f"the trace depends on {where} ({kind}): {e}. Pass it as an argument, or make "
             "it a plain attribute (int, float, bool, str, None, dtype) or a module-level "
             "constant"
         ) from e
+
+
+def _identity_needs_no_check(value: Any) -> bool:
+    """Whether an object Dynamo guarded by identity is covered without a check.
+
+    True for what :func:`_identity_fact` skips (torch's and airgraph's objects,
+    covered by the versions in the key; builtin C functions such as ``dict.get``,
+    which code covered by the key looks up by name), wherever it was reached.
+    """
+    try:
+        return _identity_fact(value) is None
+    except UncacheableError:
+        return False
 
 
 def is_call_spec(spec: dict[str, Any], self_name: str) -> bool:
