@@ -234,6 +234,7 @@ def test_a_lock_held_by_a_stopped_process_costs_seconds(tmp_path, monkeypatch, c
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+        holder.stdout.close()
     warnings = _warnings(caplog)
     assert len(warnings) == 1 and str(lock_file) in warnings[0], warnings
     assert "lock not acquired in time" in warnings[0]

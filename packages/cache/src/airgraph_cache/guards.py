@@ -319,7 +319,12 @@ def _env_specs(functions: Iterable[Any]) -> list[dict]:
 
 
 def _reads_environ(record: Any) -> bool:
-    return record.has_value and record.value is os.environ
+    return (record.has_value and record.value is os.environ) or _through_environ(record)
+
+
+def _through_environ(record: Any) -> bool:
+    """A guard on something read through ``os.environ`` (e.g. ``os.environ._data[b'X']``)."""
+    return bool(re.search(r"\bos'?\]?\.environ\b", record.name or ""))
 
 
 def checks_from_guards(
@@ -385,6 +390,8 @@ def _value_specs(record: Any, inputs: set[Any]) -> list[dict[str, Any]]:
     where = record.name or "a global"
     if "['_compiled_call_impl']" in where:
         return []  # torch's nn.Module class attribute (covered by torch's version)
+    if _through_environ(record):
+        return []  # os.environ's items: the env specs check the variables by name
     try:
         path = check_path(record.source)
         return list(_specs_for(record, path, inputs))
