@@ -108,6 +108,7 @@ def lower_graph(
     *,
     name: str = "graph",
     frozen_inputs: Collection[int] = (),
+    output_aliases: Mapping[int, int] | None = None,
 ) -> GeGraph:
     """Lower an ATen FX graph to a :class:`GeGraph`.
 
@@ -119,6 +120,11 @@ def lower_graph(
         name: the GE graph's name.
         frozen_inputs: placeholder positions to embed as ``Const`` (frozen
             parameters) instead of ``Data`` inputs.
+        output_aliases: graph output position -> placeholder position of the
+            input that eager's output is or views (AOTAutograd's output
+            metadata). An output computed as the value written into an input
+            is returned as that input only where this says so; ``None``
+            (unknown) returns such outputs as new tensors.
 
     Returns:
         The GE graph. Its ``Data`` ops are indexed densely over non-frozen
@@ -150,7 +156,7 @@ def lower_graph(
     output_node = next(iter(gm.graph.find_nodes(op="output")))
     flat = output_node.args[0]
     flat = list(flat) if isinstance(flat, (list, tuple)) else [flat]
-    views = find_output_views(gm, data_index, flat)
+    views = find_output_views(gm, data_index, flat, output_aliases)
     view_outputs = views.view_outputs if views is not None else frozenset()
     # Intermediates the views are taken of and the ATen graph does not return
     # (output kind "b"): the GE graph returns them after the ATen outputs.

@@ -236,7 +236,10 @@ def _is_literal(value: Any) -> bool:
 
 
 def find_output_views(
-    gm: GraphModule, data_index: Mapping[Node, int], outputs: Sequence[Any]
+    gm: GraphModule,
+    data_index: Mapping[Node, int],
+    outputs: Sequence[Any],
+    input_aliases: Mapping[int, int] | None = None,
 ) -> OutputViews | None:
     """Find the outputs of ``gm`` that are view chains of an input or of another output.
 
@@ -245,18 +248,25 @@ def find_output_views(
         data_index: the ``Data`` index of each placeholder that is a graph
             input (frozen placeholders are absent: they are constants).
         outputs: the graph's output values (the ``output`` node's args, flat).
+        input_aliases: output position -> placeholder position of the input
+            eager's output is or views. After functionalization the value
+            written into an input (``copy_(x, v)``) stands both for the input
+            (``x.add_(1); return x``) and for a new tensor (``v = x + 1;
+            x.copy_(v); return v``); only outputs listed here are rebuilt from
+            the input. ``None``: none are.
 
     Returns:
         The record, or ``None`` when no output is such a view.
     """
-    copied_into: dict[Node, Node] = {}
+    copied_into: dict[Node, list[Node]] = {}
     for node in gm.graph.nodes:
         if node.op == "call_function" and node.target is torch.ops.aten.copy_.default:
             dst, src = node.args[0], node.args[1]
             if isinstance(dst, Node) and dst.op == "placeholder" and isinstance(src, Node):
-                copied_into.setdefault(src, dst)
+                copied_into.setdefault(src, []).append(dst)
     roots = _output_roots(outputs)
     finder = _ViewFinder(data_index, copied_into, roots, len(outputs))
+    placeholders = list(gm.graph.find_nodes(op="placeholder"))
     found: list[tuple[int, int]] = []
     for k, out in enumerate(outputs):
         if not isinstance(out, Node):
@@ -264,6 +274,18 @@ def find_output_views(
         # A view chain, or the input itself (or its new value, returned after an in-place update).
         if not (_is_view_node(out) or out.op == "placeholder" or out in copied_into):
             continue
+        aliased = (input_aliases or {}).get(k)
+        finder.allowed = (
+            frozenset({placeholders[aliased]})
+            if aliased is not None and 0 <= aliased < len(placeholders)
+            else frozenset()
+        )
+        if (
+            out.op != "placeholder"
+            and not _is_view_node(out)
+            and out not in _copied_allowed(finder)
+        ):
+            continue  # the value written into an input, returned as a new tensor
         mark = finder.mark()
         try:
             found.append((k, finder.encode(out, top=True)))
@@ -272,6 +294,10 @@ def find_output_views(
     if not found:
         return None
     return OutputViews(finder.steps, found, [node.name for node in finder.hidden])
+
+
+def _copied_allowed(finder: _ViewFinder) -> set[Node]:
+    return {v for v in finder.copied_into if finder.copy_target(v) is not None}
 
 
 def _output_roots(outputs: Sequence[Any]) -> dict[Node, int]:
@@ -298,7 +324,7 @@ class _ViewFinder:
     def __init__(
         self,
         data_index: Mapping[Node, int],
-        copied_into: Mapping[Node, Node],
+        copied_into: Mapping[Node, list[Node]],
         roots: Mapping[Node, int],
         n_outputs: int,
     ) -> None:
@@ -309,6 +335,9 @@ class _ViewFinder:
         # Intermediates the ATen graph does not return that views are taken
         # of: the GE graph returns them too, so eager's aliasing holds.
         self.hidden: list[Node] = []
+        # The inputs the output being encoded may be rebuilt from through the
+        # value written into them (see ``input_aliases``).
+        self.allowed: frozenset[Node] = frozenset()
         self.steps: list[list[Any]] = []
         self._done: dict[Node, int] = {}
         self._sizes: dict[Node, dict[str, int] | None] = {}
@@ -353,8 +382,9 @@ class _ViewFinder:
             if node not in self.data_index:
                 raise _NotReplayable  # a frozen (constant) input
             return {"in": self.data_index[node]}
-        if node in self.copied_into:  # the new value of an input updated in place
-            placeholder = self.copied_into[node]
+        placeholder = self.copy_target(node)
+        if placeholder is not None:
+            # The new value of an input updated in place, and eager's output is that input.
             if placeholder not in self.data_index:
                 raise _NotReplayable
             return {"in": self.data_index[placeholder]}
@@ -365,6 +395,10 @@ class _ViewFinder:
                 self.hidden.append(node)
             return {"out": self.n_outputs + self.hidden.index(node)}
         return None
+
+    def copy_target(self, node: Node) -> Node | None:
+        """The input ``node``'s value is written into and the current output may alias."""
+        return next((p for p in self.copied_into.get(node, ()) if p in self.allowed), None)
 
     def _size_of_input(self, node: Node) -> dict[str, int] | None:
         """A size placeholder read off a tensor input's dim (the target may get no size inputs)."""

@@ -176,3 +176,26 @@ def is_alias_of(a: torch.Tensor, b: torch.Tensor) -> bool:
     NPU binding asserts GE's outputs never alias its inputs. Checked with torch 2.13.
     """
     return bool(torch._C._is_alias_of(a, b))
+
+
+def output_input_aliases() -> dict[int, int] | None:
+    """For the ATen graph AOTAutograd is compiling: graph output position -> the
+    placeholder position of the input that eager's output is or is a view of.
+
+    ``None`` when no metadata is at hand. Why: after functionalization,
+    ``x.add_(1); return x`` and ``y = x + 1; x.copy_(y); return y`` are the
+    same graph; only AOTAutograd's output metadata (``ViewAndMutationMeta``
+    on the private tracing context) tells them apart. Checked with torch 2.13.
+    """
+    from torch._guards import TracingContext
+
+    context = TracingContext.try_get()
+    meta = None if context is None else context.fw_metadata
+    if meta is None:
+        return None
+    offset = meta.num_mutated_inp_runtime_indices  # updated inputs returned first
+    return {
+        offset + k: info.base_idx
+        for k, info in enumerate(meta.output_info)
+        if info.output_type.name in ("is_input", "alias_of_input") and info.base_idx is not None
+    }

@@ -38,6 +38,7 @@ from torch.fx import GraphModule
 
 from airgraph_core import GeGraph, lower_graph
 from airgraph_core.lowering import INPUT_SOURCES_ATTR
+from airgraph_dynamo import _dynamo_compat
 from airgraph_dynamo.config import CompilerConfig
 from airgraph_dynamo.data_dump import DataDumper
 from airgraph_dynamo.dumps import dump_graph
@@ -176,7 +177,12 @@ def _split_gear_size_asserts(state: CompileState) -> None:
 
 
 def _lower(state: CompileState) -> None:
-    state.graph = lower_graph(state.gm, state.lower_inputs, name=state.name)
+    state.graph = lower_graph(
+        state.gm,
+        state.lower_inputs,
+        name=state.name,
+        output_aliases=_dynamo_compat.output_input_aliases(),
+    )
     if state.frozen_inputs:
         frozen = set(state.frozen_inputs)
         sources = state.graph.attrs[INPUT_SOURCES_ATTR].value
