@@ -46,7 +46,6 @@ _ARITHMETIC: dict[str, Callable[..., Any]] = {
         operator.floordiv,
         operator.mod,
         operator.neg,
-        operator.pow,
     )
 }
 _ARITHMETIC["torch.sym_max"] = torch.sym_max
@@ -101,7 +100,8 @@ class OutputViews:
         self.outputs = [(int(k), int(j)) for k, j in outputs]
         self.bases = [str(name) for name in bases]
         self._program = [
-            (_resolve_target(t), _bind(a), _bind_kwargs(kw)) for t, a, kw in self.steps
+            (_resolve_target(t), _bind(a, j), _bind_kwargs(kw, j))
+            for j, (t, a, kw) in enumerate(self.steps)
         ]
         for k, j in self.outputs:
             if not 0 <= j < len(self.steps):
@@ -190,17 +190,25 @@ def _resolve_target(name: str) -> Callable[..., Any]:
     raise ValueError(f"steps: {name!r} is not an ATen view op, a size query or size arithmetic")
 
 
-def _bind(template: Any) -> Callable[[Sequence[Any], Sequence[Any], Sequence[Any]], Any]:
-    """A function ``(inputs, outputs, results) -> value`` for one JSON argument template."""
+def _index(template: dict[str, Any], key: str, limit: int | None = None) -> int:
+    """A reference's index: a non-negative int (below ``limit``: earlier steps only)."""
+    value = template[key]
+    if type(value) is not int or value < 0 or (limit is not None and value >= limit):
+        raise ValueError(f"steps: malformed reference {template!r}")
+    return value
+
+
+def _bind(template: Any, step: int) -> Callable[[Sequence[Any], Sequence[Any], Sequence[Any]], Any]:
+    """A function ``(inputs, outputs, results) -> value`` for one JSON argument of step ``step``."""
     if isinstance(template, dict):
         if set(template) == {"in"}:
-            i = int(template["in"])
+            i = _index(template, "in")
             return lambda ins, outs, res: ins[i]
         if set(template) == {"out"}:
-            k = int(template["out"])
+            k = _index(template, "out")
             return lambda ins, outs, res: outs[k]
         if set(template) == {"step"}:
-            j = int(template["step"])
+            j = _index(template, "step", limit=step)
             return lambda ins, outs, res: res[j]
         if set(template) == {"dtype"}:
             dtype = getattr(torch, str(template["dtype"]), None)
@@ -209,7 +217,7 @@ def _bind(template: Any) -> Callable[[Sequence[Any], Sequence[Any], Sequence[Any
             return lambda ins, outs, res: dtype
         raise ValueError(f"steps: malformed reference {template!r}")
     if isinstance(template, list):
-        parts = [_bind(v) for v in template]
+        parts = [_bind(v, step) for v in template]
         if all(_is_literal(v) for v in template):
             return lambda ins, outs, res: template
         return lambda ins, outs, res: [get(ins, outs, res) for get in parts]
@@ -218,8 +226,8 @@ def _bind(template: Any) -> Callable[[Sequence[Any], Sequence[Any], Sequence[Any
     raise ValueError(f"steps: unsupported argument {template!r}")
 
 
-def _bind_kwargs(template: dict[str, Any]) -> Callable[..., dict[str, Any]]:
-    items = [(str(key), _bind(v)) for key, v in template.items()]
+def _bind_kwargs(template: dict[str, Any], step: int) -> Callable[..., dict[str, Any]]:
+    items = [(str(key), _bind(v, step)) for key, v in template.items()]
     if not items:
         empty: dict[str, Any] = {}
         return lambda ins, outs, res: empty
