@@ -14,13 +14,12 @@ check of the inputs (dtypes, static dims, devices), which can be turned off.
 from __future__ import annotations
 
 import functools
-import inspect
 import json
 import logging
 import os
 import sys
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,19 @@ import torch
 
 from airgraph_cache import sharing
 from airgraph_cache._dynamo_compat import tree_leaves
-from airgraph_cache.binding import InputBinding, OutputSpec, UncacheableError, source_to_path
-from airgraph_cache.cache_access import EntryAccess, private_extraction_dir
-from airgraph_cache.checks import GuardChecks
-from airgraph_cache.guards import checks_from_guards, traced_functions
+from airgraph_cache.binding import UncacheableError
+from airgraph_cache.cache_access import EntryAccess
 from airgraph_cache.keys import CacheKey, build_key, variant_key
-from airgraph_cache.manifest import safe_json_loads
 from airgraph_cache.program import GuardMismatch, InputMismatch, Program
+from airgraph_cache.recipe import (
+    GRAPH_FILE,
+    MethodContext,
+    capture_program,
+    load_program,
+    package_host,
+)
 from airgraph_cache.recorder import Recorder, compile_options
 from airgraph_cache.store import ArtifactStore
-from airgraph_core import output_views
 
 __all__ = ["CachedFunction", "cache_compile", "DEFAULT_CACHE_DIR"]
 
@@ -48,9 +50,6 @@ DEFAULT_CACHE_DIR = ".torchair_cache"
 #: Environment variable overriding the default root.
 CACHE_DIR_ENV = "AIRGRAPH_CACHE_DIR"
 
-GRAPH_FILE = "graph.pb"
-PROGRAM_FILE = "program.json"
-PROGRAM_FORMAT = 2
 #: Variants of one key a process may go through (one per distinct guarded situation)
 #: before the method runs uncached through torch.compile.
 MAX_VARIANTS = 8
@@ -412,152 +411,18 @@ class CachedFunction:
         return result
 
     def _capture(self, recorder: Recorder, backend: Any, result: Any) -> tuple[Program, dict]:
-        if recorder.traces != 1:
-            raise UncacheableError(f"Dynamo traced the method {recorder.traces} times, expected 1")
-        record = backend.compiled[-1]
-        if record.ge_graph is None or record.executable is None:
-            raise UncacheableError(f"the graph fell back to eager: {record.fallback_reason}")
-        if not recorder.runner_calls:
-            raise UncacheableError("the compiled graph did not run")
-        graph = record.ge_graph
-        aten_positions = graph.attrs["_airgraph_input_sources"].value
-        paths = []
-        for pos in aten_positions:
-            origin = record.origins[pos]
-            source = recorder.sources.get(origin.name)
-            if source is None:
-                raise UncacheableError(f"graph input {origin.name!r} has no Dynamo source")
-            path = source_to_path(source)
-            if origin.name in recorder.as_tensor:
-                value = recorder.runner_calls[0][0][pos]
-                if not isinstance(value, torch.Tensor) or value.dtype != torch.float64:
-                    raise UncacheableError(
-                        f"graph input {origin.name!r} is a scalar passed as a tensor"
-                    )
-                path.append(["float_tensor"])
-            paths.append(path)
-        aten_inputs, outputs = recorder.runner_calls[0]
-        inputs = [aten_inputs[p] for p in aten_positions]
-        spec = OutputSpec.capture(result, outputs, inputs)
-        kinds = list(graph.attrs["_airgraph_output_kinds"].value)
-        if "s" in kinds and any(
-            leaf[0] == "const" and isinstance(leaf[1], int) for leaf in spec.leaves
-        ):
-            raise UncacheableError("the method returns sizes that may be symbolic")
-        all_checks = _input_checks(paths, inputs, graph)
-        checks = all_checks if self.check_inputs else None
-        guard_specs, guards = self._guard_checks(recorder, paths)
-        gears = _gear_recipe(record, self.config)
-        recipe = {
-            "format": PROGRAM_FORMAT,
-            "method": self.func.__qualname__,
-            "inputs": paths,
-            "outputs": {"treespec": spec.treespec, "leaves": spec.leaves},
-            "output_kinds": kinds,
-            "checks": all_checks,
-            "gears": gears,
-            "guards": guard_specs,
-            "target": record.target,
-        }
-        binding = InputBinding(self.func.__func__, paths)
-        executable = record.executable
-        program = Program(
-            self.func.__self__,
-            binding,
-            executable,
-            kinds,
-            spec,
-            checks,
-            gears,
-            output_views(graph),
-            guards,
-            self.key,
-        )
-        files = {PROGRAM_FILE: json.dumps(recipe, indent=1, sort_keys=True).encode()}
-        return program, files
-
-    def _guard_checks(self, recorder: Recorder, paths: list) -> tuple[list[dict], GuardChecks]:
-        """The checks of what Dynamo guarded in this trace (see :mod:`airgraph_cache.guards`)."""
-        if not recorder.guards:
-            raise UncacheableError(
-                "Dynamo's guards were not recorded (torch.compile's mode= cannot be combined "
-                "with the options that report them); drop mode="
-            )
-        specs = checks_from_guards(
-            recorder.guards, input_paths=paths, functions=traced_functions(self.func)
-        )
-        try:
-            return specs, GuardChecks(specs, self.func.__func__)
-        except (ValueError, SyntaxError) as e:
-            raise UncacheableError(f"a guard cannot be checked without Dynamo: {e}") from e
+        return capture_program(self._method, recorder, backend, result)
 
     def _package_host(self, program: Program, files: dict[str, bytes]) -> None:
-        """Add an AOTInductor package per host specialization, so a warm start compiles nothing."""
-        host = getattr(program.executable, "program", None)
-        if host is None:  # the NPU target: GE's own compile cache serves ge_cache
-            return
-        from airgraph_core.targets.host.package import export_package, signature_to_json
-
-        recipe = safe_json_loads(files[PROGRAM_FILE])
-        packages = []
-        for i, signature in enumerate(host.signatures):
-            name = f"host_{i}.pt2"
-            try:
-                files[name] = export_package(host, signature)
-            except Exception as e:  # export limits: the warm start compiles this one
-                log.warning("ge_cache: specialization %d not packaged: %s", i, e)
-                continue
-            packages.append({"file": name, "signature": signature_to_json(signature)})
-        recipe["host_packages"] = packages
-        files[PROGRAM_FILE] = json.dumps(recipe, indent=1, sort_keys=True).encode()
+        package_host(program, files)
 
     def _load(self, files: dict[str, bytes], executable: Callable | None = None) -> Program:
-        """Bind a verified (signed) entry's program to this method's ``self``.
+        """Bind a verified (signed) entry's program to this method's ``self``."""
+        return load_program(self._method, files, executable)
 
-        ``executable``: the compiled program another instance of this process
-        already built from the same files; None to build it here.
-        """
-        from airgraph_core import deserialize
-
-        recipe = safe_json_loads(files[PROGRAM_FILE])
-        if recipe.get("format") != PROGRAM_FORMAT:
-            raise ValueError(f"program format {recipe.get('format')!r} is not {PROGRAM_FORMAT}")
-        graph = deserialize(files[GRAPH_FILE])
-        if executable is None:
-            executable = self._build_executable(graph, recipe, files)
-        spec = OutputSpec(recipe["outputs"]["treespec"], recipe["outputs"]["leaves"])
-        binding = InputBinding(self.func.__func__, recipe["inputs"])
-        checks = recipe["checks"] if self.check_inputs else None
-        guards = GuardChecks(recipe["guards"], self.func.__func__)
-        return Program(
-            self.func.__self__,
-            binding,
-            executable,
-            recipe["output_kinds"],
-            spec,
-            checks,
-            recipe.get("gears"),
-            output_views(graph),
-            guards,
-            self.key,
-        )
-
-    def _build_executable(self, graph: Any, recipe: dict, files: dict[str, bytes]) -> Callable:
-        from airgraph_dynamo.targets.select import select_target
-
-        executable = select_target(self.config).compile(graph, {})
-        packages = recipe.get("host_packages") or []
-        host = getattr(executable, "program", None)
-        if packages and host is not None:
-            from airgraph_core.targets.host.package import load_package, signature_from_json
-
-            # Native code: only reached for entries signed with the user's key (the store
-            # checks the signature before anything else); extracted where nothing stays.
-            with private_extraction_dir():
-                for entry in packages:
-                    data = files[entry["file"]]
-                    load_package(host, signature_from_json(entry["signature"]), data)
-        return executable
+    @property
+    def _method(self) -> MethodContext:
+        return MethodContext(self.func, self.config, self.check_inputs, self.key)
 
     # -- another variant ------------------------------------------------------
 
@@ -646,31 +511,3 @@ def _has_gears(args: tuple, kwargs: dict) -> bool:
 
     leaves = tree_leaves((args, kwargs))
     return any(isinstance(t, torch.Tensor) and get_dim_gears(t) for t in leaves)
-
-
-def _gear_recipe(record: Any, config: Any) -> dict[str, Any] | None:
-    """The geared inputs (program positions) and the shapes of every feasible gear."""
-    setup = getattr(record, "gears", None)
-    if setup is None:
-        return None
-    combos = setup.plan.combinations
-    return {
-        "inputs": [g.data_index for g in setup.inputs],
-        "shapes": [[list(shape) for shape in combos[i]] for i in setup.feasible],
-        "out_of_gear": config.airgraph_config.out_of_gear,
-    }
-
-
-def _input_checks(paths: list, inputs: Sequence[Any], graph: Any) -> list[list[Any]]:
-    """Per argument tensor input: its dtype, shape (``-1`` where the graph is dynamic), device."""
-    checks = []
-    for i, (path, value, data) in enumerate(zip(paths, inputs, graph.data_ops)):
-        if not isinstance(value, torch.Tensor) or path[0] == ["local", "self"]:
-            continue
-        shape = data.output_descs[0].shape or ()
-        dims = [int(d) if d >= 0 else -1 for d in shape]
-        checks.append([i, str(value.dtype).removeprefix("torch."), dims, value.device.type])
-    return checks
-
-
-del inspect

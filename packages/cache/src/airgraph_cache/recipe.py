@@ -1,0 +1,246 @@
+"""The program recipe: what a cold start records, and how a warm start rebuilds the program.
+
+A cold start's one Dynamo trace yields the GE graph and, here, the recipe
+written beside it as ``program.json``: the access path of every graph input,
+the output structure, the input and guard checks, the gears and the GE
+options the target compiled with (plus, with ``ge_cache``, an AOTInductor
+package per host specialization). A warm start reads the recipe back and
+binds the program to the method's ``self`` without Dynamo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from airgraph_cache.binding import InputBinding, OutputSpec, UncacheableError, source_to_path
+from airgraph_cache.cache_access import private_extraction_dir
+from airgraph_cache.checks import GuardChecks
+from airgraph_cache.guards import checks_from_guards, traced_functions
+from airgraph_cache.manifest import safe_json_loads
+from airgraph_cache.program import Program
+from airgraph_cache.recorder import Recorder
+from airgraph_core import output_views
+
+__all__ = [
+    "GRAPH_FILE",
+    "PROGRAM_FILE",
+    "PROGRAM_FORMAT",
+    "MethodContext",
+    "capture_program",
+    "load_program",
+    "package_host",
+]
+
+log = logging.getLogger("airgraph.cache")
+
+GRAPH_FILE = "graph.pb"
+PROGRAM_FILE = "program.json"
+PROGRAM_FORMAT = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodContext:
+    """What the recipe needs of a cached method: the bound method, its config,
+    whether inputs are checked per call, and its cache key."""
+
+    func: Any
+    config: Any
+    check_inputs: bool
+    key: Any
+
+
+def capture_program(
+    method: MethodContext, recorder: Recorder, backend: Any, result: Any
+) -> tuple[Program, dict[str, bytes]]:
+    """The program and the entry's files (``program.json``) of a cold start's one trace.
+
+    Raises:
+        UncacheableError: the trace cannot be replayed without Dynamo.
+    """
+    if recorder.traces != 1:
+        raise UncacheableError(f"Dynamo traced the method {recorder.traces} times, expected 1")
+    record = backend.compiled[-1]
+    if record.ge_graph is None or record.executable is None:
+        raise UncacheableError(f"the graph fell back to eager: {record.fallback_reason}")
+    if not recorder.runner_calls:
+        raise UncacheableError("the compiled graph did not run")
+    graph = record.ge_graph
+    aten_positions = graph.attrs["_airgraph_input_sources"].value
+    paths = []
+    for pos in aten_positions:
+        origin = record.origins[pos]
+        source = recorder.sources.get(origin.name)
+        if source is None:
+            raise UncacheableError(f"graph input {origin.name!r} has no Dynamo source")
+        path = source_to_path(source)
+        if origin.name in recorder.as_tensor:
+            value = recorder.runner_calls[0][0][pos]
+            if not isinstance(value, torch.Tensor) or value.dtype != torch.float64:
+                raise UncacheableError(
+                    f"graph input {origin.name!r} is a scalar passed as a tensor"
+                )
+            path.append(["float_tensor"])
+        paths.append(path)
+    aten_inputs, outputs = recorder.runner_calls[0]
+    inputs = [aten_inputs[p] for p in aten_positions]
+    spec = OutputSpec.capture(result, outputs, inputs)
+    kinds = list(graph.attrs["_airgraph_output_kinds"].value)
+    if "s" in kinds and any(
+        leaf[0] == "const" and isinstance(leaf[1], int) for leaf in spec.leaves
+    ):
+        raise UncacheableError("the method returns sizes that may be symbolic")
+    all_checks = _input_checks(paths, inputs, graph)
+    checks = all_checks if method.check_inputs else None
+    guard_specs, guards = _guard_checks(method, recorder, paths)
+    gears = _gear_recipe(record, method.config)
+    recipe = {
+        "format": PROGRAM_FORMAT,
+        "method": method.func.__qualname__,
+        "inputs": paths,
+        "outputs": {"treespec": spec.treespec, "leaves": spec.leaves},
+        "output_kinds": kinds,
+        "checks": all_checks,
+        "gears": gears,
+        "guards": guard_specs,
+        "target": record.target,
+        "ge_options": dict(getattr(record, "ge_options", {}) or {}),
+    }
+    binding = InputBinding(method.func.__func__, paths)
+    executable = record.executable
+    program = Program(
+        method.func.__self__,
+        binding,
+        executable,
+        kinds,
+        spec,
+        checks,
+        gears,
+        output_views(graph),
+        guards,
+        method.key,
+    )
+    files = {PROGRAM_FILE: json.dumps(recipe, indent=1, sort_keys=True).encode()}
+    return program, files
+
+
+def _guard_checks(
+    method: MethodContext, recorder: Recorder, paths: list
+) -> tuple[list[dict], GuardChecks]:
+    """The checks of what Dynamo guarded in this trace (see :mod:`airgraph_cache.guards`)."""
+    if not recorder.guards:
+        raise UncacheableError(
+            "Dynamo's guards were not recorded (torch.compile's mode= cannot be combined "
+            "with the options that report them); drop mode="
+        )
+    specs = checks_from_guards(
+        recorder.guards, input_paths=paths, functions=traced_functions(method.func)
+    )
+    try:
+        return specs, GuardChecks(specs, method.func.__func__)
+    except (ValueError, SyntaxError) as e:
+        raise UncacheableError(f"a guard cannot be checked without Dynamo: {e}") from e
+
+
+def package_host(program: Program, files: dict[str, bytes]) -> None:
+    """Add an AOTInductor package per host specialization, so a warm start compiles nothing."""
+    host = getattr(program.executable, "program", None)
+    if host is None:  # the NPU target: GE's own compile cache serves ge_cache
+        return
+    from airgraph_core.targets.host.package import export_package, signature_to_json
+
+    recipe = safe_json_loads(files[PROGRAM_FILE])
+    packages = []
+    for i, signature in enumerate(host.signatures):
+        name = f"host_{i}.pt2"
+        try:
+            files[name] = export_package(host, signature)
+        except Exception as e:  # export limits: the warm start compiles this one
+            log.warning("ge_cache: specialization %d not packaged: %s", i, e)
+            continue
+        packages.append({"file": name, "signature": signature_to_json(signature)})
+    recipe["host_packages"] = packages
+    files[PROGRAM_FILE] = json.dumps(recipe, indent=1, sort_keys=True).encode()
+
+
+def load_program(
+    method: MethodContext, files: dict[str, bytes], executable: Callable | None = None
+) -> Program:
+    """Bind a verified (signed) entry's program to this method's ``self``.
+
+    ``executable``: the compiled program another instance of this process
+    already built from the same files; None to build it here.
+    """
+    from airgraph_core import deserialize
+
+    recipe = safe_json_loads(files[PROGRAM_FILE])
+    if recipe.get("format") != PROGRAM_FORMAT:
+        raise ValueError(f"program format {recipe.get('format')!r} is not {PROGRAM_FORMAT}")
+    graph = deserialize(files[GRAPH_FILE])
+    if executable is None:
+        executable = _build_executable(method.config, graph, recipe, files)
+    spec = OutputSpec(recipe["outputs"]["treespec"], recipe["outputs"]["leaves"])
+    binding = InputBinding(method.func.__func__, recipe["inputs"])
+    checks = recipe["checks"] if method.check_inputs else None
+    guards = GuardChecks(recipe["guards"], method.func.__func__)
+    return Program(
+        method.func.__self__,
+        binding,
+        executable,
+        recipe["output_kinds"],
+        spec,
+        checks,
+        recipe.get("gears"),
+        output_views(graph),
+        guards,
+        method.key,
+    )
+
+
+def _build_executable(config: Any, graph: Any, recipe: dict, files: dict[str, bytes]) -> Callable:
+    from airgraph_dynamo.targets.select import select_target
+
+    # The GE options the cold start compiled with (gear options, frozenInput).
+    executable = select_target(config).compile(graph, dict(recipe.get("ge_options") or {}))
+    packages = recipe.get("host_packages") or []
+    host = getattr(executable, "program", None)
+    if packages and host is not None:
+        from airgraph_core.targets.host.package import load_package, signature_from_json
+
+        # Native code: only reached for entries signed with the user's key (the store
+        # checks the signature before anything else); extracted where nothing stays.
+        with private_extraction_dir():
+            for entry in packages:
+                data = files[entry["file"]]
+                load_package(host, signature_from_json(entry["signature"]), data)
+    return executable
+
+
+def _gear_recipe(record: Any, config: Any) -> dict[str, Any] | None:
+    """The geared inputs (program positions) and the shapes of every feasible gear."""
+    setup = getattr(record, "gears", None)
+    if setup is None:
+        return None
+    combos = setup.plan.combinations
+    return {
+        "inputs": [g.data_index for g in setup.inputs],
+        "shapes": [[list(shape) for shape in combos[i]] for i in setup.feasible],
+        "out_of_gear": config.airgraph_config.out_of_gear,
+    }
+
+
+def _input_checks(paths: list, inputs: Sequence[Any], graph: Any) -> list[list[Any]]:
+    """Per argument tensor input: its dtype, shape (``-1`` where the graph is dynamic), device."""
+    checks = []
+    for i, (path, value, data) in enumerate(zip(paths, inputs, graph.data_ops)):
+        if not isinstance(value, torch.Tensor) or path[0] == ["local", "self"]:
+            continue
+        shape = data.output_descs[0].shape or ()
+        dims = [int(d) if d >= 0 else -1 for d in shape]
+        checks.append([i, str(value.dtype).removeprefix("torch."), dims, value.device.type])
+    return checks
