@@ -15,6 +15,7 @@ so are writes through views whose elements overlap (``unfold``,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -37,10 +38,7 @@ _SCATTER_DTYPES = NUMERIC | {torch.int8, torch.uint8, torch.int16}
 
 def view_positions(shape: tuple[int, ...], view: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     """The flat positions in a tensor of ``shape`` that ``view`` reads, in the view's shape."""
-    numel = 1
-    for n in shape:
-        numel *= n
-    return view(torch.arange(numel, dtype=torch.int64).reshape(shape))
+    return view(torch.arange(math.prod(shape), dtype=torch.int64).reshape(shape))
 
 
 def static_positions(node: Node) -> str | None:
@@ -66,9 +64,7 @@ def _dense_input(node: Node) -> str | None:
 
 
 def _flat(ctx: ConversionContext, x: TensorRef) -> TensorRef:
-    numel = 1
-    for n in x.shape or ():
-        numel *= n
+    numel = math.prod(x.shape or ())
     return ctx.b.op("Reshape", x, ctx.int_list([numel]), out=(x.dtype, (numel,)))
 
 
@@ -105,18 +101,11 @@ def scatter_through_view(
         _flat(ctx, ctx.cast(x, dtype)),
         ctx.const(flat, DataType.INT64),
         updates,
-        out=(dtype, (_numel(shape),)),
+        out=(dtype, (math.prod(shape),)),
         axis=0,
         reduction="none",
     )
     return ctx.b.op("Reshape", written, ctx.int_list(list(shape)), out=(dtype, shape))
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    numel = 1
-    for n in shape:
-        numel *= n
-    return numel
 
 
 def _shape(ctx: ConversionContext, arg: int = 0) -> tuple[int, ...]:
