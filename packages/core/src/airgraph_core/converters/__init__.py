@@ -24,6 +24,7 @@ FAMILIES = (
     "shape",
     "strided",
     "symbolic",
+    "symbolic_math",
 )
 
 
