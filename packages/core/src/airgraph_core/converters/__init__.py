@@ -21,6 +21,7 @@ FAMILIES = (
     "pooling",
     "reduction",
     "resample",
+    "scatter_reduce",
     "shape",
     "strided",
     "symbolic",
