@@ -27,6 +27,7 @@ import torch
 
 from airgraph_cache import sharing
 from airgraph_cache._dynamo_compat import tree_leaves
+from airgraph_cache.arguments import config_of_backend
 from airgraph_cache.binding import UncacheableError
 from airgraph_cache.cache_access import EntryAccess
 from airgraph_cache.keys import CacheKey, build_key, variant_key
@@ -75,6 +76,7 @@ def cache_compile(
     func: Callable[..., Any],
     *,
     config: Any = None,
+    backend: Any = None,
     dynamic: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     global_rank: int | None = None,
@@ -91,7 +93,10 @@ def cache_compile(
         func: a bound method of an ``nn.Module`` instance (``self._forward``),
             not wrapped by another decorator. It must form a full graph and
             is traced by Dynamo once.
-        config: an ``airgraph.CompilerConfig``; ``None`` for the defaults.
+        config: an ``airgraph.CompilerConfig``; ``None`` for the defaults
+            (or ``backend``'s config).
+        backend: a backend from ``get_npu_backend`` whose config to use, as
+            in TorchAir; with ``config`` too, both configs must be equal.
         dynamic: trace with dynamic shapes.
         cache_dir: the cache root; default ``$AIRGRAPH_CACHE_DIR`` or
             ``.torchair_cache``.
@@ -114,7 +119,8 @@ def cache_compile(
     Raises:
         TypeError: ``func`` is not a bound method of an ``nn.Module``, is
             wrapped by a decorator, or another argument has the wrong type.
-        ValueError: a rank is negative.
+        ValueError: a rank is negative, or ``config`` differs from
+            ``backend``'s config (TorchAir's message).
 
     Examples:
         >>> class Model(torch.nn.Module):                      # doctest: +SKIP
@@ -150,6 +156,7 @@ def cache_compile(
         _check_optional_rank(name, value)
     from airgraph_dynamo.config import CompilerConfig
 
+    config = config_of_backend(backend, config)
     if config is None:
         config = CompilerConfig()
     if not isinstance(config, CompilerConfig):

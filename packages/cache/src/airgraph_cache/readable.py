@@ -127,35 +127,50 @@ def _is_rank_dir(path: Path) -> bool:
     return (path / MANIFEST_NAME).exists() or path.name.startswith("rank_")
 
 
-def readable_cache(path: str | os.PathLike[str], *, file: TextIO | None = None) -> str:
+def readable_cache(
+    cache_bin: str | os.PathLike[str],
+    print_output: bool = True,
+    file: str | os.PathLike[str] | TextIO | None = None,
+) -> str:
     """Print and return a readable view of a compile cache entry, or list a cache.
 
-    ``path`` may be a rank folder (one entry: status, key inputs, versions,
-    files with sizes and sha256, gears from ``gears.json`` and the text dump of
-    every ``graph.pb`` / ``graph_*.pb``), an entry folder (each of its rank
-    folders in turn) or the cache root (one line per entry: status, creation
-    time, number and size of files). Entries are verified
-    but nothing on disk is changed.
+    TorchAir's signature: ``readable_cache(cache_bin, print_output=True,
+    file=None)``. ``cache_bin`` may be a rank folder (one entry: status, key
+    inputs, versions, files with sizes and sha256, gears from ``gears.json``
+    and the text dump of every ``graph.pb`` / ``graph_*.pb``), an entry
+    folder (each of its rank folders in turn) or the cache root (one line
+    per entry: status, creation time, number and size of files). Entries are
+    verified but nothing in the cache is changed.
 
     Args:
-        path: a cache root, entry folder or rank folder.
-        file: where to print; ``sys.stdout`` when None.
+        cache_bin: a cache root, entry folder or rank folder.
+        print_output: print the view on ``sys.stdout``.
+        file: also write the view to this file (its folder is created; the
+            file is written with mode 0600 and must not be a symlink), or to
+            this open text stream; None to write no file.
 
     Returns:
-        The text that was printed.
+        The text of the view.
 
     Raises:
-        TypeError: ``path`` is not a path.
-        FileNotFoundError: ``path`` does not exist or is not a folder.
+        TypeError: ``cache_bin`` is not a path, or ``file`` is neither a
+            path, a text stream nor None.
+        FileNotFoundError: ``cache_bin`` does not exist or is not a folder.
+        ValueError: ``file`` is a symlink.
 
     Examples:
-        >>> readable_cache(".torchair_cache")  # doctest: +SKIP
+        >>> readable_cache(".torchair_cache", file="cache.txt")  # doctest: +SKIP
     """
+    path = cache_bin
+    if not isinstance(print_output, bool):
+        raise TypeError(f"print_output: expected a bool, got {type(print_output).__name__}")
+    if file is not None and not isinstance(file, (str, os.PathLike)) and not hasattr(file, "write"):
+        raise TypeError(f"file: expected a path, a text stream or None, got {type(file).__name__}")
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path: expected a path, got {type(path).__name__}")
+        raise TypeError(f"cache_bin: expected a path, got {type(path).__name__}")
     target = Path(os.path.abspath(os.fspath(path)))
     if not target.is_dir():
-        raise FileNotFoundError(f"path: {str(target)!r} is not a folder")
+        raise FileNotFoundError(f"cache_bin: no folder at the path {str(target)!r}")
 
     if _is_rank_dir(target):
         store = ArtifactStore(target.parent.parent)
@@ -172,5 +187,21 @@ def readable_cache(path: str | os.PathLike[str], *, file: TextIO | None = None) 
         lines = [f"compile cache: {target} ({len(entries)} entries)"]
         lines.extend(_summarize_entry(store, rank) for rank in entries)
     text = "\n".join(lines) + "\n"
-    print(text, end="", file=file if file is not None else sys.stdout)
+    if print_output:
+        print(text, end="", file=sys.stdout)
+    if isinstance(file, (str, os.PathLike)):
+        _write_private(Path(os.path.abspath(os.fspath(file))), text)
+    elif file is not None:
+        file.write(text)
     return text
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` readable by its owner only; never through a symlink."""
+    if path.is_symlink():
+        raise ValueError(f"file: {str(path)!r} is a symlink; give a regular file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(text)

@@ -6,6 +6,7 @@ cache entries needs no torch import.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,9 @@ def _describe_value(value: Any, dynamic: bool) -> dict[str, Any]:
         return {"kind": "float", "value": repr(value)}
     if isinstance(value, torch.dtype):
         return {"kind": "dtype", "value": str(value)}
+    record = _describe_record(value, dynamic)
+    if record is not None:
+        return record
     if isinstance(value, (list, tuple)):
         return {
             "kind": type(value).__name__,
@@ -76,8 +80,27 @@ def _describe_value(value: Any, dynamic: bool) -> dict[str, Any]:
         }
     raise TypeError(
         f"inputs: cannot describe a {type(value).__name__} for the cache key; pass tensors, "
-        f"Python scalars, str, None, or lists/tuples/dicts of them"
+        f"Python scalars, str, None, dataclass instances, namedtuples, or lists/tuples/dicts "
+        f"of them"
     )
+
+
+def _describe_record(value: Any, dynamic: bool) -> dict[str, Any] | None:
+    """A dataclass instance or a namedtuple (e.g. vLLM-style ``InputMeta``), field by field;
+    None for anything else. The class counts by its qualified name."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        kind = "dataclass"
+    elif isinstance(value, tuple) and isinstance(getattr(type(value), "_fields", None), tuple):
+        fields = dict(zip(type(value)._fields, value))
+        kind = "namedtuple"
+    else:
+        return None
+    return {
+        "kind": kind,
+        "type": qualified_name(type(value)),
+        "fields": {name: _describe_value(v, dynamic) for name, v in fields.items()},
+    }
 
 
 def describe_inputs(
@@ -90,7 +113,9 @@ def describe_inputs(
     contiguity, requires_grad and the dims marked static
     (``torch._dynamo.mark_static``). Python scalars record their value where
     Dynamo specializes on it (ints only when ``dynamic`` is False or the
-    value is 0 or 1). Lists, tuples and dicts are described item by item.
+    value is 0 or 1). Lists, tuples and dicts are described item by item;
+    dataclass instances and namedtuples by their class's qualified name and
+    field by field.
 
     Args:
         args: the positional arguments of the first call.
