@@ -21,6 +21,7 @@ FAMILIES = (
     "pooling",
     "reduction",
     "resample",
+    "sampling",
     "scatter_reduce",
     "shape",
     "strided",

@@ -12,6 +12,7 @@ from airgraph_core.targets.host.ops import (  # noqa: F401
     padding,
     pooling,
     reduction,
+    sampling,
     segment,
     shape,
     symbolic,
