@@ -49,12 +49,7 @@ LIBRARY = ("packages/*/src/**/*.py", "examples/**/*.py")
 
 #: Private names still imported across modules, each with why it waits.
 #: The test fails when an entry is no longer needed, so the list only shrinks.
-PENDING_PRIVATE_IMPORTS = {
-    # sources.py belongs to the cache-keys work in progress; give these public
-    # names there (e.g. object_source, VERSIONED_PACKAGES) and drop the entries.
-    ("packages/cache/src/airgraph_cache/guards.py", "_object_source"),
-    ("packages/cache/src/airgraph_cache/guards.py", "_VERSIONED_PACKAGES"),
-}
+PENDING_PRIVATE_IMPORTS: set[tuple[str, str]] = set()
 
 #: Torch internals outside a compat module, each with why.
 ALLOWED_TORCH_INTERNALS = {

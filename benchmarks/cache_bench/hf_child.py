@@ -84,7 +84,7 @@ def _key_only(params: dict[str, Any]) -> dict[str, Any]:
     if params["mode"] == "key_inspect":
         import inspect
 
-        fallback = sources._object_source
+        fallback = sources.object_source
 
         def inspect_source(obj: Any, reader: Any = None) -> str:
             try:
@@ -92,7 +92,7 @@ def _key_only(params: dict[str, Any]) -> dict[str, Any]:
             except (OSError, TypeError):
                 return fallback(obj, reader)
 
-        sources._object_source = inspect_source
+        sources.object_source = inspect_source
     torch.manual_seed(0)
     model = HfGpt2(params.get("layers", LAYERS)).eval()
     ids = torch.zeros(1, SEQ, dtype=torch.long)

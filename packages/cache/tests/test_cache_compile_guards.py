@@ -137,3 +137,35 @@ def test_none_where_a_tensor_was_gives_the_right_result(tmp_path):
         again = model.cached(x, y)
     assert torch.equal(got, x)
     assert torch.allclose(again, x + y)
+
+
+def _scale_output(module, inputs, output):
+    return output * 2
+
+
+def _shift_output(module, inputs, output):
+    return output + 1
+
+
+def test_hook_dicts_are_checked_by_their_hooks_not_handle_ids():
+    # Handle ids are a process-wide counter: another process registering the same hook
+    # gets another key. The check compares the hooks' code, without airgraph's own.
+    from airgraph_cache import binding
+    from airgraph_cache.checks import GuardChecks
+    from airgraph_cache.guards import hook_identities
+
+    module = torch.nn.Linear(2, 2)
+    handle = module.register_forward_hook(_scale_output)
+    path = [["local", "self"], ["attr", "_forward_hooks"]]
+    spec = {"path": path, "op": "hooks", "value": hook_identities(module._forward_hooks)}
+    checks = GuardChecks([spec], Branchy._forward)
+    assert checks.process_ok(module)
+    handle.remove()
+    assert not checks.process_ok(module)  # the hook is gone
+    handle = module.register_forward_hook(_scale_output)  # the same hook, a new handle id
+    assert checks.process_ok(module)
+    handle.remove()
+    module.register_forward_hook(_shift_output)  # another hook in its place
+    assert not checks.process_ok(module)
+    registry = {1: binding._bump, 2: _scale_output}  # the binding's own hook is left out
+    assert hook_identities(registry) == hook_identities({7: _scale_output})

@@ -31,7 +31,7 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from airgraph_cache.guards import code_digest, function_digest, is_call_spec
+from airgraph_cache.guards import code_digest, function_digest, hook_identities, is_call_spec
 from airgraph_cache.sources import qualified_name
 
 __all__ = ["GuardChecks", "GuardMismatch"]
@@ -157,6 +157,12 @@ def _tensor_fact(obj: Any) -> Any:
     return [str(obj.dtype).removeprefix("torch."), obj.dim()]
 
 
+def _group_ranks(obj: Any) -> Any:
+    from airgraph_core.process_groups import live_group_ranks
+
+    return live_group_ranks(obj)
+
+
 def _state(name: str) -> Any:
     import torch
 
@@ -212,6 +218,8 @@ class _Writer:
             "_code_digest": _code_digest,
             "_enum_id": _enum_id,
             "_tensor_fact": _tensor_fact,
+            "_group_ranks": _group_ranks,
+            "_hooks": hook_identities,
             "_state": _state,
             "_env": _env,
             "_math": math,
@@ -288,6 +296,8 @@ class _Writer:
             "module": "_modname",
             "class": "_qualname",
             "tensor": "_tensor_fact",
+            "process_group": "_group_ranks",
+            "hooks": "_hooks",
         }.get(op)
         if helper is None:
             raise ValueError(f"checks: unknown check {op!r}")

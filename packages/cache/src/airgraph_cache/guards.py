@@ -9,7 +9,8 @@ expression). :mod:`airgraph_cache.checks` turns the specs into code.
 
 A spec is ``{"path": [...], "op": ..., "value": ...}`` with ``op`` one of
 ``eq`` (a scalar, ``None`` or dtype), ``type`` (a qualified type name), ``len``,
-``keys``, ``function`` (qualified name + code digest), ``module`` (a module
+``keys``, ``hooks`` (a hooks dict's hooks, see :func:`hook_identities`),
+``function`` (qualified name + code digest), ``module`` (a module
 name), ``tensor`` (dtype and rank of a tensor that is not a graph input),
 ``expr`` (a shape guard's Python expression over ``L[...]``/``G[...]``),
 ``state`` (global torch state) or ``env`` (an environment variable).
@@ -32,9 +33,9 @@ from typing import Any
 
 from airgraph_cache.binding import UncacheableError
 from airgraph_cache.sources import (
-    _VERSIONED_PACKAGES,
-    _object_source,
+    VERSIONED_PACKAGES,
     functions_of,
+    object_source,
     qualified_name,
     user_classes,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "checks_from_guards",
     "code_digest",
     "function_digest",
+    "hook_identities",
     "is_call_spec",
     "traced_functions",
 ]
@@ -77,7 +79,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{1,127}$")
 
 def function_digest(fn: Any) -> str:
     """A process-independent identity of a Python function: qualified name and code digest."""
-    text = _object_source(fn)
+    text = object_source(fn)
     return f"{qualified_name(fn)}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
@@ -197,7 +199,7 @@ def _identity_fact(value: Any) -> dict[str, Any] | None:
 
     if value is None or isinstance(value, bool):
         return {"op": "eq", "value": value}
-    if _top_package(value) in _VERSIONED_PACKAGES or _top_package(value) in ("os", "math"):
+    if _top_package(value) in VERSIONED_PACKAGES or _top_package(value) in ("os", "math"):
         return None  # torch's and airgraph's objects: covered by the versions in the key
     if _top_package(value) in sys.stdlib_module_names:
         return None  # the standard library's: covered by the Python version in the key
@@ -229,12 +231,23 @@ def _identity_fact(value: Any) -> dict[str, Any] | None:
     )
 
 
+def _process_group_ranks(value: Any) -> list[int] | None:
+    if type(value).__name__ != "ProcessGroup":  # no torch.distributed import for the rest
+        return None
+    from airgraph_core.process_groups import live_group_ranks
+
+    return live_group_ranks(value)
+
+
 def _type_name(tp: type) -> str:
     return tp.__name__ if tp.__module__ == "builtins" else qualified_name(tp)
 
 
 def _specs_for(record: Any, path: list[list[Any]], input_paths: set[str]) -> list[dict]:
     kind, value = record.guard_type, record.value
+    ranks = _process_group_ranks(value)
+    if ranks is not None:  # a process group: its ranks survive a restart, the object does not
+        return [{"path": path, "op": "process_group", "value": ranks}]
     if kind in _VALUE and isinstance(value, types.CodeType):  # e.g. a decorator's inner code
         return [{"path": path, "op": "code", "value": code_digest(value)}]
     if kind in _VALUE:
@@ -247,6 +260,9 @@ def _specs_for(record: Any, path: list[list[Any]], input_paths: set[str]) -> lis
         return [{"path": path, "op": "len", "value": len(value)}]
     if kind == "EMPTY_NN_MODULE_HOOKS_DICT":
         return [{"path": path, "op": "len", "value": 0}]
+    if kind in ("DICT_KEYS_MATCH", "DICT_KEYS", "MAPPING_KEYS_CHECK") and _is_hook_dict(path):
+        # Hook handles' keys are process-local counters: compare the hooks themselves.
+        return [{"path": path, "op": "hooks", "value": hook_identities(value)}]
     if kind in ("DICT_KEYS_MATCH", "DICT_KEYS", "MAPPING_KEYS_CHECK"):
         keys = list(value.keys())
         if not all(isinstance(k, (str, int)) and not isinstance(k, bool) for k in keys):
@@ -266,6 +282,43 @@ def _specs_for(record: Any, path: list[list[Any]], input_paths: set[str]) -> lis
             }
         ]
     raise UncacheableError(f"Dynamo's {kind} guard cannot be checked without Dynamo")
+
+
+def _is_hook_dict(path: Sequence[Sequence[Any]]) -> bool:
+    """Whether ``path`` names a hooks dict (``m._forward_hooks``, torch's global ones...)."""
+    last = path[-1] if path else None
+    return bool(
+        last
+        and last[0] == "attr"
+        and isinstance(last[1], str)
+        and re.search(r"_hooks(_with_kwargs)?$", last[1]) is not None
+    )
+
+
+def hook_identities(hooks: Any) -> list[str] | None:
+    """What stands for a hooks dict across processes: each hook's identity, in order.
+
+    A handle's key is a process-wide counter, so the keys Dynamo guarded cannot be
+    compared in another process; the hooks' code can. airgraph_cache's own hooks
+    (the binding's watch on module state) are left out: they are never traced into
+    a graph, and a warm start installs them before its checks run.
+
+    Returns:
+        One string per hook (a function's qualified name and code digest, else its
+        type), or None when ``hooks`` is not a dict.
+    """
+    if not isinstance(hooks, dict):
+        return None
+    found = []
+    for hook in hooks.values():
+        target = inspect.unwrap(getattr(hook, "__func__", hook))
+        if (getattr(target, "__module__", None) or "").startswith("airgraph_cache."):
+            continue
+        if isinstance(target, types.FunctionType):
+            found.append(function_digest(target))
+        else:
+            found.append("type:" + qualified_name(type(hook)))
+    return found
 
 
 def _path_key(path: Sequence[Sequence[Any]]) -> str:

@@ -27,7 +27,7 @@ class of ``transformers.modeling_utils``). A ``transformers`` GPT-2 touches
   ``type()``) is covered by the whole file and its functions' bytecode.
 
 Where no text exists (code made by ``exec``, a module without a file), the
-callers fall back to hashing bytecode (:func:`airgraph_cache.sources._object_source`).
+callers fall back to hashing bytecode (:func:`airgraph_cache.sources.object_source`).
 """
 
 from __future__ import annotations

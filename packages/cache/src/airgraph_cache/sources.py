@@ -38,17 +38,19 @@ from airgraph_cache.manifest import canonical_json
 from airgraph_cache.source_files import SourceReader
 
 __all__ = [
+    "VERSIONED_PACKAGES",
     "class_fingerprints",
     "functions_of",
     "decompositions_fingerprint",
     "helper_fingerprints",
+    "object_source",
     "qualified_name",
     "source_fingerprint",
     "user_classes",
 ]
 
-# Objects from these top-level packages are covered by the recorded versions.
-_VERSIONED_PACKAGES = frozenset(
+#: Top-level packages whose objects the key covers by the recorded versions, not by source.
+VERSIONED_PACKAGES = frozenset(
     {
         "torch",
         "torch_npu",
@@ -88,10 +90,15 @@ def _code_text(code: types.CodeType) -> str:
     return "\n".join(parts)
 
 
-def _object_source(obj: Any, reader: SourceReader | None = None) -> str:
+def object_source(obj: Any, reader: SourceReader | None = None) -> str:
     """Source text of a function or class; bytecode text where no source exists.
 
-    ``reader`` reads each file once across calls; without one, files are read afresh.
+    Args:
+        obj: a function, class, or other object (``repr`` for objects without code).
+        reader: reads each file once across calls; without one, files are read afresh.
+
+    Returns:
+        The text whose sha256 the key records for ``obj``.
     """
     reader = reader or SourceReader()
     if isinstance(obj, type):
@@ -135,7 +142,7 @@ def functions_of(cls: type) -> list[types.FunctionType]:
 
 def user_classes(cls: type) -> list[type]:
     """``cls`` and its bases, except torch's and builtins (covered by versions)."""
-    return [c for c in cls.__mro__ if _top_package(c) not in _VERSIONED_PACKAGES]
+    return [c for c in cls.__mro__ if _top_package(c) not in VERSIONED_PACKAGES]
 
 
 def helper_fingerprints(
@@ -162,9 +169,9 @@ def helper_fingerprints(
                 helpers[label] = "value:" + _sha256(repr(value))
             elif isinstance(value, (types.FunctionType, type, functools.partial)):
                 target = value.func if isinstance(value, functools.partial) else value
-                if _top_package(inspect.unwrap(target)) in _VERSIONED_PACKAGES:
+                if _top_package(inspect.unwrap(target)) in VERSIONED_PACKAGES:
                     continue
-                text = _object_source(inspect.unwrap(target), reader)
+                text = object_source(inspect.unwrap(target), reader)
                 if isinstance(value, functools.partial):
                     text += repr((value.args, sorted(value.keywords.items())))
                 helpers[label] = _sha256(text)
@@ -201,7 +208,7 @@ def source_fingerprint(
     if not isinstance(target, types.FunctionType):
         raise TypeError(f"fn: expected a Python function or method, got {type(fn).__name__}")
     reader = reader or SourceReader()
-    result = {qualified_name(target): _sha256(_object_source(target, reader))}
+    result = {qualified_name(target): _sha256(object_source(target, reader))}
     result.update(helper_fingerprints([target], reader))
     return result
 
@@ -211,7 +218,7 @@ def class_fingerprints(
 ) -> dict[str, str]:
     """``{qualified name: sha256 of the class's source}`` (see the module docstring)."""
     reader = reader or SourceReader()
-    return {qualified_name(c): _sha256(_object_source(c, reader)) for c in classes}
+    return {qualified_name(c): _sha256(object_source(c, reader)) for c in classes}
 
 
 def decompositions_fingerprint(table: Mapping[Any, Callable[..., Any]] | None) -> str:
@@ -239,5 +246,5 @@ def decompositions_fingerprint(table: Mapping[Any, Callable[..., Any]] | None) -
         if not callable(fn):
             raise TypeError(f"decompositions[{op}]: expected a callable, got {type(fn).__name__}")
         target = inspect.unwrap(fn.func if isinstance(fn, functools.partial) else fn)
-        entries.append([str(op), qualified_name(target), _sha256(_object_source(target, reader))])
+        entries.append([str(op), qualified_name(target), _sha256(object_source(target, reader))])
     return _sha256(canonical_json(sorted(entries)))
