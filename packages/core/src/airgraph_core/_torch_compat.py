@@ -20,7 +20,9 @@ __all__ = [
     "autocast_enabled",
     "compile_fx_static",
     "current_forward_metadata",
+    "default_store",
     "find_process_group",
+    "find_process_group_by_ranks",
     "get_decompositions",
     "group_tag",
     "hccl_comm_name",
@@ -213,6 +215,29 @@ def find_process_group(tag: str, ranks: list[int]) -> Any | None:
     privately. Checked with torch 2.13.
     """
     return dist.distributed_c10d._find_pg_by_ranks_and_tag(tag, ranks)
+
+
+def find_process_group_by_ranks(ranks: list[int]) -> Any | None:
+    """The first live group (in creation order) whose global ranks, in group-rank order, are ``ranks``.
+
+    Why: a cached graph names its groups by ranks when their tags differ in
+    this run; c10d keeps the ranks of each group only in ``_world``.
+    Checked with torch 2.13.
+    """
+    for group, members in dist.distributed_c10d._world.pg_group_ranks.items():
+        if sorted(members, key=members.__getitem__) == list(ranks):
+            return group
+    return None
+
+
+def default_store() -> Any:
+    """The store the default process group was initialized with.
+
+    Why: ranks exchange what they are about to run through it, with a
+    timeout of their own (a collective would hang); there is no public
+    accessor. Checked with torch 2.13.
+    """
+    return dist.distributed_c10d._get_default_store()
 
 
 def hccl_comm_name(group: Any) -> str | None:

@@ -26,12 +26,25 @@ import torch.distributed as dist
 from airgraph_core import _torch_compat
 
 __all__ = [
+    "HCOM_OPS",
+    "collective_schedule",
+    "default_store",
+    "distributed_layout",
     "ge_group_name",
+    "graph_group_names",
     "group_ranks",
     "host_group_name",
+    "live_group_ranks",
     "parse_host_group_name",
     "resolve_ge_group",
 ]
+
+#: The GE op types that communicate; every rank of their group must run them in the same order.
+HCOM_OPS = frozenset(
+    {"HcomAllReduce", "HcomAllGather", "HcomReduceScatter", "HcomAllToAllV", "HcomBroadcast"}
+)
+#: Attributes of an Hcom op that every rank of its group must agree on.
+_SCHEDULE_ATTRS = ("group", "reduction", "rank_size", "root_rank")
 
 
 def host_group_name(tag: str, ranks: list[int]) -> str:
@@ -87,15 +100,97 @@ def ge_group_name(group_name: str) -> str:
 def resolve_ge_group(name: str) -> Any:
     """The live process group a host Hcom op's ``group`` attribute names.
 
+    The group with the name's tag and ranks; where there is none (the
+    program created its groups in another order than the run that compiled
+    the graph), the first live group with exactly those global ranks: a
+    group's ranks are what survives a restart.
+
     Raises:
-        ValueError: ``name`` is malformed, or no live group has its tag and
-            ranks (the groups of the compiling run were not created here).
+        ValueError: ``name`` is malformed, or no live group has its ranks
+            (another world size, or the group was not created here).
     """
     tag, ranks = parse_host_group_name(name)
-    group = _torch_compat.find_process_group(tag, ranks) if dist.is_initialized() else None
+    if not dist.is_initialized():
+        raise ValueError(
+            f"group: the graph's collectives run on the process group of ranks {ranks}, but "
+            "torch.distributed is not initialized (call dist.init_process_group first)"
+        )
+    group = _torch_compat.find_process_group(tag, ranks)
+    if group is None:
+        group = _torch_compat.find_process_group_by_ranks(ranks)
     if group is None:
         raise ValueError(
-            f"group: no live process group with tag {tag!r} and ranks {ranks} "
-            "(create the same groups, in the same order, as the run that compiled the graph)"
+            f"group: no live process group with ranks {ranks} (tag {tag!r}) in this world of "
+            f"{dist.get_world_size()} ranks; create the groups of the run that compiled the graph"
         )
     return group
+
+
+def live_group_ranks(group: Any) -> list[int] | None:
+    """Global ranks of ``group`` if it is a live process group of this process, else None.
+
+    What identifies a process group across restarts (its Python object does not).
+    """
+    if not (dist.is_available() and dist.is_initialized()) or not isinstance(
+        group, dist.ProcessGroup
+    ):
+        return None
+    try:
+        return list(dist.get_process_group_ranks(group))
+    except (RuntimeError, ValueError, KeyError):  # destroyed, or another world's
+        return None
+
+
+def distributed_layout() -> dict[str, Any]:
+    """What a compiled program of this process depends on in ``torch.distributed``.
+
+    Returns:
+        ``{}`` outside a distributed run; else ``{"world_size", "backend"}``
+        (the default group's). The rank is not in it: ranks of one job share
+        a layout.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return {}
+    return {"world_size": dist.get_world_size(), "backend": str(dist.get_backend())}
+
+
+def default_store() -> Any:
+    """The key-value store the default process group was initialized with (torchrun's).
+
+    Raises:
+        RuntimeError: ``torch.distributed`` is not initialized.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        raise RuntimeError("torch.distributed is not initialized: no default store")
+    return _torch_compat.default_store()
+
+
+def graph_group_names(graph: Any) -> list[str]:
+    """The ``group`` attributes of ``graph``'s Hcom ops, each once, in graph order."""
+    names: list[str] = []
+    for op in graph.ops:
+        if op.type in HCOM_OPS and op.attr("group") not in names:
+            names.append(op.attr("group"))
+    return names
+
+
+def collective_schedule(graph: Any) -> list[list[Any]]:
+    """The collectives of ``graph`` in the order they run, as every rank of a group must run them.
+
+    Each entry is ``[op type, {attribute: value}, input dtypes, input ranks]``:
+    what two ranks meeting in the collective must agree on (shapes may differ,
+    e.g. uneven all-to-all splits, and are left out). Empty for a graph
+    without collectives.
+    """
+    from airgraph_core.ir.graph import topological_order
+
+    schedule: list[list[Any]] = []
+    for op in topological_order(graph.ops):
+        if op.type not in HCOM_OPS:
+            continue
+        attrs = {a: op.attr(a) for a in _SCHEDULE_ATTRS if op.attr(a) is not None}
+        descs = op.input_descs
+        dtypes = [str(d.dtype.name) for d in descs]
+        ranks = [None if d.shape is None else len(d.shape) for d in descs]
+        schedule.append([op.type, attrs, dtypes, ranks])
+    return schedule
