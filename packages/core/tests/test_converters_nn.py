@@ -284,9 +284,3 @@ def test_transposed_convolution(dtype, case, bias):
         lambda x: fn(x, weight, b, stride, padding, out_pad, groups, dilation),
         [make(shape, dtype)], expect_ops=[op], atol=tol, rtol=tol,
     )  # fmt: skip
-
-
-def test_conv3d_is_unsupported_with_reason():
-    w = make((2, 2, 3, 3, 3))
-    with pytest.raises(UnsupportedOpError, match="Conv3D prototype"):
-        check_lowering(lambda x: F.conv3d(x, w), [make((1, 2, 4, 5, 5))])

@@ -12,6 +12,7 @@ import torch
 from torch.fx import Node
 
 from airgraph_core.converters.context import ConversionContext
+from airgraph_core.converters.conv3d import CONV3D_GE_OPS, conv3d, conv3d_unsupported
 from airgraph_core.converters.registry import FLOATS, NUMERIC, register
 from airgraph_core.ir.dtypes import DataType
 
@@ -81,11 +82,10 @@ def _plain_conv(node: Node) -> str | None:
     if node.args[6]:
         if x.dim() not in (3, 4, 5):
             return f"transposed convolution needs input rank 3, 4 or 5, got rank {x.dim()}"
-    elif x.dim() not in (3, 4):
-        return (
-            "3-D convolution is not supported: GE's Conv3D prototype takes float16/int8 "
-            f"input only (input rank {x.dim()})"
-        )
+    elif x.dim() == 5 and conv3d_unsupported(node):
+        return conv3d_unsupported(node)
+    elif x.dim() not in (3, 4, 5):
+        return f"convolution needs input rank 3, 4 or 5, got rank {x.dim()}"
     if any(isinstance(p, (Node, torch.SymInt)) for p in [*node.args[4], *node.args[7]]):
         return "symbolic padding is not supported"
     if node.args[6] and any(not isinstance(d, int) for d in node.meta["val"].shape):
@@ -96,7 +96,7 @@ def _plain_conv(node: Node) -> str | None:
 @register(
     aten.convolution.default,
     dtypes=FLOATS,
-    ge_ops=("Conv2D", "Conv2DBackpropInput", "Conv3DBackpropInput", "Unsqueeze", "Squeeze"),
+    ge_ops=("Conv2DBackpropInput", "Conv3DBackpropInput", "Unsqueeze", "Squeeze", *CONV3D_GE_OPS),
     predicate=_plain_conv,
 )
 def convolution(
@@ -117,6 +117,8 @@ def convolution(
     if transposed:
         return _transposed_conv(ctx, x, weight, bias, stride, padding, dilation, groups)
     dtype, out_shape = ctx.out()
+    if len(out_shape) == 5:
+        return conv3d(ctx, x, weight, bias, stride, padding, dilation, groups)
     stride, padding, dilation = list(stride), list(padding), list(dilation)
     is_1d = len(out_shape) == 3
     if is_1d:
