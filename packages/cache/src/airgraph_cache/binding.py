@@ -25,6 +25,7 @@ from airgraph_cache._dynamo_compat import (
     treespec_dumps,
     treespec_loads,
 )
+from airgraph_cache.records import RecordError, decode_records, encode_records, has_records
 
 __all__ = [
     "UncacheableError",
@@ -260,7 +261,11 @@ class OutputSpec:
                 an input (e.g. a fresh view made by a runtime wrapper), or
                 a leaf is not JSON-serializable.
         """
-        flat, spec = tree_flatten(result)
+        try:
+            flat, spec = tree_flatten(encode_records(result))
+        except RecordError as e:
+            raise UncacheableError(str(e)) from e
+        sizes = _size_leaves(flat, outputs)
         out_ids = {id(t): k for k, t in enumerate(outputs) if isinstance(t, torch.Tensor)}
         in_ids = {id(t): i for i, t in enumerate(inputs) if isinstance(t, torch.Tensor)}
         # A view output reaches the caller as a new tensor object that AOTAutograd
@@ -275,8 +280,10 @@ class OutputSpec:
         taken = {out_ids[id(leaf)] for leaf in flat if id(leaf) in out_ids}
         by_layout: dict[int, int] = {}
         leaves: list[list[Any]] = []
-        for leaf in flat:
-            if isinstance(leaf, torch.Tensor):
+        for i, leaf in enumerate(flat):
+            if i in sizes:
+                leaves.append(["out", sizes[i]])
+            elif isinstance(leaf, torch.Tensor):
                 if id(leaf) in out_ids:
                     leaves.append(["out", out_ids[id(leaf)]])
                 elif id(leaf) in in_ids:
@@ -320,11 +327,46 @@ class OutputSpec:
         if spec.num_leaves == 1 and leaves[0][0] == "out" and spec.type is None:
             k = leaves[0][1]
             return lambda outs, ins: outs[k]
+        records = has_records(self.treespec)
 
         def build(outs: Sequence[Any], ins: Sequence[Any]) -> Any:
             flat = [
                 outs[v] if kind == "out" else ins[v] if kind == "input" else v for kind, v in leaves
             ]
-            return tree_unflatten(flat, spec)
+            result = tree_unflatten(flat, spec)
+            return decode_records(result) if records else result
 
         return build
+
+
+def _size_leaves(flat: Sequence[Any], outputs: Sequence[Any]) -> dict[int, int]:
+    """Which int leaves of the result are the graph's symbolic size outputs: leaf -> output.
+
+    Dynamo returns a symbolic int of the result (``x.shape[0]``, ``2 * n``) as a
+    graph output, in the result's order; constants stay out of the graph. A value
+    the result holds as often as the graph outputs it is matched in order; any
+    other count leaves the constants and sizes apart by nothing, so it is refused.
+
+    Raises:
+        UncacheableError: int leaves and size outputs of one value differ in number.
+    """
+    size_outputs: dict[int, list[int]] = {}
+    for k, value in enumerate(outputs):
+        if isinstance(value, int) and not isinstance(value, bool):
+            size_outputs.setdefault(value, []).append(k)
+    if not size_outputs:
+        return {}
+    int_leaves: dict[int, list[int]] = {}
+    for i, leaf in enumerate(flat):
+        if isinstance(leaf, int) and not isinstance(leaf, bool) and leaf in size_outputs:
+            int_leaves.setdefault(leaf, []).append(i)
+    matched: dict[int, int] = {}
+    for value, ks in size_outputs.items():
+        positions = int_leaves.get(value, [])
+        if len(positions) != len(ks):
+            raise UncacheableError(
+                f"the method returns sizes that may be symbolic: {len(positions)} int(s) equal "
+                f"to {value} in the result, {len(ks)} size output(s) of the graph"
+            )
+        matched.update(zip(positions, ks))
+    return matched

@@ -31,6 +31,7 @@ from airgraph_cache.arguments import config_of_backend
 from airgraph_cache.binding import UncacheableError
 from airgraph_cache.cache_access import EntryAccess
 from airgraph_cache.keys import CacheKey, build_key, variant_key
+from airgraph_cache.random_ops import RandomOpRefusal
 from airgraph_cache.program import GuardMismatch, InputMismatch, Program
 from airgraph_cache.recipe import (
     GRAPH_FILE,
@@ -369,7 +370,7 @@ class CachedFunction:
         backend = get_npu_backend(
             compiler_config=self.config, custom_decompositions=self.custom_decompositions
         )
-        recorder = Recorder(backend)
+        recorder = Recorder(RandomOpRefusal(backend))
         # With gears, exactly the geared dims are dynamic (Dynamo's default
         # marks-only mode); dynamic=True would leave other dims without gears.
         dynamic = None if _has_gears(args, kwargs) else self.dynamic

@@ -91,10 +91,6 @@ def capture_program(
     inputs = [aten_inputs[p] for p in aten_positions]
     spec = OutputSpec.capture(result, outputs, inputs)
     kinds = list(graph.attrs["_airgraph_output_kinds"].value)
-    if "s" in kinds and any(
-        leaf[0] == "const" and isinstance(leaf[1], int) for leaf in spec.leaves
-    ):
-        raise UncacheableError("the method returns sizes that may be symbolic")
     all_checks = _input_checks(paths, inputs, graph)
     checks = all_checks if method.check_inputs else None
     guard_specs, guards = _guard_checks(method, recorder, paths)
