@@ -6,7 +6,8 @@ of torch_npu) that ``airgraph_core`` relies on is called from here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -21,12 +22,15 @@ __all__ = [
     "compile_fx_static",
     "current_forward_metadata",
     "default_store",
+    "dispatch_modes_active",
     "find_process_group",
     "find_process_group_by_ranks",
     "get_decompositions",
     "group_tag",
     "hccl_comm_name",
+    "is_alias_of",
     "load_aoti_package",
+    "no_dispatch_modes",
     "reset_dynamo",
     "resolve_process_group",
     "save_aoti_package",
@@ -187,6 +191,40 @@ def load_aoti_package(path: str) -> Any:
     Checked with torch 2.13.
     """
     return torch._C._aoti.AOTIModelPackageLoader(path, "model", False, 1, -1)
+
+
+#: ``dispatch_modes_active() -> int``: how many torch dispatch modes are in effect.
+#: Why: the per-call test before :func:`no_dispatch_modes` in the host target,
+#: kept as torch's own function (no wrapper) because it runs on every call.
+#: Checked with torch 2.13.
+dispatch_modes_active = torch._C._len_torch_dispatch_stack
+
+
+@contextlib.contextmanager
+def no_dispatch_modes() -> Iterator[None]:
+    """Step out of the torch dispatch modes in effect, if any.
+
+    Why: AOTAutograd runs the first call under a dispatch mode that checks
+    custom-op aliasing; a host specialization (which runs the graph once and
+    may compile it) must not trace through it (``_disable_current_modes``).
+    Checked with torch 2.13.
+    """
+    if not dispatch_modes_active():
+        yield
+        return
+    from torch.utils._python_dispatch import _disable_current_modes
+
+    with _disable_current_modes():
+        yield
+
+
+def is_alias_of(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``a`` and ``b`` share storage.
+
+    Why: ``torch._C._is_alias_of`` is the exact check eager uses; the fake
+    NPU binding asserts GE's outputs never alias its inputs. Checked with torch 2.13.
+    """
+    return bool(torch._C._is_alias_of(a, b))
 
 
 def resolve_process_group(group_name: str) -> Any:
