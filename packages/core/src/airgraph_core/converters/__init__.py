@@ -17,6 +17,7 @@ FAMILIES = (
     "math_ops",
     "matmul",
     "nn",
+    "nonzero",
     "padding",
     "pooling",
     "reduction",

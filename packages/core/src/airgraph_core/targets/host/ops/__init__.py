@@ -10,6 +10,7 @@ from airgraph_core.targets.host.ops import (  # noqa: F401
     math_ops,
     matmul,
     nn,
+    nonzero,
     padding,
     pooling,
     reduction,
