@@ -252,6 +252,11 @@ class CachedFunction:
             return self._first_call(args, kwargs)
         except GuardMismatch:
             return self._switch(args, kwargs)
+        except InputMismatch as e:
+            # The first call after a load, with an input the program cannot take (a dim the
+            # trace specialized): as on any later call, not an error (TorchAir asserts).
+            self._abandon(f"{e}")
+            return self._run_uncached(args, kwargs)
 
     # -- first call ---------------------------------------------------------
 
