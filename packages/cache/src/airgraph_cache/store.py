@@ -1,70 +1,61 @@
 """On-disk cache entries: atomic publish under a file lock, verified loads, safe refusal.
 
+:class:`ArtifactStore` is the one object callers use; each concern lives in
+a module of its own, whose docstring gives its rules in full: the layout and
+path checks (:mod:`.entry_paths`), locks and storage errors
+(:mod:`.locking`), verified reads (:mod:`.entry_reading`), atomic writes
+(:mod:`.publishing`), hit counts and last use (:mod:`.entry_usage`).
+
 Layout::
 
     <root>/<ModelClass>_<method>_<key prefix>/      entry folder, one per key
         rank_0/                                   one per rank (see rank_folder)
             manifest.json                         key inputs, versions, sizes, sha256s
+            manifest.sig                          HMAC of the manifest with the user's key
             graph.pb, gears.json, ...             the artifacts, raw bytes
+            .uses                                 one byte per load (hits, last use)
         rank_0.lock                               the rank folder's file lock
 
-Rules, and why:
+Rules, and why (each module's docstring has the details):
 
-- **Atomic publish.** A writer fills a temporary folder beside the rank
-  folder (same file system), fsyncs every file and the folder, then renames
-  it into place. A reader therefore sees no folder or a complete one, never
-  a partial one, without taking any lock; a read-only cache works too.
-- **One writer at a time, first writer wins.** :meth:`ArtifactStore.publish`
-  holds an exclusive ``filelock`` on ``<rank folder>.lock``. If a verified
-  entry is already there it is kept and ``publish`` returns False. The lock
-  is reentrant in one process, so a caller can hold
-  :meth:`ArtifactStore.lock` across "load, else compile and publish" and be
-  the only process that compiles.
-- **Authenticity.** Every entry carries ``manifest.sig``, an HMAC-SHA256 of
-  the manifest's bytes (and the entry's place in the cache) with the user's
-  secret key, kept outside the cache (:mod:`airgraph_cache.signing`). A read
-  checks it before parsing the manifest or reading any artifact; an unsigned
-  or wrongly signed entry is treated as damaged (moved aside and rebuilt), so
-  bytes that someone else wrote, checksums recomputed or not, are never used.
-- **Integrity.** A load checks the manifest's own checksum and every file's
-  size and sha256 before returning anything. A damaged entry is reported
-  (a warning naming the file and the problem), moved aside under the lock and
-  deleted, and the load is a miss, so the next publish rebuilds it. Nothing
-  is ever half-loaded.
-- **Safety.** Every folder and file of an entry must be owned by the current
-  (effective) user and not writable by group or others, and must not be a
-  symlink. An entry that breaks this is refused: :meth:`~ArtifactStore.load`
-  warns and returns None, *leaving the files alone* (they may be someone
-  else's; deleting or trusting them are both wrong), and
-  :meth:`~ArtifactStore.publish` raises :class:`CacheSecurityError` because it
-  cannot publish over them. New folders are created 0700, files 0600.
-- **Storage failures are errors of one kind.** Whatever the disk does
-  (read-only, full, a lock not free within ``lock_timeout``, a symlinked lock
-  file, a folder removed mid-publish), :meth:`~ArtifactStore.lock` and
-  :meth:`~ArtifactStore.publish` raise :class:`CacheStorageError` naming the
-  path and the reason, so a caller can fall back to working without the cache.
-- **No code execution.** Artifacts are raw bytes and the manifest is strict
-  JSON (:func:`~airgraph_cache.manifest.safe_json_loads`); nothing is
-  unpickled, imported or executed while loading.
+- **Atomic publish**: readers see no entry or a complete one, lock-free, so a
+  read-only cache works too.
+- **First writer wins**: :meth:`~ArtifactStore.publish` holds the rank
+  folder's lock and keeps a verified entry already there; hold
+  :meth:`~ArtifactStore.lock` across "load, else compile and publish" to be
+  the only process compiling.
+- **Signed, then verified**: ``manifest.sig`` (:mod:`airgraph_cache.signing`)
+  is checked before anything else is parsed, then every file's size and
+  sha256. A damaged or unsigned entry is reported, moved aside and rebuilt.
+- **Refused, not touched**: an entry that is not the current user's and
+  private, or holds a symlink, is a miss on load (warned, left alone) and a
+  :class:`CacheSecurityError` on publish. Folders are created 0700, files 0600.
+- **One kind of storage error**: whatever the disk does, the store raises
+  :class:`CacheStorageError` naming the path and the reason, so a caller can
+  work without the cache.
+- **No code execution**: artifacts are raw bytes and the manifest is strict
+  JSON; nothing is unpickled, imported or executed while loading or verifying.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
-import shutil
-import tempfile
-import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import filelock
-
 from airgraph_cache import safe_files, signing
+from airgraph_cache.entry_paths import (
+    check_entry_path,
+    entry_location,
+    list_rank_folders,
+    lock_path,
+    rank_folder,
+)
+from airgraph_cache.entry_reading import CacheEntry, check_entry_bytes, read_entry
+from airgraph_cache.entry_usage import EntryUsage, read_usage, record_use
 from airgraph_cache.errors import (
     CacheError,
     CacheIntegrityError,
@@ -72,14 +63,13 @@ from airgraph_cache.errors import (
     CacheSignatureError,
     CacheStorageError,
 )
-from airgraph_cache.manifest import (
-    MANIFEST_NAME,
-    MAX_MANIFEST_BYTES,
-    build_manifest,
-    check_file_name,
-    check_manifest_fields,
-    safe_json_loads,
-    validate_manifest,
+from airgraph_cache.locking import LOCK_TIMEOUT_ENV, check_lock_timeout, held, storage_error
+from airgraph_cache.manifest import build_manifest, check_manifest_fields
+from airgraph_cache.publishing import (
+    check_files,
+    move_aside_and_delete,
+    publish_locked,
+    remove_entry_folder_if_empty,
 )
 
 if TYPE_CHECKING:
@@ -93,109 +83,16 @@ __all__ = [
     "CacheSecurityError",
     "CacheSignatureError",
     "CacheStorageError",
+    "EntryUsage",
     "LOCK_TIMEOUT_ENV",
     "rank_folder",
 ]
 
 log = logging.getLogger("airgraph.cache")
 
-#: Environment variable setting the default lock wait, in seconds.
-LOCK_TIMEOUT_ENV = "AIRGRAPH_CACHE_LOCK_TIMEOUT"
-#: Default lock wait: long enough for a publish, short enough that a stopped
-#: lock holder costs a start seconds, not minutes.
-DEFAULT_LOCK_TIMEOUT = 10.0
-
-
-def _default_lock_timeout() -> float:
-    text = os.environ.get(LOCK_TIMEOUT_ENV)
-    if not text:
-        return DEFAULT_LOCK_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise ValueError(f"${LOCK_TIMEOUT_ENV}: got {text!r}, expected a number of seconds >= 0")
-    return value
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, filelock.Timeout):
-        return "lock not acquired in time (held by another process, maybe stopped)"
-    if isinstance(error, OSError) and error.errno:
-        return os.strerror(error.errno)
-    return str(error) or type(error).__name__
-
-
-def _storage_error(what: str, path: Path, error: BaseException) -> CacheStorageError:
-    code = error.errno if isinstance(error, OSError) else None
-    where = getattr(error, "filename", None) or path
-    return CacheStorageError(f"{what} {where}: {_reason(error)}", code)
-
-
-@dataclass(frozen=True)
-class CacheEntry:
-    """A verified entry, as read by :meth:`ArtifactStore.read`.
-
-    Attributes:
-        path: the rank folder.
-        manifest: the parsed manifest.
-        files: every artifact named in the manifest, verified, as bytes.
-        identity: (st_dev, st_ino) of the folder that was read.
-    """
-
-    path: Path
-    manifest: dict[str, Any]
-    files: dict[str, bytes]
-    identity: tuple[int, int]
-
-
-def _check_rank(name: str, value: Any, *, optional: bool) -> int | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        expected = "an int >= 0 or None" if optional else "an int >= 0"
-        raise TypeError(f"{name}: expected {expected}, got {value!r} ({type(value).__name__})")
-    if value < 0:
-        raise ValueError(f"{name}: expected an int >= 0, got {value}")
-    return value
-
-
-def rank_folder(
-    global_rank: int | None = None, tp_rank: int | None = None, pp_rank: int | None = None
-) -> str:
-    """Name of the per-rank folder inside an entry: ``rank_<g>[_tp<t>][_pp<p>]``.
-
-    Args:
-        global_rank: the process's global rank; None means not distributed
-            (rank 0).
-        tp_rank: tensor-parallel rank, or None to leave it out of the name.
-        pp_rank: pipeline-parallel rank, or None to leave it out of the name.
-
-    Returns:
-        The folder name, e.g. ``rank_0``, ``rank_3_tp1_pp0``.
-
-    Raises:
-        TypeError: a rank is not an int (bools are refused) or None.
-        ValueError: a rank is negative.
-
-    Examples:
-        >>> rank_folder(3, tp_rank=1, pp_rank=0)
-        'rank_3_tp1_pp0'
-    """
-    g = _check_rank("global_rank", global_rank, optional=True)
-    t = _check_rank("tp_rank", tp_rank, optional=True)
-    p = _check_rank("pp_rank", pp_rank, optional=True)
-    name = f"rank_{0 if g is None else g}"
-    if t is not None:
-        name += f"_tp{t}"
-    if p is not None:
-        name += f"_pp{p}"
-    return name
-
 
 class ArtifactStore:
-    """The compile cache's folders under one root: publish, load, verify, list.
+    """The compile cache's folders under one root: publish, load, verify, list, remove.
 
     Args:
         root: the cache root (``cache_dir``). Created (0700) on the first
@@ -231,14 +128,7 @@ class ArtifactStore:
     ):
         if not isinstance(root, (str, os.PathLike)):
             raise TypeError(f"root: expected a path, got {type(root).__name__}")
-        if lock_timeout is None:
-            lock_timeout = _default_lock_timeout()
-        if not isinstance(lock_timeout, (int, float)) or isinstance(lock_timeout, bool):
-            raise TypeError(
-                f"lock_timeout: expected seconds as a number, got {type(lock_timeout).__name__}"
-            )
-        if lock_timeout < 0:
-            raise ValueError(f"lock_timeout: expected seconds >= 0, got {lock_timeout}")
+        timeout = check_lock_timeout(lock_timeout)
         if signing_key is not None and (
             not isinstance(signing_key, bytes) or len(signing_key) < signing.MIN_KEY_BYTES
         ):
@@ -247,7 +137,7 @@ class ArtifactStore:
                 f"got {type(signing_key).__name__}"
             )
         self.root = Path(os.path.abspath(os.fspath(root)))
-        self.lock_timeout = float(lock_timeout)
+        self.lock_timeout = timeout
         self._signing_key = signing_key
 
     def __repr__(self) -> str:
@@ -258,7 +148,7 @@ class ArtifactStore:
             self._signing_key = signing.load_key(create=create)
         return self._signing_key
 
-    # -- paths ---------------------------------------------------------------
+    # -- paths and listing -------------------------------------------------------
 
     def entry_dir(
         self,
@@ -273,9 +163,7 @@ class ArtifactStore:
         Args:
             key: the cache key; its :meth:`~airgraph_cache.CacheKey.entry_name`
                 names the entry folder.
-            global_rank: as :func:`rank_folder`.
-            tp_rank: as :func:`rank_folder`.
-            pp_rank: as :func:`rank_folder`.
+            global_rank, tp_rank, pp_rank: as :func:`rank_folder`.
 
         Returns:
             The path (nothing is created).
@@ -285,17 +173,6 @@ class ArtifactStore:
         """
         return self.root / key.entry_name() / rank_folder(global_rank, tp_rank, pp_rank)
 
-    def _check_entry_path(self, entry_dir: str | os.PathLike[str]) -> Path:
-        if not isinstance(entry_dir, (str, os.PathLike)):
-            raise TypeError(f"entry_dir: expected a path, got {type(entry_dir).__name__}")
-        path = Path(os.path.abspath(os.fspath(entry_dir)))
-        if path.parent.parent != self.root or path.name.startswith("."):
-            raise ValueError(
-                f"entry_dir: got {str(path)!r}, expected <root>/<entry>/<rank folder> "
-                f"under {str(self.root)!r}"
-            )
-        return path
-
     def entries(self) -> list[Path]:
         """Every published rank folder under the root, sorted.
 
@@ -304,23 +181,36 @@ class ArtifactStore:
             (not verified; use :meth:`read` for that). Empty when the root
             does not exist.
         """
-        if not self.root.is_dir():
-            return []
-        found = []
-        for entry in sorted(self.root.iterdir()):
-            if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
-                continue
-            for rank in sorted(entry.iterdir()):
-                if (
-                    rank.name.startswith("rank_")
-                    and not rank.is_symlink()
-                    and rank.is_dir()
-                    and (rank / MANIFEST_NAME).exists()
-                ):
-                    found.append(rank)
-        return found
+        return list_rank_folders(self.root)
 
-    # -- locking ---------------------------------------------------------------
+    def usage(self, entry_dir: str | os.PathLike[str]) -> EntryUsage:
+        """How often a rank folder was loaded from disk, and when last (not verified).
+
+        Every successful :meth:`load` records one hit (best effort).
+
+        Args:
+            entry_dir: a rank folder under this store's root.
+
+        Returns:
+            The :class:`EntryUsage` (0 hits and no last use if never loaded).
+
+        Raises:
+            ValueError: ``entry_dir`` is not ``<root>/<entry>/<rank folder>``.
+        """
+        return read_usage(check_entry_path(self.root, entry_dir))
+
+    def signs(self, entry_dir: str | os.PathLike[str], manifest: bytes, signature: bytes) -> bool:
+        """True if ``signature`` is this store's signature of ``manifest`` placed at ``entry_dir``.
+
+        Raises:
+            ValueError: ``entry_dir`` is not ``<root>/<entry>/<rank folder>``.
+            CacheKeyError: the user's signing key file is unusable.
+        """
+        key = self._key(create=False)
+        where = entry_location(check_entry_path(self.root, entry_dir))
+        return key is not None and signing.verify_manifest(key, where, manifest, signature)
+
+    # -- locking -----------------------------------------------------------------
 
     @contextlib.contextmanager
     def lock(self, entry_dir: str | os.PathLike[str]) -> Iterator[None]:
@@ -348,22 +238,14 @@ class ArtifactStore:
             >>> with store.lock(entry):                      # doctest: +SKIP
             ...     files = store.load(entry) or compile_and_publish()
         """
-        path = self._check_entry_path(entry_dir)
-        lock_path = path.parent / f"{path.name}.lock"
+        path = check_entry_path(self.root, entry_dir)
+        lock_file = lock_path(path)
         try:
             self._make_private_dirs(path.parent)
-            # is_singleton: one lock object per path in this process, so nested
-            # use (lock() around publish()) re-enters instead of deadlocking. Its
-            # constructor arguments must never vary, hence the timeout at acquire.
-            file_lock = filelock.FileLock(lock_path, mode=0o600, is_singleton=True)
-            file_lock.acquire(timeout=self.lock_timeout)
-        except (OSError, filelock.Timeout) as error:
-            raise _storage_error("cannot lock", lock_path, error) from None
-        try:
+        except OSError as error:
+            raise storage_error("cannot lock", lock_file, error) from None
+        with held(lock_file, self.lock_timeout):
             yield
-        finally:
-            with contextlib.suppress(OSError):
-                file_lock.release()
 
     def _make_private_dirs(self, entry_parent: Path) -> None:
         if not self.root.exists():
@@ -372,10 +254,15 @@ class ArtifactStore:
             os.mkdir(entry_parent, 0o700)
         safe_files.check_safe(os.lstat(entry_parent), entry_parent, kind="folder")
 
-    # -- reading ---------------------------------------------------------------
+    # -- reading -----------------------------------------------------------------
 
     def read(self, entry_dir: str | os.PathLike[str]) -> CacheEntry | None:
         """Read and verify an entry without changing anything on disk.
+
+        Checks, in order: every folder and file present is safe (ours,
+        private, real), ``manifest.sig`` is the user's signature of the
+        manifest, the manifest is valid, and every file it lists has the
+        recorded size and sha256.
 
         Args:
             entry_dir: a rank folder under this store's root.
@@ -396,90 +283,20 @@ class ArtifactStore:
             CacheKeyError: the user's signing key file is unusable.
             OSError: the disk could not be read (e.g. permissions).
         """
-        path = self._check_entry_path(entry_dir)
-        try:
-            parent_fd = safe_files.open_dir(path.parent)
-        except FileNotFoundError:
-            return None
-        try:
-            safe_files.check_safe(os.fstat(parent_fd), path.parent, kind="folder")
-            try:
-                dir_fd = safe_files.open_dir(path, name=path.name, dir_fd=parent_fd)
-            except FileNotFoundError:
-                return None
-        finally:
-            os.close(parent_fd)
-        try:
-            return self._read_open_entry(path, dir_fd)
-        finally:
-            os.close(dir_fd)
-
-    def _read_open_entry(self, path: Path, dir_fd: int) -> CacheEntry:
-        st = os.fstat(dir_fd)
-        identity = (st.st_dev, st.st_ino)
-        safe_files.check_safe(st, path, kind="folder")
-        # Safety first, over everything present (listed or not), so that a
-        # damaged entry holding a foreign file is refused, not deleted.
-        for name in os.listdir(dir_fd):
-            safe_files.check_safe(
-                os.stat(name, dir_fd=dir_fd, follow_symlinks=False),
-                path / name,
-                kind="file",
-            )
-        try:
-            raw, _ = safe_files.read_file(dir_fd, path, MANIFEST_NAME, MAX_MANIFEST_BYTES)
-            if len(raw) > MAX_MANIFEST_BYTES:
-                raise CacheIntegrityError(f"{path / MANIFEST_NAME}: larger than any manifest")
-            self._check_signature(dir_fd, path, raw)
-            try:
-                manifest = safe_json_loads(raw)
-                table = validate_manifest(manifest)
-            except ValueError as error:
-                raise CacheIntegrityError(f"{path / MANIFEST_NAME}: {error}") from None
-            files = {}
-            for name, record in table.items():
-                data, size_on_disk = safe_files.read_file(dir_fd, path, name, record["size"])
-                if len(data) != record["size"] or size_on_disk != record["size"]:
-                    what = "truncated" if size_on_disk < record["size"] else "longer than recorded"
-                    raise CacheIntegrityError(
-                        f"{path / name}: {what} ({size_on_disk} bytes, manifest says "
-                        f"{record['size']})"
-                    )
-                if hashlib.sha256(data).hexdigest() != record["sha256"]:
-                    raise CacheIntegrityError(
-                        f"{path / name}: sha256 differs from the manifest (corrupted or altered)"
-                    )
-                files[name] = data
-        except CacheIntegrityError as error:
-            error.identity = identity
-            raise
-        return CacheEntry(path=path, manifest=manifest, files=files, identity=identity)
-
-    def _check_signature(self, dir_fd: int, path: Path, manifest: bytes) -> None:
-        try:
-            signature, _ = safe_files.read_file(dir_fd, path, signing.SIGNATURE_NAME, 256)
-        except CacheIntegrityError:
-            raise CacheSignatureError(
-                f"{path}: not signed ({signing.SIGNATURE_NAME} is missing); entries are only "
-                "used when signed with your key"
-            ) from None
-        key = self._key(create=False)
-        if key is None or not signing.verify_manifest(key, _location(path), manifest, signature):
-            raise CacheSignatureError(
-                f"{path}: not signed with your key (forged, altered, moved, or written "
-                f"with another key than {signing.default_key_path()})"
-            )
+        path = check_entry_path(self.root, entry_dir)
+        return read_entry(path, lambda: self._key(create=False))
 
     def load(
         self, entry_dir: str | os.PathLike[str], *, key_digest: str | None = None
     ) -> dict[str, bytes] | None:
-        """Return an entry's verified files, or None for a miss.
+        """Return an entry's verified files, or None for a miss; count the hit.
 
         A miss is: no entry; an entry refused for safety (warned, left
         untouched); a damaged entry or one not signed with the user's key
         (warned, moved aside and deleted so the next publish rebuilds it); an
         entry whose manifest records another ``key_digest`` (treated as
-        damaged). Takes no lock unless it must move a damaged entry aside.
+        damaged). Takes no lock unless it must move a damaged entry aside. A
+        hit is recorded for :meth:`usage` (best effort, never an error).
 
         Args:
             entry_dir: a rank folder under this store's root.
@@ -496,7 +313,7 @@ class ArtifactStore:
                 error): not a miss but a cache that cannot be used.
             CacheKeyError: the user's signing key file is unusable.
         """
-        path = self._check_entry_path(entry_dir)
+        path = check_entry_path(self.root, entry_dir)
         # Two rounds: if the damaged entry was replaced while we read it
         # (another process rebuilt it), read the replacement once.
         for _ in range(2):
@@ -513,12 +330,13 @@ class ArtifactStore:
             except CacheIntegrityError as error:
                 problem, identity = str(error), error.identity
             except OSError as error:
-                raise _storage_error("cannot read", path, error) from None
+                raise storage_error("cannot read", path, error) from None
             else:
                 if entry is None:
                     return None
                 recorded = entry.manifest.get("key_digest")
                 if key_digest is None or recorded == key_digest:
+                    record_use(path)
                     return entry.files
                 problem = (
                     f"{path}: manifest records key digest {recorded!r}, expected {key_digest!r}"
@@ -528,6 +346,8 @@ class ArtifactStore:
             if self.discard(path, identity):
                 return None
         return None
+
+    # -- removing ----------------------------------------------------------------
 
     def discard(
         self, entry_dir: str | os.PathLike[str], identity: tuple[int, int] | None = None
@@ -550,7 +370,7 @@ class ArtifactStore:
         Raises:
             ValueError: ``entry_dir`` is not ``<root>/<entry>/<rank folder>``.
         """
-        path = self._check_entry_path(entry_dir)
+        path = check_entry_path(self.root, entry_dir)
         try:
             with self.lock(path):
                 try:
@@ -559,15 +379,50 @@ class ArtifactStore:
                     return True
                 if identity is not None and (st.st_dev, st.st_ino) != identity:
                     return False
-                trash = path.parent / f".{path.name}.trash-{uuid.uuid4().hex}"
-                os.rename(path, trash)
-                shutil.rmtree(trash, ignore_errors=True)
+                move_aside_and_delete(path)
                 return True
         except (OSError, CacheSecurityError) as error:
             log.warning("compile cache: could not move %s aside: %s", path, error)
             return True
 
-    # -- writing ---------------------------------------------------------------
+    def remove(self, entry_dir: str | os.PathLike[str]) -> bool:
+        """Delete a rank folder (under its lock); the entry folder too once it holds no rank.
+
+        For cache management (``airgraph cache clear`` / ``prune``). Unlike
+        :meth:`discard`, failures are raised. A process still waiting on the
+        removed entry's lock then compiles (or loads) as on an empty cache.
+
+        Args:
+            entry_dir: a rank folder under this store's root.
+
+        Returns:
+            True if it was removed, False if it did not exist.
+
+        Raises:
+            ValueError: ``entry_dir`` is not ``<root>/<entry>/<rank folder>``.
+            CacheSecurityError: the rank folder is not a private folder of the
+                current user (it is left alone).
+            CacheStorageError: it could not be locked or removed.
+        """
+        path = check_entry_path(self.root, entry_dir)
+        if not os.path.lexists(path):
+            return False
+        try:
+            with self.lock(path):
+                try:
+                    st = os.lstat(path)
+                except FileNotFoundError:
+                    return False
+                safe_files.check_safe(st, path, kind="folder")
+                move_aside_and_delete(path)
+        except OSError as error:
+            if isinstance(error, CacheStorageError):
+                raise
+            raise storage_error("cannot remove", path, error) from None
+        remove_entry_folder_if_empty(path.parent)
+        return True
+
+    # -- writing -----------------------------------------------------------------
 
     def publish(
         self,
@@ -609,94 +464,61 @@ class ArtifactStore:
                 is left visible.
             CacheKeyError: the user's signing key cannot be created or read.
         """
-        path = self._check_entry_path(entry_dir)
-        blobs = self._check_files(files)
+        path = check_entry_path(self.root, entry_dir)
+        blobs = check_files(files)
         fields = check_manifest_fields(manifest_fields)
+        manifest = build_manifest(blobs, fields).encode("ascii")
+        return self._write(path, blobs, manifest, fields.get("key_digest"), "publish")
+
+    def install(
+        self, entry_dir: str | os.PathLike[str], manifest: bytes, files: Mapping[str, bytes]
+    ) -> bool:
+        """Write an entry made elsewhere (an import) as it is, signed with this store's key.
+
+        The caller has decided to trust it (verified against its exporter's key,
+        or trusted explicitly). The files must be exactly those the manifest
+        lists, with their sizes and sha256s; they are written as by
+        :meth:`publish`, keeping the manifest's bytes.
+
+        Args:
+            entry_dir: a rank folder under this store's root.
+            manifest: the exact bytes of the entry's ``manifest.json``.
+            files: the artifacts the manifest lists, name -> bytes.
+
+        Returns:
+            True if installed, False if a verified entry with the same
+            ``key_digest`` was already there and was kept.
+
+        Raises:
+            CacheIntegrityError: the manifest is invalid, or ``files`` differ
+                from what it lists (missing, extra, other size or sha256).
+            TypeError, ValueError, CacheSecurityError, CacheStorageError,
+            CacheKeyError: as :meth:`publish`.
+        """
+        path = check_entry_path(self.root, entry_dir)
+        if not isinstance(manifest, (bytes, bytearray)):
+            raise TypeError(f"manifest: expected bytes, got {type(manifest).__name__}")
+        blobs = check_files(files)
+        parsed = check_entry_bytes(path, bytes(manifest), blobs)
+        return self._write(path, blobs, bytes(manifest), parsed.get("key_digest"), "install")
+
+    def _write(
+        self, path: Path, blobs: dict[str, bytes], manifest: bytes, digest: Any, what: str
+    ) -> bool:
         key = self._key(create=True)
         assert key is not None
+        signature = signing.sign_manifest(key, entry_location(path), manifest)
         try:
-            return self._publish_locked(path, blobs, fields, key)
+            return self._write_locked(path, blobs, manifest, signature, digest)
         except OSError as error:
             if isinstance(error, CacheStorageError):
                 raise
-            raise _storage_error("cannot publish", path, error) from None
+            raise storage_error(f"cannot {what}", path, error) from None
 
-    def _publish_locked(
-        self, path: Path, blobs: dict[str, bytes], fields: dict[str, Any], key: bytes
+    def _write_locked(
+        self, path: Path, blobs: dict[str, bytes], manifest: bytes, signature: bytes, digest: Any
     ) -> bool:
         with self.lock(path):
-            if os.path.lexists(path):
-                try:
-                    existing = self.read(path)
-                except CacheIntegrityError as error:
-                    log.warning("compile cache: %s; replacing the entry", error)
-                    self.discard(path, error.identity)
-                else:
-                    wanted = fields.get("key_digest")
-                    if existing is not None and (
-                        wanted is None or existing.manifest.get("key_digest") == wanted
-                    ):
-                        log.debug("compile cache: %s already published; keeping it", path)
-                        return False
-                    if existing is not None:
-                        log.warning(
-                            "compile cache: %s holds another key digest; replacing it", path
-                        )
-                        self.discard(path, existing.identity)
-            self._remove_stale_temporaries(path)
-            self._write_and_rename(path, blobs, fields, key)
-        log.debug("compile cache: published %s (%d files)", path, len(blobs))
-        return True
-
-    @staticmethod
-    def _check_files(files: Any) -> dict[str, bytes]:
-        if not isinstance(files, Mapping):
-            raise TypeError(f"files: expected a mapping name -> bytes, got {type(files).__name__}")
-        blobs = {}
-        for name, data in files.items():
-            check_file_name(name)
-            if not isinstance(data, (bytes, bytearray, memoryview)):
-                raise TypeError(f"files[{name!r}]: expected bytes, got {type(data).__name__}")
-            blobs[name] = bytes(data)
-        return blobs
-
-    def _remove_stale_temporaries(self, path: Path) -> None:
-        # Called under the lock: no live writer of this rank folder exists,
-        # so any temporary folder of it is left over from a crashed process.
-        prefixes = (f".{path.name}.tmp-", f".{path.name}.trash-")
-        for leftover in path.parent.iterdir():
-            if leftover.name.startswith(prefixes):
-                try:
-                    safe_files.check_safe(os.lstat(leftover), leftover, kind="folder")
-                except CacheSecurityError:
-                    continue
-                shutil.rmtree(leftover, ignore_errors=True)
-
-    def _write_and_rename(
-        self, path: Path, blobs: dict[str, bytes], fields: dict[str, Any], key: bytes
-    ) -> None:
-        manifest = build_manifest(blobs, fields).encode("ascii")
-        signature = signing.sign_manifest(key, _location(path), manifest)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-        try:
-            tmp_fd = safe_files.open_dir(tmp)
-            try:
-                for name, data in blobs.items():
-                    safe_files.write_file(tmp_fd, name, data)
-                safe_files.write_file(tmp_fd, signing.SIGNATURE_NAME, signature)
-                # The manifest last: its presence marks a complete folder even
-                # for a reader that bypasses the rename (e.g. a crash dump).
-                safe_files.write_file(tmp_fd, MANIFEST_NAME, manifest)
-                os.fsync(tmp_fd)
-            finally:
-                os.close(tmp_fd)
-            os.rename(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        safe_files.fsync_dir(path.parent)
-
-
-def _location(path: Path) -> str:
-    """An entry's place in the cache as signed: ``<entry folder>/<rank folder>``."""
-    return f"{path.parent.name}/{path.name}"
+            return publish_locked(
+                path, blobs, manifest, signature, digest, read=self.read, discard=self.discard
+            )
