@@ -34,8 +34,15 @@ aten = torch.ops.aten
 _GATHER_DTYPES = NUMERIC | {torch.bool, torch.int8, torch.uint8, torch.int16}
 #: ScatterElements takes NumberType (no bool).
 _SCATTER_DTYPES = NUMERIC | {torch.int8, torch.uint8, torch.int16}
-#: IndexPutV2 writes into its input, so it runs on a TensorMove copy: TensorMove's list.
-_INDEX_PUT_DTYPES = INTS | {torch.float32, torch.float16, torch.bool, torch.int8, torch.uint8}
+#: IndexPutV2 writes into its input, so it runs on a copy: TensorMove's list, and bf16 (via float32).
+_INDEX_PUT_DTYPES = INTS | {
+    torch.float32,
+    torch.float16,
+    torch.bfloat16,
+    torch.bool,
+    torch.int8,
+    torch.uint8,
+}
 
 
 def _val(ctx: ConversionContext, i: int) -> Any:
@@ -170,7 +177,7 @@ def scatter_value(
     aten.index_put.default,
     aten._unsafe_index_put.default,
     dtypes=_INDEX_PUT_DTYPES,
-    ge_ops=("TensorMove", "IndexPutV2"),
+    ge_ops=("TensorMove", "IndexPutV2", "Cast"),
     predicate=_no_mask_indices,
 )
 def index_put(
@@ -184,17 +191,24 @@ def index_put(
     masks = ctx.const(torch.tensor([0 if i is None else 1 for i in indices], dtype=torch.int64))
     refs = [ctx.cast(i, DataType.INT64) for i in indices if i is not None]
     dtype, shape = ctx.out()
-    fresh = ctx.b.op("TensorMove", x, out=x.spec)
-    return ctx.b.op(
+    # TensorMove's prototype lists no BF16: a bf16 input is copied by a Cast
+    # to float32 instead (exact), and the result cast back.
+    work = DataType.FLOAT if dtype == DataType.BF16 else dtype
+    if work == dtype:
+        fresh = ctx.b.op("TensorMove", x, out=x.spec)
+    else:
+        fresh = ctx.cast(x, work)
+    out = ctx.b.op(
         "IndexPutV2",
         fresh,
-        ctx.cast(values, dtype),
+        ctx.cast(values, work),
         masks,
         masks,
         refs,
-        out=(dtype, shape),
+        out=(work, shape),
         accumulate=bool(accumulate),
     )
+    return ctx.cast(out, dtype)
 
 
 @register(

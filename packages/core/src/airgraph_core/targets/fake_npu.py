@@ -31,6 +31,13 @@ def _is_int_list(values):
     return type(values) is list and all(type(v) is int for v in values)
 
 
+def _reused_outputs(options: dict[str, str]) -> dict[int, int]:
+    """``ge.exec.outputReuseInputMemIndexes`` (``"input,output|..."``) as output -> input."""
+    text = options.get("ge.exec.outputReuseInputMemIndexes", "")
+    pairs = [tuple(int(v) for v in pair.split(",")) for pair in text.split("|") if pair]
+    return {output: data for data, output in pairs}
+
+
 def make_fake_npu_binding() -> types.SimpleNamespace:
     """A fake of torch_npu's ``_torchair`` binding that checks the exact call contract.
 
@@ -38,7 +45,10 @@ def make_fake_npu_binding() -> types.SimpleNamespace:
     inputs arrive in ``Data`` index order with the shapes the graph allows;
     it runs the graph it was given (deserialized from the protobuf bytes)
     on the host target in interpret mode, so outputs are real. Like GE, it
-    returns new tensors only: never an input or a view of one.
+    returns new tensors only: never an input or a view of one, except an
+    output that ``ge.exec.outputReuseInputMemIndexes`` writes into an input
+    passed as pre-assigned; an ``Assign`` into a ``Data`` does not reach the
+    caller's tensor (GE may copy inputs).
 
     Returns:
         A module-like object with ``InitializeGraphEngine``,
@@ -98,7 +108,16 @@ def make_fake_npu_binding() -> types.SimpleNamespace:
             assert self.state == "compiled", "run before compile"
             assert type(args) is tuple and len(args) == 3
             inputs, assigned_outputs, stream = args
-            assert type(inputs) is list and assigned_outputs == [] and stream is None
+            assert type(inputs) is list and type(assigned_outputs) is list and stream is None
+            reuse = _reused_outputs(self.options)
+            if assigned_outputs:
+                # TorchAir's form: one slot per output, the input tensor where
+                # an output reuses that input's memory, None elsewhere.
+                assert len(assigned_outputs) == len(self.graph.net_output.data_inputs)
+                assert {k for k, t in enumerate(assigned_outputs) if t is not None} == set(reuse)
+                assert all(assigned_outputs[k] is inputs[i] for k, i in reuse.items())
+            else:
+                assert not reuse, "outputs that reuse input memory need assigned_outputs"
             assert len(inputs) == len(self.placements)
             for t, placement, op in zip(inputs, self.placements, self.graph.data_ops):
                 assert isinstance(t, torch.Tensor), type(t)
@@ -108,11 +127,16 @@ def make_fake_npu_binding() -> types.SimpleNamespace:
                 assert len(shape) == t.dim()
                 assert all(d in (-1, s) for d, s in zip(shape, t.shape)), (op.name, shape)
             calls.append(("run", self.name, len(inputs)))
-            outs = HostProgram(self.graph, "interpret")(*inputs)
-            for out in outs:  # GE allocates its outputs
+            # GE copies a Data's input where it must, so an Assign into one
+            # need not reach the caller: updates come back as reused outputs.
+            snapshot = [t.clone() for t in inputs]
+            outs = HostProgram(self.graph, "interpret")(*snapshot)
+            for k, out in enumerate(outs):  # GE allocates its outputs
                 assert not any(_torch_compat.is_alias_of(out, t) for t in inputs), (
                     "output aliases input"
                 )
+                if assigned_outputs and assigned_outputs[k] is not None:
+                    outs[k] = assigned_outputs[k].copy_(out)
             return outs
 
     binding = types.SimpleNamespace(

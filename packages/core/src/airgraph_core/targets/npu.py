@@ -21,6 +21,12 @@ TorchAir does, per graph:
    allocate the outputs and ``None`` for the current stream; it returns the
    output tensors.
 
+A graph that updates inputs in place is loaded as TorchAir loads it
+(:func:`airgraph_core.input_updates.updates_as_outputs`): each update is an
+output sharing the input's memory (``ge.exec.outputReuseInputMemIndexes``),
+and ``assigned_outputs`` holds the input tensor at that output's position
+(``None`` elsewhere); the outputs added for updates are not returned.
+
 Nothing here imports torch_npu until a graph is compiled; tests pass a fake
 binding instead (``NpuTarget(binding=...)``, see
 :func:`airgraph_core.targets.fake_npu.make_fake_npu_binding`).
@@ -40,6 +46,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from airgraph_core.input_updates import reuse_option, updates_as_outputs
 from airgraph_core.ir.graph import GeGraph
 from airgraph_core.targets.base import Executable, Target, TargetCapabilities
 
@@ -158,10 +165,22 @@ def _int_list_attr(graph: GeGraph, name: str) -> list[int]:
 class NpuExecutable(Executable):
     """A GE graph loaded and compiled by the GE runtime."""
 
-    def __init__(self, graph: GeGraph, npu_graph: Any, host_inputs: Sequence[bool]) -> None:
+    def __init__(
+        self,
+        graph: GeGraph,
+        npu_graph: Any,
+        host_inputs: Sequence[bool],
+        reuse: Mapping[int, int] | None = None,
+        outputs: int | None = None,
+    ) -> None:
         self.graph = graph
         self.npu_graph = npu_graph
         self._host_inputs = list(host_inputs)
+        # Output position -> Data index of the input whose memory it is.
+        self._reuse = dict(reuse or {})
+        self._returned = len(graph.net_output.data_inputs)
+        # The loaded graph's outputs: the returned ones, then those added for updates.
+        self._outputs = self._returned if outputs is None else outputs
 
     def __call__(self, inputs: Sequence[Any]) -> list[Any]:
         if len(inputs) != len(self._host_inputs):
@@ -175,7 +194,12 @@ class NpuExecutable(Executable):
             else v
             for v, host in zip(inputs, self._host_inputs)
         ]
-        return list(self.npu_graph.run((tensors, [], None)))
+        if not self._reuse:
+            return list(self.npu_graph.run((tensors, [], None)))
+        assigned: list[Any] = [None] * self._outputs
+        for output, data in self._reuse.items():
+            assigned[output] = tensors[data]
+        return list(self.npu_graph.run((tensors, assigned, None)))[: self._returned]
 
 
 class NpuTarget(Target):
@@ -244,6 +268,9 @@ class NpuTarget(Target):
                     f"({type(value).__name__})"
                 )
             ge_options[key] = value
+        lowered = graph
+        graph, reuse = updates_as_outputs(graph)
+        ge_options.update(reuse_option(reuse))
         binding = self.binding
         _ensure_engine(binding, self.device_id)
         placements = _int_list_attr(graph, "_input_placements")
@@ -260,7 +287,8 @@ class NpuTarget(Target):
         npu_graph.set_hint_shape(hint_shapes, [])
         npu_graph.compile()
         log.info("npu: compiled GE graph %s (%d ops)", graph.name, len(graph.ops))
-        return NpuExecutable(graph, npu_graph, [p == 0 for p in placements])
+        outputs = len(graph.net_output.data_inputs)
+        return NpuExecutable(lowered, npu_graph, [p == 0 for p in placements], reuse, outputs)
 
     def __repr__(self) -> str:
         return f"NpuTarget(device_id={self.device_id!r})"
