@@ -81,7 +81,11 @@ def encode_records(value: Any) -> Any:
     record = _record_class(value)
     if record is not None:
         kind, cls = record
-        if _find_class(cls.__module__, cls.__qualname__) is not cls:
+        try:
+            found: type | None = _find_class(cls.__module__, cls.__qualname__)
+        except RecordError:
+            found = None
+        if found is not cls:
             raise RecordError(
                 f"class {cls.__module__}.{cls.__qualname__} of a returned record cannot be "
                 "found by its name (define it at module level)"
