@@ -18,6 +18,7 @@ the manifest is strict JSON (:func:`safe_json_loads`).
 from airgraph_cache.compile import DEFAULT_CACHE_DIR, CachedFunction, cache_compile
 from airgraph_cache.keys import KEY_FORMAT, CacheKey, build_key, cann_version, package_versions
 from airgraph_cache.manifest import MANIFEST_NAME, safe_json_loads
+from airgraph_cache.rank_agreement import RankMismatchError
 from airgraph_cache.readable import readable_cache
 from airgraph_cache.signature import describe_inputs, describe_module_state
 from airgraph_cache.sources import decompositions_fingerprint, source_fingerprint
@@ -44,6 +45,7 @@ __all__ = [
     "CacheIntegrityError",
     "CacheKey",
     "CacheSecurityError",
+    "RankMismatchError",
     "__version__",
     "build_key",
     "cann_version",

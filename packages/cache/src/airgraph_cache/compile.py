@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from airgraph_cache import sharing
+from airgraph_cache import rank_agreement, sharing
 from airgraph_cache._dynamo_compat import tree_leaves
 from airgraph_cache.arguments import config_of_backend
 from airgraph_cache.binding import UncacheableError
@@ -316,6 +316,17 @@ class CachedFunction:
 
     def _run_loaded(self, program: Program, args: tuple, kwargs: dict) -> Any:
         """The first run of a loaded program; an entry that fails to run is rebuilt, once."""
+        graph = getattr(program.executable, "graph", None)
+        gears = sorted(program.gear_shapes) if program.gear_inputs else None
+        if graph is not None and not rank_agreement.agree(
+            graph, "hit", where=str(self.entry_dir), gears=gears
+        ):
+            # Other ranks of its collectives compile: so does this one (its entry stays).
+            if program in self._variants:
+                self._variants.remove(program)
+            self._program = None
+            self.status = "new"
+            return self._compile(args, kwargs, publish=False)
         try:
             return program(args, kwargs)
         except Exception as e:
@@ -376,6 +387,7 @@ class CachedFunction:
             compiler_config=self.config, custom_decompositions=self.custom_decompositions
         )
         recorder = Recorder(RandomOpRefusal(backend))
+        recorder.before_first_run = self._agree_compiled
         # With gears, exactly the geared dims are dynamic (Dynamo's default
         # marks-only mode); dynamic=True would leave other dims without gears.
         dynamic = None if _has_gears(args, kwargs) else self.dynamic
@@ -422,6 +434,21 @@ class CachedFunction:
                 self._replace_entry = False
             self._access.publish(self.entry_dir, files, fields)
         return result
+
+    def _agree_compiled(self, record: Any) -> None:
+        """Before a compiled program's first run: agree with the ranks of its collectives."""
+        if record.ge_graph is None:
+            return
+        setup = record.gears
+        gears = None if setup is None else [setup.plan.combinations[i] for i in setup.feasible]
+        for _ in range(2):  # a second round after peers that had loaded it compiled it too
+            if rank_agreement.agree(
+                record.ge_graph, "compiled", where=str(self.entry_dir), gears=gears
+            ):
+                return
+        raise rank_agreement.RankMismatchError(
+            f"the ranks could not agree on how to run {self.entry_dir}"
+        )
 
     def _capture(self, recorder: Recorder, backend: Any, result: Any) -> tuple[Program, dict]:
         return capture_program(self._method, recorder, backend, result)

@@ -138,6 +138,9 @@ class CacheKey:
         device: the target's device kind (``"cpu"``, ``"npu"``).
         threads: ``torch.get_num_threads()``.
         host: machine architecture and torch's CPU capability (ISA) level.
+        distributed: ``torch.distributed``'s world size and backend
+            (:func:`airgraph_core.process_groups.distributed_layout`); ``{}``
+            outside a distributed run. Another world size is another entry.
         format: :data:`KEY_FORMAT`.
         variant: ``""`` for the key :func:`build_key` makes; for a variant
             (:func:`variant_key`), a digest of the parent key and of the outcomes
@@ -157,6 +160,7 @@ class CacheKey:
     device: str
     threads: int
     host: dict[str, str]
+    distributed: dict[str, Any] = dataclasses.field(default_factory=dict)
     format: int = KEY_FORMAT
     variant: str = ""
 
@@ -175,7 +179,7 @@ class CacheKey:
         if not isinstance(data, Mapping):
             raise TypeError(f"data: expected a mapping, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        missing = sorted(names - set(data) - {"format", "variant"})
+        missing = sorted(names - set(data) - {"format", "variant", "distributed"})
         unknown = sorted(set(data) - names)
         if missing or unknown:
             raise ValueError(f"data: not a cache key (missing {missing}, unknown {unknown})")
@@ -267,6 +271,8 @@ def build_key(
     """
     import torch
 
+    from airgraph_core.process_groups import distributed_layout
+
     owner = getattr(method, "__self__", None)
     if not isinstance(method, types.MethodType) or not isinstance(owner, torch.nn.Module):
         raise TypeError(
@@ -310,6 +316,7 @@ def build_key(
             "machine": platform.machine(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         },
+        distributed=distributed_layout(),
     )
 
 

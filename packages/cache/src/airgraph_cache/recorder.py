@@ -9,7 +9,7 @@ which :mod:`airgraph_cache.guards` derives the warm path's checks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -38,6 +38,8 @@ class Recorder:
         self.guards: list[GuardRecord] = []
         #: ``torch.compile`` options that make Dynamo report its guards to :attr:`guards`.
         self.options = guard_recording_options(self.guards)
+        #: ``hook(record)``, called before the compiled graph's first run (ranks agree there).
+        self.before_first_run: Callable[[Any], None] | None = None
 
     def __call__(self, gm: torch.fx.GraphModule, example_inputs: Sequence[Any]) -> Any:
         # Count compilations of the frame, not attempts: Dynamo may restart the
@@ -57,12 +59,32 @@ class Recorder:
                 # turns into a tensor before calling the graph: the path must do the same.
                 if as_tensor:
                     self.as_tensor.add(source.name)
-        return self.backend(gm, example_inputs)
+        compiled = self.backend(gm, example_inputs)
+        if self.before_first_run is None:
+            return compiled
+        return _BeforeFirstRun(compiled, self.before_first_run, self.backend.compiled[-1])
 
     def record_first_call(self, record: Any, inputs: tuple, outputs: list) -> None:
         """The backend's first-call hook: keep the first graph call's ATen inputs and outputs."""
         if not self.runner_calls:
             self.runner_calls.append((inputs, outputs))
+
+
+class _BeforeFirstRun:
+    """Dynamo's compiled graph, with ``hook(record)`` called once before it first runs."""
+
+    def __init__(self, compiled: Callable[..., Any], hook: Callable[[Any], None], record: Any):
+        self.compiled = compiled
+        self.hook: Callable[[Any], None] | None = hook
+        self.record = record
+        # Dynamo calls a boxed function with one list: pass it through as it comes.
+        self._boxed_call = getattr(compiled, "_boxed_call", False)
+
+    def __call__(self, *args: Any) -> Any:
+        hook, self.hook = self.hook, None
+        if hook is not None:
+            hook(self.record)
+        return self.compiled(*args)
 
 
 def compile_options(kwargs: dict[str, Any], recording: dict[str, Any]) -> dict[str, Any]:
