@@ -1,4 +1,8 @@
-"""``airgraph cache``: inspect a ``cache_compile`` cache (through airgraph_cache's public API)."""
+"""``airgraph cache``: inspect and manage a ``cache_compile`` cache (through airgraph_cache's public API).
+
+``ls``, ``show`` and ``diff`` live here; ``verify``, ``clear``, ``prune``,
+``export`` and ``import`` in :mod:`airgraph_cli.cache_manage`.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,14 @@ from typing import Annotated, Any
 
 import typer
 
+from airgraph_cli import cache_manage
 from airgraph_cli._console import console, fail, print_json
 
 __all__ = ["app", "entry_rows"]
 
 app = typer.Typer(
-    help="Inspect a cache_compile cache: list entries, show one, diff two keys.",
+    help="Inspect and manage a cache_compile cache: ls, show, diff, verify, clear, prune, "
+    "export, import.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -40,16 +46,20 @@ def _manifest(rank: Path) -> dict[str, Any]:
 
 
 def entry_rows(root: str) -> list[dict[str, Any]]:
-    """One dict per entry folder under ``root``: its method, model class, ranks, size and age."""
+    """One dict per entry folder under ``root``: method, model class, ranks, size, age, last
+    use (seconds ago, None if never loaded) and hits (loads from disk, all ranks)."""
     from airgraph_cache import ArtifactStore
 
+    store = ArtifactStore(root)
     by_entry: dict[Path, list[Path]] = {}
-    for rank in ArtifactStore(root).entries():
+    for rank in store.entries():
         by_entry.setdefault(rank.parent, []).append(rank)
     rows = []
     now = time.time()
     for entry, ranks in sorted(by_entry.items()):
-        files = [f for rank in ranks for f in rank.iterdir() if f.is_file()]
+        files = [f for rank in ranks for f in rank.iterdir() if f.is_file() and f.name[:1] != "."]
+        uses = [store.usage(rank) for rank in ranks]
+        last = max((u.last_used for u in uses if u.last_used is not None), default=None)
         modified = max((f.stat().st_mtime for f in files), default=entry.stat().st_mtime)
         key = next((k for k in (_manifest(r).get("key") for r in ranks) if isinstance(k, dict)), {})
         rows.append(
@@ -62,6 +72,8 @@ def entry_rows(root: str) -> list[dict[str, Any]]:
                 "files": len(files),
                 "bytes": sum(f.stat().st_size for f in files),
                 "age_seconds": round(now - modified, 1),
+                "last_use_seconds": None if last is None else round(now - last, 1),
+                "hits": sum(u.hits for u in uses),
             }
         )
     return rows
@@ -87,16 +99,15 @@ def ls_command(
     root: RootArg = ".torchair_cache",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
-    """List the entries of a cache root (default .torchair_cache)."""
+    """List the entries of a cache root (default .torchair_cache), with last use and hits."""
     rows = entry_rows(_root("cache ls", root))
     if as_json:
         print_json(rows)
         return
     from rich.table import Table
 
-    table = Table(
-        "entry", "method", "model class", "ranks", "size", "age", box=None, header_style="bold"
-    )
+    columns = ("entry", "method", "model class", "ranks", "size", "age", "last use", "hits")
+    table = Table(*columns, box=None, header_style="bold")
     for row in rows:
         table.add_row(
             row["entry"],
@@ -105,6 +116,8 @@ def ls_command(
             ", ".join(r.removeprefix("rank_") for r in row["ranks"]),
             _size(row["bytes"]),
             _age(row["age_seconds"]),
+            "never" if row["last_use_seconds"] is None else _age(row["last_use_seconds"]),
+            str(row["hits"]),
         )
     out = console()
     if rows:
@@ -173,3 +186,10 @@ def diff_command(
         table.add_row(row["field"], repr(row["a"]), repr(row["b"]))
     out.print(table)
     out.print(f"{len(rows)} field{'s differ' if len(rows) != 1 else ' differs'}")
+
+
+app.command("verify")(cache_manage.verify_command)
+app.command("clear")(cache_manage.clear_command)
+app.command("prune")(cache_manage.prune_command)
+app.command("export")(cache_manage.export_command)
+app.command("import")(cache_manage.import_command)
