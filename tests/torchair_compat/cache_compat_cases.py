@@ -5,20 +5,15 @@ runs every case with its own cache folder under ``<root>`` and prints one
 JSON object (case -> result) on the last line. The test module runs it twice,
 ``cold`` then ``warm``: a warm start is a new process, as in deployment,
 where TorchAir's tests build a second model in the same process with its
-saver forbidden.
-
-The models mirror TorchAir's inputs (``InputMeta`` dataclass, a list of
-tensors, prompt/decode methods, ones-initialized ``Linear(2, 1)``); the code
-is ours. Every result is compared with eager PyTorch (the undecorated method
-under ``torch.no_grad()``). Compiles run on the host target's interpreter
-(``host_mode="interpret"``) to keep the test fast; the cache path is the same.
+saver forbidden. The models are in ``cache_compat_models.py``; every result
+is compared with eager PyTorch (the undecorated method under
+``torch.no_grad()``).
 
 This file is a test helper, not a test module (pytest does not collect it).
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import json
 import os
@@ -27,39 +22,28 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from cache_compat_models import (
+    AnonymousBuffer,
+    AnonymousBufferInList,
+    ClosureModel,
+    ComplexIo,
+    Decomposed,
+    EmptyAdd,
+    InputMeta,
+    KeywordOnlyModel,
+    KwargsModel,
+    NamedTupleIo,
+    OuterGlobals,
+    Pair,
+    PromptDecode,
+    SplitViews,
+    StaticPrompt,
+    interpret_config,
+    times_three,
+)
 
 import airgraph as torchair
-from airgraph.configs.compiler_config import CompilerConfig
 from airgraph.inference import set_dim_gears
-
-ATOL = 1e-5
-
-
-def interpret_config() -> CompilerConfig:
-    config = CompilerConfig()
-    config.airgraph_config.host_mode = "interpret"
-    return config
-
-
-@dataclasses.dataclass
-class InputMeta:
-    data: torch.Tensor
-    is_prompt: bool
-
-
-@dataclasses.dataclass
-class CustomData:
-    last_hidden_state: torch.Tensor = None
-
-
-Pair = collections.namedtuple("Pair", ["scaled", "shifted"])
-
-
-def _ones_linear() -> torch.nn.Linear:
-    linear = torch.nn.Linear(2, 1)
-    for param in linear.parameters():
-        torch.nn.init.ones_(param)
-    return linear
 
 
 def _error(got: Any, want: Any) -> float:
@@ -83,247 +67,6 @@ def _error(got: Any, want: Any) -> float:
 
 def _entries(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
-
-
-# -- models ------------------------------------------------------------------------------------
-
-
-class PromptDecode(torch.nn.Module):
-    """test_cache_hint / test_forbidden_backward / test_cache_hint_gears / test_backend_params."""
-
-    def __init__(self, cache_dir: str, **options: Any) -> None:
-        super().__init__()
-        self.linear1 = _ones_linear()
-        self.linear2 = _ones_linear()
-        options.setdefault("config", interpret_config())
-        self.cached_prompt = torchair.inference.cache_compile(
-            self.prompt, cache_dir=cache_dir, **options
-        )
-        self.cached_decode = torchair.inference.cache_compile(
-            self.decode, cache_dir=cache_dir, **options
-        )
-
-    def forward(self, x: InputMeta, y: list[torch.Tensor]):
-        if x.is_prompt:
-            return self.cached_prompt(x, y)
-        return self.cached_decode(x, y)
-
-    def _forward(self, x, y):
-        return self.linear2(x.data) + self.linear2(y[0])
-
-    def prompt(self, x, y):
-        return self._forward(x, y)
-
-    def decode(self, x, y):
-        return self._forward(x, y)
-
-
-class KwargsModel(torch.nn.Module):
-    """test_cache_hint_with_kwargs: the cached method called with x=..."""
-
-    def __init__(self, cache_dir: str) -> None:
-        super().__init__()
-        self.linear = _ones_linear()
-        self.cached_forward = torchair.inference.cache_compile(
-            self.raw_forward, config=interpret_config(), cache_dir=cache_dir
-        )
-
-    def forward(self, x):
-        return self.cached_forward(x=x)
-
-    def raw_forward(self, x):
-        return self.linear(x)
-
-
-class KeywordOnlyModel(torch.nn.Module):
-    """test_cache_hint_with_explicit_kwargs: a keyword-only parameter."""
-
-    def __init__(self, cache_dir: str) -> None:
-        super().__init__()
-        self.linear = _ones_linear()
-        self.cached_forward = torchair.inference.cache_compile(
-            self.raw_forward, config=interpret_config(), cache_dir=cache_dir
-        )
-
-    def forward(self, *, x):
-        return self.cached_forward(x=x)
-
-    def raw_forward(self, *, x):
-        return self.linear(x)
-
-
-class ComplexIo(torch.nn.Module):
-    """test_cache_hint_for_complex_io_process: sizes, ints and a view returned."""
-
-    def __init__(self, cache_dir: str) -> None:
-        super().__init__()
-        self.linear1 = _ones_linear()
-        self.linear2 = _ones_linear()
-        self.cached_prompt = torchair.inference.cache_compile(
-            self.prompt, config=interpret_config(), cache_dir=cache_dir
-        )
-
-    def forward(self, x, y, z, s1, s2):
-        return self.cached_prompt(x, y, z, s1, s2)
-
-    def prompt(self, x, y, z, s1, s2):
-        mm1 = self.linear1(x.data) + self.linear2(y[0])
-        sum1 = z + mm1.sum()
-        ones1 = torch.ones([s1, s2]).view(-1)
-        add1 = sum1 + ones1 + s2
-        return (add1, add1.shape[0], 2 * s1, y[0].view(2, -1))
-
-
-class StaticPrompt(torch.nn.Module):
-    """test_skip_cache_as_recompile / test_cache_assert_size_stride*: dynamic=False."""
-
-    def __init__(self, cache_dir: str, dynamic: bool = False) -> None:
-        super().__init__()
-        self.linear = _ones_linear()
-        self.cached_prompt = torchair.inference.cache_compile(
-            self.prompt, config=interpret_config(), dynamic=dynamic, cache_dir=cache_dir
-        )
-
-    def forward(self, x: InputMeta, y: list[torch.Tensor]):
-        return self.cached_prompt(x, y)
-
-    def prompt(self, x, y):
-        return self.linear(x.data) + self.linear(y[0])
-
-
-class OuterGlobals(torch.nn.Module):
-    """test_use_outer_globals: returns a module-level dataclass."""
-
-    def __init__(self, cache_dir: str) -> None:
-        super().__init__()
-        self.compiled = torchair.inference.cache_compile(
-            self._forward, config=interpret_config(), cache_dir=cache_dir
-        )
-
-    def forward(self, x):
-        return self.compiled(x)
-
-    def _forward(self, x):
-        x = torch.abs(x)
-        return CustomData(last_hidden_state=x)
-
-
-class NamedTupleIo(torch.nn.Module):
-    """Issue 14 item 3: a namedtuple argument and a namedtuple return value."""
-
-    def __init__(self, cache_dir: str) -> None:
-        super().__init__()
-        self.compiled = torchair.inference.cache_compile(
-            self._forward, config=interpret_config(), cache_dir=cache_dir
-        )
-
-    def forward(self, pair):
-        return self.compiled(pair)
-
-    def _forward(self, pair):
-        return Pair(pair.scaled * 2, pair.shifted + 1)
-
-
-class AnonymousModule(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.buffer = torch.ones(2, 2)  # a plain attribute, not a registered buffer
-
-    def forward(self, x):
-        return torch.add(x, self.buffer)
-
-
-class AnonymousBuffer(torch.nn.Module):
-    """test_cache_hint_for_anonymous_buffer: tensors held as plain attributes."""
-
-    def __init__(self, cache_dir: str) -> None:
-        super().__init__()
-        self.anonymous = AnonymousModule()
-        self.anonymous_buffer = torch.ones(2, 2)
-        self.cached_forward = torchair.inference.cache_compile(
-            self._forward, config=interpret_config(), cache_dir=cache_dir
-        )
-
-    def forward(self, x):
-        return self.cached_forward(x)
-
-    def _forward(self, x):
-        return self.anonymous(torch.add(x, self.anonymous_buffer))
-
-
-class AnonymousBufferInList(torch.nn.Module):
-    """test_cache_hint_for_anonymous_buffer_with_comma: a module in a plain list."""
-
-    def __init__(self, cache_dir: str) -> None:
-        super().__init__()
-        self.layers = [AnonymousModule()]  # read as self.layers[0].buffer
-        self.cached_forward = torchair.inference.cache_compile(
-            self.raw_forward, config=interpret_config(), cache_dir=cache_dir
-        )
-
-    def forward(self, x):
-        return self.cached_forward(x)
-
-    def raw_forward(self, x):
-        return self.layers[0](torch.add(x, x))
-
-
-# test_decomp: an op of our own with a CPU kernel that is not the decomposition,
-# so a result equal to the decomposition's shows the table was used (cold and warm).
-_LIBRARY = torch.library.Library("airgraph_compat", "DEF")
-_LIBRARY.define("add(Tensor input) -> Tensor")
-_LIBRARY.impl("add", lambda t: t.clone(), "CPU")
-_LIBRARY.impl("add", lambda t: t.new_empty(t.size()), "Meta")
-
-
-def _times_three(t):
-    return t * 3
-
-
-class Decomposed(torch.nn.Module):
-    """test_decomp: custom_decompositions replace the op in the cached graph."""
-
-    def __init__(self, cache_dir: str) -> None:
-        super().__init__()
-        self.cached = torchair.inference.cache_compile(
-            self.inner_forward,
-            config=interpret_config(),
-            cache_dir=cache_dir,
-            custom_decompositions={torch.ops.airgraph_compat.add.default: _times_three},
-        )
-
-    def forward(self, tensor):
-        return self.cached(tensor)
-
-    def inner_forward(self, tensor):
-        return torch.ops.airgraph_compat.add(tensor)
-
-
-def _closure_model_class() -> type:
-    """test_func_use_closure: the method reads tensors and a helper from closure cells."""
-    y = torch.ones(2)
-    z = torch.ones(2)
-
-    def closure_func(x):
-        return torch.add(x, z)
-
-    class ClosureModel(torch.nn.Module):
-        def __init__(self, cache_dir: str) -> None:
-            super().__init__()
-            self.compiled = torchair.inference.cache_compile(
-                self._forward, config=interpret_config(), cache_dir=cache_dir
-            )
-
-        def forward(self, x):
-            return self.compiled(x)
-
-        def _forward(self, x):
-            return torch.add(x, closure_func(y))
-
-    return ClosureModel
-
-
-ClosureModel = _closure_model_class()
 
 
 # -- cases -------------------------------------------------------------------------------------
@@ -484,7 +227,33 @@ def case_decomp(folder: Path, phase: str) -> dict:
 
 
 def _times_three_of(t):
-    return lambda m: _times_three(t)
+    return lambda m: times_three(t)
+
+
+def case_split_views(folder: Path, phase: str, dynamic: bool) -> dict:
+    t1 = torch.zeros(1, 10)
+    t2 = torch.zeros(2, 5)[:, 0:1]  # not contiguous
+    t3 = torch.arange(10.0).reshape(5, 2)
+    model = SplitViews(str(folder), dynamic)
+    result = _twice(
+        model,
+        model.cached,
+        lambda m: m(t1, t2, t3, 5, [2, 3]),
+        lambda m: m._forward(t1, t2, t3, 5, [2, 3]),
+    )
+    got = model(t1, t2, t3, 5, [2, 3])
+    base = t3.untyped_storage().data_ptr()
+    # TorchAir's generated code returns the split parts as views of t3 (as_strided of args).
+    result["views_of_input"] = [p.untyped_storage().data_ptr() == base for p in got[2]]
+    result["offsets"] = [p.storage_offset() for p in got[2]]
+    return result
+
+
+def case_empty_tensor(folder: Path, phase: str) -> dict:
+    x = torch.zeros(0, 10, 10)
+    y = torch.zeros(0, 10, 10)
+    model = EmptyAdd(str(folder))
+    return _twice(model, model.cached_forward, lambda m: m(x, y), lambda m: m.raw_forward(x, y))
 
 
 def case_recompile(folder: Path, phase: str) -> dict:
@@ -535,6 +304,9 @@ CASES = {
     "anonymous_buffer": case_anonymous_buffer,
     "anonymous_buffer_in_list": case_anonymous_buffer_in_list,
     "decomp": case_decomp,
+    "codegen_static": lambda folder, phase: case_split_views(folder, phase, dynamic=False),
+    "codegen_dynamic": lambda folder, phase: case_split_views(folder, phase, dynamic=True),
+    "empty_tensor": case_empty_tensor,
     "recompile": case_recompile,
     "size_stride": case_size_stride,
     "size_stride_dynamic": lambda folder, phase: case_size_stride(folder, phase, dynamic=True),
