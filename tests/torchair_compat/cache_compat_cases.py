@@ -181,6 +181,14 @@ def case_complex_io(folder: Path, phase: str) -> dict:
     result = _twice(model, model.cached_prompt, lambda m: m(*args), lambda m: m.prompt(*args))
     got = model(*args)
     result["sizes"] = [got[1], got[2]]
+    # Other scalars, same program (dynamic): the sizes are this call's, not the first's.
+    other = (*args[:3], 3, 2)
+    got = model(*other)
+    with torch.no_grad():
+        want = model.prompt(*other)
+    result["other_sizes"] = [got[1], got[2]]
+    result["other_error"] = _error(got, want)
+    result["after_other"] = model.cached_prompt.status
     return result
 
 

@@ -223,6 +223,8 @@ class _Writer:
             "_state": _state,
             "_env": _env,
             "_math": math,
+            "_max": max,
+            "_min": min,
         }
 
     def const(self, value: Any) -> str:
@@ -323,11 +325,13 @@ class _Writer:
                 return node
 
             def visit_Name(self, node: ast.Name) -> ast.AST:
-                # The module, not a parameter that happens to be named ``math``.
-                return ast.Name(id="_math", ctx=ast.Load()) if node.id == "math" else node
+                # The module (and the builtins), not parameters that happen to be named so:
+                # guards name the frame's locals only as L[...].
+                renamed = {"math": "_math", "max": "_max", "min": "_min"}.get(node.id)
+                return node if renamed is None else ast.Name(id=renamed, ctx=ast.Load())
 
         tree = ast.fix_missing_locations(Rewrite().visit(tree))
-        allowed_names = self.params | {"_glob", "_math"}
+        allowed_names = self.params | {"_glob", "_math", "_max", "_min"}
         for node in ast.walk(tree):
             if not isinstance(node, _AST_NODES):
                 raise ValueError(f"checks: {type(node).__name__} in shape guard {text!r}")
@@ -340,7 +344,8 @@ class _Writer:
             if isinstance(node, ast.Call):
                 func = node.func
                 method_ok = isinstance(func, ast.Attribute) and func.attr in _SIZE_METHODS
-                glob_ok = isinstance(func, ast.Name) and func.id == "_glob"
+                # ``_max``/``_min``: e.g. ``max(1, L['n']) == L['n']`` from torch.ones([m, n]).
+                glob_ok = isinstance(func, ast.Name) and func.id in ("_glob", "_max", "_min")
                 # Dynamo guards float attributes with e.g. ``not math.isnan(L['self'].scale)``.
                 math_ok = (
                     isinstance(func, ast.Attribute)
