@@ -29,6 +29,7 @@ from cache_compat_models import (
     ComplexIo,
     Decomposed,
     EmptyAdd,
+    FieldBranch,
     InputMeta,
     KeywordOnlyModel,
     KwargsModel,
@@ -208,6 +209,18 @@ def case_namedtuple_io(folder: Path, phase: str) -> dict:
     return result
 
 
+def case_field_branch(folder: Path, phase: str) -> dict:
+    model = FieldBranch(str(folder))
+    statuses, worst = [], 0.0
+    for is_prompt in (True, False, True):
+        x = InputMeta(torch.full((3,), 3.0), is_prompt)
+        got = model(x)
+        with torch.no_grad():
+            worst = max(worst, _error(got, model._forward(x)))
+        statuses.append(model.cached.status)
+    return {"statuses": statuses, "error": worst}
+
+
 def case_func_use_closure(folder: Path, phase: str) -> dict:
     x = torch.ones(2)
     model = ClosureModel(str(folder))
@@ -308,6 +321,7 @@ CASES = {
     "complex_io": case_complex_io,
     "use_outer_globals": case_use_outer_globals,
     "namedtuple_io": case_namedtuple_io,
+    "field_branch": case_field_branch,
     "func_use_closure": case_func_use_closure,
     "anonymous_buffer": case_anonymous_buffer,
     "anonymous_buffer_in_list": case_anonymous_buffer_in_list,

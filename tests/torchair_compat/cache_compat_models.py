@@ -186,6 +186,24 @@ class NamedTupleIo(torch.nn.Module):
         return Pair(pair.scaled * 2, pair.shifted + 1)
 
 
+class FieldBranch(torch.nn.Module):
+    """Issue 14 item 3: the method branches on a dataclass argument's field."""
+
+    def __init__(self, cache_dir: str) -> None:
+        super().__init__()
+        self.cached = torchair.inference.cache_compile(
+            self._forward, config=interpret_config(), cache_dir=cache_dir
+        )
+
+    def forward(self, x: InputMeta):
+        return self.cached(x)
+
+    def _forward(self, x):
+        if x.is_prompt:
+            return x.data * 2
+        return x.data + 1
+
+
 class AnonymousModule(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()

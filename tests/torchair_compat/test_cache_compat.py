@@ -186,6 +186,15 @@ def test_cached_then_hit(runs, case, upstream):
     assert cold["error"] <= ATOL and warm["error"] <= ATOL
 
 
+def test_a_branch_on_a_dataclass_field_is_guarded(runs):
+    """Issue 14 item 3: ``if x.is_prompt`` in the cached method. Each value of the field has
+    its own variant of the entry; a warm start loads both and never mixes them up."""
+    cold, warm = _case(runs, "cold", "field_branch"), _case(runs, "warm", "field_branch")
+    assert cold["statuses"] == ["compiled", "compiled", "compiled"]
+    assert warm["statuses"] == ["hit", "hit", "hit"]
+    assert cold["error"] <= ATOL and warm["error"] <= ATOL
+
+
 def test_returned_dataclass_keeps_its_class(runs):
     """test_use_outer_globals: the CustomData the method returns is a CustomData, cold and warm."""
     for phase in ("cold", "warm"):
