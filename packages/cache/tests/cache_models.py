@@ -580,12 +580,12 @@ GUARD_CASES = [
     "module_global_bool",
     "module_global_int",
     "global_dtype",
-    # "default_dtype" is checked (torch global state) but its changed compile fails in the
-    # host lowering under a float64 default (an unsupported op), so it is not in the matrix.
+    "default_dtype",
     "env_var",
     "deterministic",
     "hook_removed",
     "hook_added",
+    "global_hook_added",
     "int_arg_dynamic",
     "shape_branch_dynamic",
 ]
@@ -682,7 +682,10 @@ def scenario_guarded_world(cache_dir: str, case: str, changed: bool) -> dict[str
     net = GuardedWorld(case, changed, cache_dir=cache_dir, config=interpret_config()).eval()
     if changed and case == "default_dtype":
         torch.set_default_dtype(torch.float64)  # after the weights: only the branch differs
-    x = torch.randn(batch, 8, generator=torch.Generator().manual_seed(5))
+    if changed and case == "global_hook_added":  # torch's global hooks run in every module
+        torch.nn.modules.module.register_module_forward_hook(_double_output)
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(batch, 8, generator=generator, dtype=torch.float32)
     with torch.inference_mode():
         got = net.cached_forward(x, n)
         want = net._forward(x, n)

@@ -255,7 +255,12 @@ def _specs_for(record: Any, path: list[list[Any]], input_paths: set[str]) -> lis
     if kind == "TYPE_MATCH":
         if _path_key(path) in input_paths:
             return []  # graph inputs: their own checks cover the type
-        return [{"path": path, "op": "type", "value": _type_name(type(value))}]
+        spec = {"path": path, "op": "type", "value": _type_name(type(value))}
+        if _is_hook_dict(path) and isinstance(value, dict):
+            # torch's global hook dicts get only a TYPE_MATCH; Dynamo's guard tree checks
+            # their size implicitly (a hook added later runs in eager, so it must miss).
+            return [spec, {"path": path, "op": "hooks", "value": hook_identities(value)}]
+        return [spec]
     if kind == "SEQUENCE_LENGTH":
         return [{"path": path, "op": "len", "value": len(value)}]
     if kind == "EMPTY_NN_MODULE_HOOKS_DICT":
