@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import cache_compat_models
 import torch
 from cache_compat_models import (
     AnonymousBuffer,
@@ -30,6 +31,7 @@ from cache_compat_models import (
     Decomposed,
     EmptyAdd,
     FieldBranch,
+    GlobalTensor,
     InputMeta,
     KeywordOnlyModel,
     KwargsModel,
@@ -221,6 +223,20 @@ def case_field_branch(folder: Path, phase: str) -> dict:
     return {"statuses": statuses, "error": worst}
 
 
+def case_global_tensor(folder: Path, phase: str) -> dict:
+    model = GlobalTensor(str(folder))
+    x = torch.ones(3)
+    values, statuses = [], []
+    for change in (None, "in_place", "rebound"):
+        if change == "in_place":
+            cache_compat_models.OFFSET.add_(1)
+        elif change == "rebound":
+            cache_compat_models.OFFSET = torch.full((3,), 100.0)
+        values.append(model(x).tolist())
+        statuses.append(model.cached.status)
+    return {"values": values, "statuses": statuses}
+
+
 def case_func_use_closure(folder: Path, phase: str) -> dict:
     x = torch.ones(2)
     model = ClosureModel(str(folder))
@@ -322,6 +338,7 @@ CASES = {
     "use_outer_globals": case_use_outer_globals,
     "namedtuple_io": case_namedtuple_io,
     "field_branch": case_field_branch,
+    "global_tensor": case_global_tensor,
     "func_use_closure": case_func_use_closure,
     "anonymous_buffer": case_anonymous_buffer,
     "anonymous_buffer_in_list": case_anonymous_buffer_in_list,

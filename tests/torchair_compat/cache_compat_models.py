@@ -204,6 +204,25 @@ class FieldBranch(torch.nn.Module):
         return x.data + 1
 
 
+#: A module-level tensor the cached method reads (test_cache_with_explicit_module's idea,
+#: through cache_compile): read at every call, as TorchAir's cached function reads globals.
+OFFSET = torch.full((3,), 10.0)
+
+
+class GlobalTensor(torch.nn.Module):
+    def __init__(self, cache_dir: str) -> None:
+        super().__init__()
+        self.cached = torchair.inference.cache_compile(
+            self._forward, config=interpret_config(), cache_dir=cache_dir
+        )
+
+    def forward(self, x):
+        return self.cached(x)
+
+    def _forward(self, x):
+        return x + OFFSET
+
+
 class AnonymousModule(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()

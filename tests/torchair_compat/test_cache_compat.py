@@ -195,6 +195,16 @@ def test_a_branch_on_a_dataclass_field_is_guarded(runs):
     assert cold["error"] <= ATOL and warm["error"] <= ATOL
 
 
+def test_a_global_tensor_is_read_at_every_call(runs):
+    """Issue 14 item 3: a method reading a module-level tensor is cached (TorchAir caches it);
+    the tensor is an input read at each call: in-place updates and rebinding are seen."""
+    want = [[11.0] * 3, [12.0] * 3, [101.0] * 3]
+    for phase, status in (("cold", "compiled"), ("warm", "hit")):
+        result = _case(runs, phase, "global_tensor")
+        assert result["statuses"] == [status] * 3
+        assert result["values"] == want
+
+
 def test_returned_dataclass_keeps_its_class(runs):
     """test_use_outer_globals: the CustomData the method returns is a CustomData, cold and warm."""
     for phase in ("cold", "warm"):

@@ -54,6 +54,12 @@ def source_to_path(source: Any) -> list[Step]:
     base = getattr(source, "base", None)
     if kind == "LocalSource":
         return [["local", source.local_name]]
+    if kind == "GlobalSource":
+        name = source.global_name
+        if name.startswith("__import_") or name.startswith("___"):
+            # Installed by Dynamo in the traced frame's globals: absent in a fresh process.
+            raise UncacheableError(f"cannot replay Dynamo's own global {name!r}")
+        return [["global", name]]
     if kind in ("AttrSource", "ParamBufferSource", "UnspecializedParamBufferSource"):
         return [*source_to_path(base), ["attr", source.member]]
     if kind in ("GetItemSource", "ListGetItemSource", "DictGetItemSource"):
@@ -96,12 +102,18 @@ def _step(obj: Any, step: Step) -> Any:
     raise ValueError(f"path: unknown step {step!r}")
 
 
-def evaluate(path: Sequence[Step], frame: dict[str, Any]) -> Any:
-    """Follow ``path`` from the call's locals ``frame``."""
+def evaluate(
+    path: Sequence[Step], frame: dict[str, Any], module_globals: dict[str, Any] | None = None
+) -> Any:
+    """Follow ``path`` from the call's locals ``frame`` (or the method's ``module_globals``,
+    read at every call as TorchAir's cached function reads them)."""
     head = path[0]
-    if head[0] != "local":
+    if head[0] == "global" and module_globals is not None:
+        obj = module_globals[head[1]]
+    elif head[0] != "local":
         raise ValueError(f"path: must start with a local, got {head!r}")
-    obj = frame[head[1]]
+    else:
+        obj = frame[head[1]]
     for step in path[1:]:
         obj = _step(obj, step)
     return obj
@@ -166,7 +178,7 @@ class InputBinding:
         _watch_module_state()
         self._getters: list[Callable[[dict[str, Any]], Any]] = []
         for path in self.paths:
-            self._getters.append(_compile_getter(path))
+            self._getters.append(_compile_getter(path, self.fn.__globals__))
         # Fast path for positional calls: each input is module state (None here),
         # a plain argument or a size of one.
         position = {name: i for i, name in enumerate(self._positional)}
@@ -220,12 +232,14 @@ class InputBinding:
         ]
 
 
-def _compile_getter(path: Sequence[Step]) -> Callable[[dict[str, Any]], Any]:
+def _compile_getter(
+    path: Sequence[Step], module_globals: dict[str, Any]
+) -> Callable[[dict[str, Any]], Any]:
     steps = [tuple(s) for s in path]
-    if len(steps) == 1:
+    if len(steps) == 1 and steps[0][0] == "local":
         name = steps[0][1]
         return lambda frame: frame[name]
-    return lambda frame: evaluate(path, frame)
+    return lambda frame: evaluate(path, frame, module_globals)
 
 
 def _layout(t: torch.Tensor) -> tuple:
