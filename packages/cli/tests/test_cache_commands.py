@@ -51,6 +51,12 @@ def test_ls_shows_last_use_and_hits(tmp_path, capsys):
     assert main(["cache", "ls", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "last use" in out and "hits" in out and "never" in out
+    (used / "graph.pb").write_bytes(b"G" * 1000)
+    assert main(["cache", "ls", str(tmp_path), "--verify", "--json"]) == 0
+    rows = {row["entry"]: row["verifies"] for row in json.loads(capsys.readouterr().out)}
+    assert rows == {"M_used_1111111111111111": "damaged", "M_idle_2222222222222222": "ok"}
+    assert main(["cache", "ls", str(tmp_path), "--verify"]) == 0
+    assert "verifies" in capsys.readouterr().out
 
 
 def test_verify_reports_each_entry_and_fails_on_a_damaged_one(tmp_path, capsys):

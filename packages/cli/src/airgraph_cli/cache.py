@@ -45,9 +45,10 @@ def _manifest(rank: Path) -> dict[str, Any]:
     return manifest if isinstance(manifest, dict) else {}
 
 
-def entry_rows(root: str) -> list[dict[str, Any]]:
+def entry_rows(root: str, *, verify: bool = False) -> list[dict[str, Any]]:
     """One dict per entry folder under ``root``: method, model class, ranks, size, age, last
-    use (seconds ago, None if never loaded) and hits (loads from disk, all ranks)."""
+    use (seconds ago, None if never loaded), hits (loads from disk, all ranks) and, with
+    ``verify``, ``verifies``: "ok" or the first failing rank's status (``cache verify``'s)."""
     from airgraph_cache import ArtifactStore
 
     store = ArtifactStore(root)
@@ -76,6 +77,9 @@ def entry_rows(root: str) -> list[dict[str, Any]]:
                 "hits": sum(u.hits for u in uses),
             }
         )
+        if verify:
+            states = [cache_manage.verify_rank(store, rank)["status"] for rank in ranks]
+            rows[-1]["verifies"] = next((s for s in states if s != "ok"), "ok")
     return rows
 
 
@@ -98,16 +102,19 @@ def _age(seconds: float) -> str:
 def ls_command(
     root: RootArg = ".torchair_cache",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="also check each entry as `cache verify` does")
+    ] = False,
 ) -> None:
     """List the entries of a cache root (default .torchair_cache), with last use and hits."""
-    rows = entry_rows(_root("cache ls", root))
+    rows = entry_rows(_root("cache ls", root), verify=verify)
     if as_json:
         print_json(rows)
         return
     from rich.table import Table
 
-    columns = ("entry", "method", "model class", "ranks", "size", "age", "last use", "hits")
-    table = Table(*columns, box=None, header_style="bold")
+    columns = ["entry", "method", "model class", "ranks", "size", "age", "last use", "hits"]
+    table = Table(*columns, *(["verifies"] if verify else []), box=None, header_style="bold")
     for row in rows:
         table.add_row(
             row["entry"],
@@ -118,6 +125,7 @@ def ls_command(
             _age(row["age_seconds"]),
             "never" if row["last_use_seconds"] is None else _age(row["last_use_seconds"]),
             str(row["hits"]),
+            *([row["verifies"]] if verify else []),
         )
     out = console()
     if rows:

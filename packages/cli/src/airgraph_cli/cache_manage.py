@@ -29,6 +29,7 @@ __all__ = [
     "prune_command",
     "select_ranks",
     "verify_command",
+    "verify_rank",
 ]
 
 DEFAULT_ROOT = ".torchair_cache"
@@ -137,7 +138,10 @@ def _where(rank: Path) -> str:
 # -- verify ----------------------------------------------------------------------------------
 
 
-def _verify_one(store: Any, rank: Path) -> dict[str, Any]:
+def verify_rank(store: Any, rank: Path) -> dict[str, Any]:
+    """Read ``rank`` as a load does; ``{"entry", "status", "problem", ...}`` with status ``ok``,
+    ``refused`` (not yours / writable by others / a symlink), ``unsigned``, ``damaged`` or
+    ``missing``. Changes nothing."""
     from airgraph_cache import CacheError, CacheSecurityError
     from airgraph_cache.errors import CacheSignatureError
 
@@ -169,7 +173,7 @@ def verify_command(
 ) -> None:
     """Check every entry's signature, sha256s, owner and modes; exit 1 if any fails."""
     store = _store("cache verify", root)
-    rows = [_verify_one(store, rank) for rank in select_ranks("cache verify", store, entry, key)]
+    rows = [verify_rank(store, rank) for rank in select_ranks("cache verify", store, entry, key)]
     bad = [row for row in rows if row["status"] != "ok"]
     if as_json:
         print_json(rows)
