@@ -38,7 +38,7 @@ from airgraph_cache.recipe import (
     MethodContext,
     capture_program,
     load_program,
-    package_host,
+    package_artifacts,
 )
 from airgraph_cache.recorder import Recorder, compile_options
 from airgraph_cache.store import ArtifactStore
@@ -261,12 +261,10 @@ class CachedFunction:
     # -- first call ---------------------------------------------------------
 
     def _device(self) -> str:
-        target = self.config.airgraph_config.target
-        if target == "auto":
-            from airgraph_dynamo.targets.select import npu_available
+        """The device type the configured target's inputs live on (part of the key)."""
+        from airgraph_core.targets import target_class
 
-            return "npu" if npu_available() else "cpu"
-        return "npu" if target == "npu" else "cpu"
+        return target_class(self.config.airgraph_config.target).capabilities.device
 
     def _first_call(self, args: tuple, kwargs: dict) -> Any:
         global_rank, tp_rank, pp_rank = self.ranks
@@ -454,7 +452,7 @@ class CachedFunction:
         return capture_program(self._method, recorder, backend, result)
 
     def _package_host(self, program: Program, files: dict[str, bytes]) -> None:
-        package_host(program, files)
+        package_artifacts(program, files)
 
     def _load(self, files: dict[str, bytes], executable: Callable | None = None) -> Program:
         """Bind a verified (signed) entry's program to this method's ``self``."""

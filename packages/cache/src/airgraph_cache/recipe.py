@@ -3,8 +3,9 @@
 A cold start's one Dynamo trace yields the GE graph and, here, the recipe
 written beside it as ``program.json``: the access path of every graph input,
 the output structure, the input and guard checks, the gears and the GE
-options the target compiled with (plus, with ``ge_cache``, an AOTInductor
-package per host specialization). A warm start reads the recipe back and
+options the target compiled with (plus, with ``ge_cache``, the target's
+compiled artifacts: for the host target, an AOTInductor package per
+specialization). A warm start reads the recipe back and
 binds the program to the method's ``self`` without Dynamo.
 """
 
@@ -34,14 +35,14 @@ __all__ = [
     "MethodContext",
     "capture_program",
     "load_program",
-    "package_host",
+    "package_artifacts",
 ]
 
 log = logging.getLogger("airgraph.cache")
 
 GRAPH_FILE = "graph.pb"
 PROGRAM_FILE = "program.json"
-PROGRAM_FORMAT = 2
+PROGRAM_FORMAT = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,24 +144,21 @@ def _guard_checks(
         raise UncacheableError(f"a guard cannot be checked without Dynamo: {e}") from e
 
 
-def package_host(program: Program, files: dict[str, bytes]) -> None:
-    """Add an AOTInductor package per host specialization, so a warm start compiles nothing."""
-    host = getattr(program.executable, "program", None)
-    if host is None:  # the NPU target: GE's own compile cache serves ge_cache
-        return
-    from airgraph_core.targets.host.package import export_package, signature_to_json
+def package_artifacts(program: Program, files: dict[str, bytes]) -> None:
+    """Add the target's compiled artifacts (``ge_cache``), so a warm start compiles nothing.
 
+    The host target exports an AOTInductor package per specialization; the
+    NPU target none (GE's own compile cache serves ``ge_cache`` there).
+    """
     recipe = safe_json_loads(files[PROGRAM_FILE])
-    packages = []
-    for i, signature in enumerate(host.signatures):
-        name = f"host_{i}.pt2"
-        try:
-            files[name] = export_package(host, signature)
-        except Exception as e:  # export limits: the warm start compiles this one
-            log.warning("ge_cache: specialization %d not packaged: %s", i, e)
+    kept = []
+    for artifact in program.executable.export_artifacts():
+        if artifact.name in files:  # a warm start then compiles what it holds
+            log.warning("ge_cache: artifact %r clashes with an entry file; not kept", artifact.name)
             continue
-        packages.append({"file": name, "signature": signature_to_json(signature)})
-    recipe["host_packages"] = packages
+        files[artifact.name] = artifact.data
+        kept.append({"file": artifact.name, "meta": artifact.meta})
+    recipe["artifacts"] = kept
     files[PROGRAM_FILE] = json.dumps(recipe, indent=1, sort_keys=True).encode()
 
 
@@ -199,21 +197,19 @@ def load_program(
 
 
 def _build_executable(config: Any, graph: Any, recipe: dict, files: dict[str, bytes]) -> Callable:
-    from airgraph_dynamo.targets.select import select_target
+    from airgraph_core.targets import Artifact
+    from airgraph_dynamo.targets import select_target
 
     # The GE options the cold start compiled with (gear options, frozenInput).
     executable = select_target(config).compile(graph, dict(recipe.get("ge_options") or {}))
-    packages = recipe.get("host_packages") or []
-    host = getattr(executable, "program", None)
-    if packages and host is not None:
-        from airgraph_core.targets.host.package import load_package, signature_from_json
-
+    artifacts = [
+        Artifact(a["file"], files[a["file"]], a["meta"]) for a in recipe.get("artifacts") or []
+    ]
+    if artifacts:
         # Native code: only reached for entries signed with the user's key (the store
         # checks the signature before anything else); extracted where nothing stays.
         with private_extraction_dir():
-            for entry in packages:
-                data = files[entry["file"]]
-                load_package(host, signature_from_json(entry["signature"]), data)
+            executable.load_artifacts(artifacts)
     return executable
 
 

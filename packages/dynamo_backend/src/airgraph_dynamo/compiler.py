@@ -333,6 +333,7 @@ class AtenCompiler:
                 gear_compile=self.config.airgraph_config.gear_compile,
                 out_of_gear=self.config.airgraph_config.out_of_gear,
                 graph_name=record.name,
+                per_shape=self.target.capabilities.compiles_per_shape,
             )
         return _GraphRunner(executable, sources, kinds)
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import copy
 from typing import Any, ClassVar
 
+from airgraph_core.targets import target_names
 from airgraph_dynamo.ge_groups import (
     TOPO_SORTING_MODES,
     AclGraphConfig,
@@ -205,7 +206,7 @@ class AirgraphConfig(_ConfigNode):
             "where GE graphs run: 'npu' (GE on an Ascend NPU via torch_npu), 'host' "
             "(the CPU host target) or 'auto' (npu when torch_npu and an NPU are "
             "available, else host)",
-            choices=("auto", "npu", "host"),
+            choices=("auto", *target_names()),  # every registered target (airgraph_core.targets)
         ),
         "host_mode": _Option(
             "inductor",

@@ -5,12 +5,13 @@ when the graph has gears. A call looks the shapes of its geared inputs up in
 a dict (keyed by shapes only: the other inputs' shapes are fixed by Dynamo's
 guards) and runs what it finds:
 
-- host target: the gear's own static specialization of the GE graph
-  (compiled by Inductor or interpreted), built for every feasible gear at the
-  first call (``gear_compile="eager"``) or at each gear's first use
-  (``"lazy"``);
-- NPU target: the one GE graph, whose gear options made GE build a variant
-  per gear.
+- a target that compiles per shape (``compiles_per_shape``, the host
+  target): the gear's own static specialization of the GE graph
+  (:meth:`~airgraph_core.targets.Executable.specialize`), built for every
+  feasible gear at the first call (``gear_compile="eager"``) or at each
+  gear's first use (``"lazy"``);
+- any other target (the NPU target): the one executable, whose gear options
+  made GE build a variant per gear.
 
 Shapes outside the gears follow ``airgraph_config.out_of_gear``: ``"error"``
 lists the gears; ``"pad"`` pads the geared dims with zeros up to the next
@@ -29,10 +30,9 @@ import torch
 from torch.fx import GraphModule
 
 from airgraph_core import GeGraph, convert_outputs
+from airgraph_core.targets import Executable
 from airgraph_core.targets.host import written_inputs
-from airgraph_dynamo import _dynamo_compat
 from airgraph_dynamo.gears import GearSetup, evaluate_size
-from airgraph_dynamo.targets import Executable
 
 __all__ = ["GearedRunner", "OutOfGearError"]
 
@@ -53,9 +53,12 @@ class GearedRunner:
         kinds: the graph's output kinds (``"t"`` tensor, ``"s"`` size,
             ``"n"`` None).
         aten_graph: the ATen graph, run eagerly by ``out_of_gear="fallback"``.
-        gear_compile: ``"eager"`` or ``"lazy"`` (host target only).
+        gear_compile: ``"eager"`` or ``"lazy"`` (targets that compile per shape).
         out_of_gear: ``"error"``, ``"pad"`` or ``"fallback"``.
         graph_name: for messages.
+        per_shape: the target compiles per shape (its capabilities'
+            ``compiles_per_shape``): each gear is specialized; otherwise the
+            executable serves every gear.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class GearedRunner:
         gear_compile: str,
         out_of_gear: str,
         graph_name: str,
+        per_shape: bool,
     ) -> None:
         self.setup = setup
         self.executable = executable
@@ -81,18 +85,10 @@ class GearedRunner:
         self._geared = tuple(g.position for g in setup.inputs)
         self._index = {combination: i for i, combination in enumerate(setup.plan.combinations)}
         self._plain = all(k == "t" for k in self.kinds)
-        self._program = getattr(executable, "program", None)  # host target: a HostProgram
-        if self._program is not None:
-            # A host gear is a static specialization: host scalars are folded
-            # into it, so it takes the tensor inputs only.
-            datas = executable.graph.data_ops
-            self._positions = tuple(
-                p for op, p in zip(datas, self.sources) if op.output_descs[0].placement != "CPU"
-            )
-            self._table: dict[tuple, Callable[..., Any]] = {}
-        else:
+        self._per_shape = per_shape
+        self._table: dict[tuple, Callable[..., Any]] = {}
+        if not per_shape:
             # One executable serves every gear (GE built a variant per gear).
-            self._positions = self.sources
             run = _as_positional(executable)
             self._table = {setup.plan.combinations[i]: run for i in setup.feasible}
         self._started = False
@@ -103,7 +99,7 @@ class GearedRunner:
         fn = self._table.get(tuple([args[p].shape for p in self._geared]))
         if fn is None:
             return self._slow_call(args)
-        outs = fn(*[args[p] for p in self._positions])
+        outs = fn(*[args[p] for p in self.sources])
         return list(outs) if self._plain else convert_outputs(outs, self.kinds)
 
     # -- the first call, lazy compiles and out-of-gear shapes ---------------
@@ -112,7 +108,7 @@ class GearedRunner:
         key = tuple(tuple(args[p].shape) for p in self._geared)
         index = self._index.get(key)
         in_gear = index is not None and index not in self.setup.infeasible
-        if self._program is not None and not self._started:
+        if self._per_shape and not self._started:
             self._started = True
             if self.gear_compile == "eager":
                 self._compile_all(args, skip=index if in_gear else None)
@@ -120,7 +116,7 @@ class GearedRunner:
             return self._out_of_gear(args, key, index)
         fn = self._table.get(key)
         if fn is not None:
-            outs = fn(*[args[p] for p in self._positions])
+            outs = fn(*[args[p] for p in self.sources])
         else:
             outs = self._run_new_gear(index, args)
         return list(outs) if self._plain else convert_outputs(outs, self.kinds)
@@ -138,10 +134,10 @@ class GearedRunner:
                 f"{index}"
             )
         start = time.perf_counter()
-        with _dynamo_compat.no_dispatch_modes():
-            # A new specialization runs the graph once on ``inputs``: that run is this call.
-            outs = self._program(*inputs)
-            fn = self._program.compile_for(inputs)
+        # A new specialization runs the graph once on ``inputs``: that run is this
+        # call, and specializing afterwards finds it done.
+        outs = self.executable(inputs)
+        fn = self.executable.specialize(inputs)
         self._register(index, fn, time.perf_counter() - start)
         return outs
 
@@ -159,7 +155,7 @@ class GearedRunner:
         )
 
     def _compile_gear(self, index: int, args: tuple[Any, ...]) -> None:
-        """Specialize the host program for gear ``index`` from dummy inputs.
+        """Specialize the executable for gear ``index`` from dummy inputs.
 
         ``args`` (a call of another shape) give dtypes, devices and the
         non-geared inputs; geared inputs become zeros of the gear's shapes
@@ -179,8 +175,7 @@ class GearedRunner:
             else:
                 inputs.append(args[p])
         start = time.perf_counter()
-        with _dynamo_compat.no_dispatch_modes():
-            fn = self._program.compile_for(inputs)
+        fn = self.executable.specialize(inputs)
         self._register(index, fn, time.perf_counter() - start)
 
     def _register(self, index: int, fn: Callable[..., Any], seconds: float) -> None:

@@ -249,7 +249,7 @@ def _plan_gears(state: CompileState) -> None:
         state.config.inference_config.dynamic_gears_merge_policy,
         state.size_asserts,
     )
-    if state.target.name == "npu":  # one GE graph serves every gear through GE's options
+    if state.target.capabilities.gear_options:  # one GE graph serves every gear
         state.ge_options = {**state.gears.ge_options(graph), **state.ge_options}
 
 

@@ -1,17 +1,10 @@
-"""Targets: where a lowered GE graph runs.
+"""Targets: where a lowered GE graph runs (they live in :mod:`airgraph_core.targets`).
 
-Every target implements :class:`Target`: ``compile(graph, options)`` turns a
-:class:`airgraph_core.GeGraph` into an :class:`Executable` that takes one
-value per ``Data`` op (in ``index`` order: tensors, or Python ints for host
-scalar inputs) and returns the ``NetOutput`` tensors in order.
-
-- :class:`~airgraph_dynamo.targets.host.HostTarget`: the CPU host target of
-  airgraph-core (:class:`airgraph_core.HostProgram`).
-- :class:`~airgraph_dynamo.targets.npu.NpuTarget`: GE on an Ascend NPU
-  through the runtime binding that torch_npu ships.
-
-:func:`select_target` applies ``airgraph_config.target`` (``"auto"`` picks
-the NPU where torch_npu and a device exist).
+This package re-exports the interface (:class:`Executable`, :class:`Target`)
+and adds :func:`select_target`, which applies ``airgraph_config.target``
+(``"auto"`` picks the NPU where torch_npu and a device exist) and
+``airgraph_config.host_mode``. ``airgraph_dynamo.targets.host`` and
+``airgraph_dynamo.targets.npu`` re-export the two targets.
 """
 
 from airgraph_dynamo.targets.base import Executable, Target

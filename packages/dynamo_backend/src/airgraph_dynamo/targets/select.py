@@ -1,35 +1,14 @@
-"""Pick the target named by ``airgraph_config.target``."""
+"""Pick the target named by ``airgraph_config.target`` (the config's view of
+:func:`airgraph_core.targets.select_target`)."""
 
 from __future__ import annotations
 
-import importlib.util
-import logging
-import sys
-
+from airgraph_core.targets import TargetUnavailableError, npu_available
+from airgraph_core.targets import select_target as select_by_name
 from airgraph_dynamo.config import CompilerConfig
 from airgraph_dynamo.targets.base import Target
 
 __all__ = ["npu_available", "select_target"]
-
-log = logging.getLogger("airgraph.dynamo")
-
-
-def npu_available() -> bool:
-    """True when torch_npu is installed and at least one NPU is visible.
-
-    torch_npu is only imported when it is installed; its import is slow, so
-    machines without it pay nothing.
-    """
-    if "torch_npu" not in sys.modules and importlib.util.find_spec("torch_npu") is None:
-        return False
-    try:
-        import torch
-        import torch_npu  # noqa: F401 - registers torch.npu
-
-        return bool(torch.npu.is_available())
-    except Exception as e:  # a broken CANN install must not break host runs
-        log.warning("torch_npu is installed but unusable (%s); using the host target", e)
-        return False
 
 
 def select_target(config: CompilerConfig) -> Target:
@@ -40,26 +19,17 @@ def select_target(config: CompilerConfig) -> Target:
             ``airgraph_config.host_mode`` are read.
 
     Returns:
-        A :class:`~airgraph_dynamo.targets.npu.NpuTarget` or a
-        :class:`~airgraph_dynamo.targets.host.HostTarget`.
+        The target (see :data:`airgraph_core.targets.TARGETS`).
 
     Raises:
-        RuntimeError: ``target="npu"`` where torch_npu or an NPU is missing.
+        RuntimeError: the target named is not available here (e.g.
+            ``target="npu"`` where torch_npu or an NPU is missing).
     """
-    from airgraph_dynamo.targets.host import HostTarget
-
-    wanted = config.airgraph_config.target
-    if wanted == "host":
-        return HostTarget(config.airgraph_config.host_mode)
-    if npu_available():
-        from airgraph_dynamo.targets.npu import NpuTarget
-
-        return NpuTarget()
-    if wanted == "npu":
+    options = config.airgraph_config
+    try:
+        return select_by_name(options.target, host_mode=options.host_mode)
+    except TargetUnavailableError as e:
         raise RuntimeError(
-            "airgraph_config.target is 'npu' but torch_npu or an Ascend NPU is not "
-            "available; install the npu extra on an NPU machine, or set "
+            f"airgraph_config.target is {options.target!r} but {e.hint}, or set "
             "airgraph_config.target to 'host' or 'auto'"
-        )
-    log.debug("target auto: no NPU, using the host target")
-    return HostTarget(config.airgraph_config.host_mode)
+        ) from e
