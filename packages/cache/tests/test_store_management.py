@@ -147,12 +147,14 @@ def test_describe_ranks_counts_a_load_as_a_use(store):
 def test_export_then_import_under_another_root_hits(store, tmp_path):
     entries = [publish(store, rank=0), publish(store, rank=1)]
     archive = tmp_path / "entries.tar.gz"
-    assert export_entries(store, entries, archive) == [
+    exported, installed = [], []
+    assert export_entries(store, entries, archive, progress=exported.append) == [
         "Model__forward_abababababababab/rank_0",
         "Model__forward_abababababababab/rank_1",
     ]
     other = ArtifactStore(tmp_path / "elsewhere")
-    report = import_archive(other, archive)
+    report = import_archive(other, archive, progress=installed.append)
+    assert exported == installed == report.installed
     assert report.installed == [
         "Model__forward_abababababababab/rank_0",
         "Model__forward_abababababababab/rank_1",

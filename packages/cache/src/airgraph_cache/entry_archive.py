@@ -37,7 +37,7 @@ import re
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +88,11 @@ class ImportReport:
 
 
 def export_entries(
-    store: ArtifactStore, rank_dirs: Iterable[str | os.PathLike[str]], archive: str | os.PathLike
+    store: ArtifactStore,
+    rank_dirs: Iterable[str | os.PathLike[str]],
+    archive: str | os.PathLike,
+    *,
+    progress: Callable[[str], None] | None = None,
 ) -> list[str]:
     """Write verified rank folders of ``store`` into one tar archive.
 
@@ -97,6 +101,8 @@ def export_entries(
         rank_dirs: rank folders under ``store.root`` (e.g. ``store.entries()``).
         archive: the archive file to write (replaced atomically if it exists;
             gzip-compressed when its name ends in ``.gz`` or ``.tgz``).
+        progress: called with ``"<entry>/<rank>"`` after each rank folder is
+            written (e.g. to advance a progress bar).
 
     Returns:
         The exported ``<entry>/<rank>`` names.
@@ -134,6 +140,8 @@ def export_entries(
                     _add(tar, f"{where}/{signing.SIGNATURE_NAME}", entry.signature)
                     for name, data in sorted(entry.files.items()):
                         _add(tar, f"{where}/{name}", data)
+                    if progress is not None:
+                        progress(where)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -155,6 +163,7 @@ def import_archive(
     *,
     exporter_key: bytes | None = None,
     trust: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> ImportReport:
     """Verify every entry of an archive, then install them all into ``store``.
 
@@ -166,6 +175,8 @@ def import_archive(
         trust: install entries signed with neither key (or unsigned),
             re-signed with the local key. Their files must still match their
             manifests.
+        progress: called with ``"<entry>/<rank>"`` after each rank folder is
+            installed (or kept).
 
     Returns:
         An :class:`ImportReport`.
@@ -215,6 +226,8 @@ def import_archive(
                 report.resigned.append(where)
         else:
             report.kept.append(where)
+        if progress is not None:
+            progress(where)
     return report
 
 

@@ -9,10 +9,12 @@ hashed, never loaded).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -133,6 +135,20 @@ def select_ranks(
 
 def _where(rank: Path) -> str:
     return f"{rank.parent.name}/{rank.name}"
+
+
+@contextlib.contextmanager
+def _progress(verb: str, total: int | None) -> Iterator[Callable[[str], None] | None]:
+    """A progress bar on stderr (a terminal only) advanced once per rank folder; ``total``
+    None when not known beforehand."""
+    if (total is not None and total < 2) or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task(verb, total=total)
+        yield lambda where: bar.update(task, advance=1, description=f"{verb} {where}")
 
 
 # -- verify ----------------------------------------------------------------------------------
@@ -300,7 +316,8 @@ def export_command(
     if not Path(output).parent.resolve().is_dir():
         fail("cache export", f"--output {output!r}: its folder does not exist")
     try:
-        exported = export_entries(store, ranks, output)
+        with _progress("exporting", len(ranks)) as progress:
+            exported = export_entries(store, ranks, output, progress=progress)
     except ArchiveError as error:
         fail("cache export", str(error))
     if as_json:
@@ -345,7 +362,10 @@ def import_command(
             fail("cache import", f"--exporter-key {exporter_key!r}: no such file")
     store = _store("cache import", root, must_exist=False)
     try:
-        report = import_archive(store, archive, exporter_key=other, trust=trust)
+        with _progress("installing", None) as progress:
+            report = import_archive(
+                store, archive, exporter_key=other, trust=trust, progress=progress
+            )
     except ArchiveError as error:
         fail("cache import", f"{error}; nothing was installed")
     except (CacheError, OSError) as error:
