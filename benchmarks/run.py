@@ -11,6 +11,8 @@ files next to it:
 - ``cache_hf_bench.py``: warm starts on ``transformers`` GPT-2, airgraph (with
   and without ``ge_cache``) vs torch.compile's warm caches, and key-building
   time (``cache_hf.json``, ``cache_hf.md``).
+- ``tp_bench.py``: a TP-2 model under torchrun (gloo) vs the unsharded model,
+  and its compile and warm start per rank (``tp.json``, ``tp.md``).
 
 Usage: ``python benchmarks/run.py [--out benchmarks/results] [--rounds 200]``
 """
@@ -78,6 +80,14 @@ def _cache_hf_bench(out: Path) -> dict[str, object]:
     }
 
 
+def _tp_bench(out: Path, rounds: int) -> dict[str, object]:
+    """The tensor-parallel benchmark (``tp_bench.py``); it writes ``tp.json`` and ``tp.md``."""
+    import tp_bench  # beside this file, on sys.path when run as a script
+
+    result = tp_bench.run(out, rounds)
+    return {"benchmark": "tp", "files": ["tp.json", "tp.md"], "summary": result["summary"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -108,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     print(gears_bench.to_markdown(gears))
     record["results"].append(_cache_bench(args.out))
     record["results"].append(_cache_hf_bench(args.out))
+    record["results"].append(_tp_bench(args.out, args.rounds))
     path = args.out / "environment.json"
     # Write then rename, so an interrupted run never leaves a half-written file.
     tmp = path.with_suffix(".json.tmp")
