@@ -7,6 +7,8 @@ import io
 import json
 import logging
 import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -90,6 +92,30 @@ def test_remove_deletes_the_rank_and_then_the_empty_entry_folder(store):
     assert store.remove(rank0) is False
     assert store.remove(rank1) is True
     assert not rank1.parent.exists() and store.entries() == []
+
+
+def test_remove_keeps_the_entry_folder_while_another_process_holds_a_lock(store):
+    rank1 = publish(store, rank=1)
+    lock = rank1.parent / "rank_0.lock"  # another process compiling rank 0 of this entry
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert store.remove(rank1) is True
+        assert sorted(os.listdir(rank1.parent)) == ["rank_0.lock", "rank_1.lock"]
+    finally:
+        holder.kill()
+        holder.communicate()
+
+
+_HOLD_LOCK = """
+import sys, time, filelock
+lock = filelock.FileLock(sys.argv[1])
+lock.acquire()
+print("held", flush=True)
+time.sleep(60)
+"""
 
 
 def test_remove_refuses_a_folder_that_is_not_private(store):

@@ -12,6 +12,7 @@ then delete, so no reader sees a half-deleted folder.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -21,7 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from airgraph_cache import safe_files, signing
+from airgraph_cache import locking, safe_files, signing
 from airgraph_cache.errors import CacheIntegrityError, CacheSecurityError
 from airgraph_cache.manifest import MANIFEST_NAME, check_file_name
 
@@ -161,13 +162,20 @@ def move_aside_and_delete(path: Path) -> None:
 
 
 def remove_entry_folder_if_empty(entry_folder: Path) -> None:
-    """Remove an entry folder that holds only lock files (best effort, failures logged)."""
+    """Remove an entry folder that holds only lock files none of which is held (best effort).
+
+    A held lock means a process is compiling into this entry: the folder stays.
+    """
     try:
         names = os.listdir(entry_folder)
         if any(not name.endswith(".lock") for name in names):
             return
-        for name in names:
-            os.unlink(entry_folder / name)
-        os.rmdir(entry_folder)
+        with contextlib.ExitStack() as held:
+            for name in names:
+                # Taken without waiting, then unlinked while held: a busy lock keeps the folder.
+                held.enter_context(locking.held(entry_folder / name, 0.0))
+            for name in names:
+                os.unlink(entry_folder / name)
+            os.rmdir(entry_folder)
     except OSError as error:
         log.debug("compile cache: left %s in place: %s", entry_folder, error)
