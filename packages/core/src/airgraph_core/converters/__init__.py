@@ -11,6 +11,7 @@ import importlib
 FAMILIES = (
     "assertions",
     "collectives",
+    "complex_ops",
     "creation",
     "elementwise",
     "index",

@@ -33,6 +33,8 @@ prims = torch.ops.prims
 REALS = NUMERIC | {torch.float64}
 #: Inputs the arithmetic converters accept: anything they can cast to the result dtype.
 CASTABLE = REALS | {torch.bool}
+#: add/sub/mul also take complex64 (rotary embeddings written with complex numbers).
+WITH_COMPLEX = CASTABLE | {torch.complex64}
 
 _FLOATS64 = FLOATS | {torch.float64}
 
@@ -134,7 +136,7 @@ def _scaled(ctx: ConversionContext, y: Any, alpha: Any, dtype: DataType) -> Any:
     return ctx.b.op("Mul", y, ctx.scalar(alpha, dtype), out=(dtype, y.shape))
 
 
-@register(aten.add.Tensor, aten.add.Scalar, dtypes=CASTABLE, ge_ops=("Add", "AxpyV2", "Mul"))
+@register(aten.add.Tensor, aten.add.Scalar, dtypes=WITH_COMPLEX, ge_ops=("Add", "AxpyV2", "Mul"))
 def add(ctx: ConversionContext, x: Any, y: Any, alpha: Any = 1) -> TensorRef:
     if alpha == 1:
         return apply_elementwise(ctx, "Add", x, y)
@@ -144,7 +146,7 @@ def add(ctx: ConversionContext, x: Any, y: Any, alpha: Any = 1) -> TensorRef:
     return apply_elementwise(ctx, "Add", x, _scaled(ctx, y, alpha, dtype))
 
 
-@register(aten.sub.Tensor, aten.sub.Scalar, dtypes=CASTABLE, ge_ops=("Sub", "Mul"))
+@register(aten.sub.Tensor, aten.sub.Scalar, dtypes=WITH_COMPLEX, ge_ops=("Sub", "Mul"))
 def sub(ctx: ConversionContext, x: Any, y: Any, alpha: Any = 1) -> TensorRef:
     if alpha != 1:
         y = _scaled(ctx, y, alpha, ctx.out()[0])
@@ -156,7 +158,7 @@ def rsub(ctx: ConversionContext, x: Any, y: Any, alpha: Any = 1) -> TensorRef:
     return sub(ctx, y, x, alpha)
 
 
-@register(aten.mul.Tensor, aten.mul.Scalar, dtypes=CASTABLE, ge_ops=("Mul", "Muls"))
+@register(aten.mul.Tensor, aten.mul.Scalar, dtypes=WITH_COMPLEX, ge_ops=("Mul", "Muls"))
 def mul(ctx: ConversionContext, x: Any, y: Any) -> TensorRef:
     dtype, shape = ctx.out()
     if (

@@ -27,6 +27,8 @@ aten = torch.ops.aten
 
 #: Dtypes of pure data-movement ops (GE kernels move bytes, any element type).
 DATA_DTYPES = ALL_DTYPES - {torch.float64}
+#: The view ops also move complex64 tensors (GE's BasicType includes it).
+VIEW_DTYPES = DATA_DTYPES | {torch.complex64}
 #: ReverseV2's prototype lists no bf16.
 _REVERSE_DTYPES = DATA_DTYPES - {torch.bfloat16}
 
@@ -50,7 +52,7 @@ def _perm_const(ctx: ConversionContext, perm: list[int]) -> TensorRef:
     aten.view.default,
     aten._unsafe_view.default,
     aten.reshape.default,
-    dtypes=DATA_DTYPES,
+    dtypes=VIEW_DTYPES,
     ge_ops=("Reshape",),
 )
 def view(ctx: ConversionContext, x: TensorRef, size: list[Any]) -> TensorRef:
@@ -66,7 +68,7 @@ def alias(ctx: ConversionContext, x: TensorRef) -> TensorRef:
     return x
 
 
-@register(aten.permute.default, dtypes=DATA_DTYPES, ge_ops=("Transpose",))
+@register(aten.permute.default, dtypes=VIEW_DTYPES, ge_ops=("Transpose",))
 def permute(ctx: ConversionContext, x: TensorRef, dims: list[int]) -> TensorRef:
     perm = [d % max(x.rank, 1) for d in dims]
     if perm == sorted(perm):
@@ -74,7 +76,7 @@ def permute(ctx: ConversionContext, x: TensorRef, dims: list[int]) -> TensorRef:
     return ctx.b.op("Transpose", x, _perm_const(ctx, perm), out=ctx.out())
 
 
-@register(aten.transpose.int, dtypes=DATA_DTYPES, ge_ops=("Transpose",))
+@register(aten.transpose.int, dtypes=VIEW_DTYPES, ge_ops=("Transpose",))
 def transpose(ctx: ConversionContext, x: TensorRef, dim0: int, dim1: int) -> TensorRef:
     perm = list(range(x.rank))
     if x.rank < 2:
@@ -84,12 +86,12 @@ def transpose(ctx: ConversionContext, x: TensorRef, dim0: int, dim1: int) -> Ten
     return permute(ctx, x, perm)
 
 
-@register(aten.t.default, dtypes=DATA_DTYPES, ge_ops=("Transpose",))
+@register(aten.t.default, dtypes=VIEW_DTYPES, ge_ops=("Transpose",))
 def t(ctx: ConversionContext, x: TensorRef) -> TensorRef:
     return transpose(ctx, x, 0, 1)
 
 
-@register(aten.expand.default, dtypes=DATA_DTYPES, ge_ops=("BroadcastTo",))
+@register(aten.expand.default, dtypes=VIEW_DTYPES, ge_ops=("BroadcastTo",))
 def expand(
     ctx: ConversionContext, x: TensorRef, size: list[Any], implicit: bool = False
 ) -> TensorRef:
@@ -105,7 +107,7 @@ def expand(
     return ctx.b.op("BroadcastTo", x, ctx.int_list(sizes), out=ctx.out())
 
 
-@register(aten.unsqueeze.default, dtypes=DATA_DTYPES, ge_ops=("Unsqueeze",))
+@register(aten.unsqueeze.default, dtypes=VIEW_DTYPES, ge_ops=("Unsqueeze",))
 def unsqueeze(ctx: ConversionContext, x: TensorRef, dim: int) -> TensorRef:
     return ctx.b.op("Unsqueeze", x, out=ctx.out(), axes=[dim % (x.rank + 1)])
 
@@ -134,7 +136,7 @@ def _cat_dim_const(ctx: ConversionContext, dim: int) -> TensorRef:
     return ctx.const(dim, DataType.INT64)
 
 
-@register(aten.cat.default, dtypes=DATA_DTYPES, ge_ops=("ConcatV2",))
+@register(aten.cat.default, dtypes=VIEW_DTYPES, ge_ops=("ConcatV2",))
 def cat(ctx: ConversionContext, tensors: list[TensorRef], dim: int = 0) -> TensorRef:
     dtype, shape = ctx.out()
     vals = [ctx.val(n) for n in ctx.node.args[0]]
@@ -152,7 +154,7 @@ def cat(ctx: ConversionContext, tensors: list[TensorRef], dim: int = 0) -> Tenso
     return ctx.b.op("ConcatV2", keep, _cat_dim_const(ctx, dim), out=(dtype, shape), N=len(keep))
 
 
-@register(aten.stack.default, dtypes=DATA_DTYPES, ge_ops=("Pack",))
+@register(aten.stack.default, dtypes=VIEW_DTYPES, ge_ops=("Pack",))
 def stack(ctx: ConversionContext, tensors: list[TensorRef], dim: int = 0) -> TensorRef:
     dtype, shape = ctx.out()
     refs = [ctx.cast(ref, dtype) for ref in tensors]
@@ -209,7 +211,7 @@ def strided_slice(
     return ctx.b.op("StridedSliceV2", x, *ints, out=out)
 
 
-@register(aten.slice.Tensor, dtypes=DATA_DTYPES, ge_ops=("StridedSliceV2",))
+@register(aten.slice.Tensor, dtypes=VIEW_DTYPES, ge_ops=("StridedSliceV2",))
 def slice_(
     ctx: ConversionContext,
     x: TensorRef,
@@ -230,7 +232,7 @@ def slice_(
     return strided_slice(ctx, x, dim, start, end, step, out=ctx.out())
 
 
-@register(aten.select.int, dtypes=DATA_DTYPES, ge_ops=("GatherV2",))
+@register(aten.select.int, dtypes=VIEW_DTYPES, ge_ops=("GatherV2",))
 def select(ctx: ConversionContext, x: TensorRef, dim: int, index: Any) -> TensorRef:
     dim = dim % x.rank
     if isinstance(index, int) and index < 0:

@@ -3,6 +3,7 @@
 from airgraph_core.targets.host.ops import (  # noqa: F401
     basic,
     collectives,
+    complex_ops,
     conv3d,
     creation,
     elementwise,
