@@ -26,6 +26,8 @@ __all__ = [
     "no_dispatch_modes",
     "placeholder_source",
     "real_mode",
+    "shape_guards",
+    "size_expr",
     "static_dims",
 ]
 
@@ -199,3 +201,34 @@ def output_input_aliases() -> dict[int, int] | None:
         for k, info in enumerate(meta.output_info)
         if info.output_type.name in ("is_input", "alias_of_input") and info.base_idx is not None
     }
+
+
+# -- gears: backed geared sizes and the guards the trace put on them -------------------------
+
+
+def size_expr(size: torch.SymInt) -> Any:
+    """The sympy expression of a symbolic size, with the shape env's replacements applied.
+
+    Why: a geared size is a backed symbol; when the model equates two of them
+    (``x1 + x2``) Dynamo replaces one by the other in its ``ShapeEnv``
+    (``ShapeEnv.replace``), so ``size.node.expr`` alone may name a symbol the
+    graph no longer uses. Checked with torch 2.13.
+    """
+    node = size.node
+    shape_env = getattr(node, "shape_env", None)
+    return node.expr if shape_env is None else shape_env.replace(node.expr)
+
+
+def shape_guards(size: torch.SymInt) -> tuple[list[Any], dict[Any, Any]]:
+    """The guards the trace put on sizes so far, and the value range of each size symbol.
+
+    Returns the guards' boolean sympy expressions (replacements applied) and
+    ``symbol -> ValueRanges``; Dynamo turns both into the guards of the
+    compiled frame. Why: they live on the private-ish ``ShapeEnv`` of the
+    symbolic size (``guards``, ``var_to_range``). Checked with torch 2.13.
+    """
+    shape_env = getattr(size.node, "shape_env", None)
+    if shape_env is None:
+        return [], {}
+    guards = [shape_env.replace(guard.expr) for guard in shape_env.guards]
+    return guards, dict(shape_env.var_to_range)

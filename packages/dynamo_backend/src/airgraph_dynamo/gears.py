@@ -5,10 +5,10 @@ Gear marks live on the example tensors of the first call (see
 :func:`~airgraph_dynamo.inputs.aten_input_origins` maps every ATen
 placeholder back to them. With at least one geared input, this step:
 
-1. removes the runtime size asserts that unbacked (geared) sizes bring into
-   the ATen graph (``u0 >= 0``, ``Eq(u0, u1)``, ...) and keeps them as a
-   small checker graph: they are evaluated once per gear at compile time
-   instead of at every call (:func:`split_size_asserts`);
+1. removes the runtime size asserts that geared sizes may bring into the
+   ATen graph (``Eq(s0, s1)``, ...) and keeps them as a small checker graph:
+   they are evaluated once per gear at compile time instead of at every call
+   (:func:`split_size_asserts`);
 2. after lowering, maps each geared dim to its GE ``Data`` input and checks
    that it stayed symbolic (``-1``), and that no other ``Data`` dim is
    dynamic;
@@ -17,7 +17,8 @@ placeholder back to them. With at least one geared input, this step:
    the value of every geared size symbol, the host scalar inputs (symbolic
    sizes are derived from the tensor shapes) and whether the model's own
    constraints allow it (a ``product`` combination that adds tensors of
-   different sizes does not);
+   different sizes does not) and whether it satisfies every size guard the
+   trace left (:class:`~airgraph_dynamo.gear_guards.TraceGuards`);
 4. prepares what the ``pad`` policy needs to slice outputs back.
 
 The runtime side (dispatch by shapes, eager or lazy compiles, out-of-gear
@@ -35,6 +36,8 @@ import torch
 from torch.fx import Graph, GraphModule, Node
 
 from airgraph_core import GeGraph, output_views
+from airgraph_dynamo import _dynamo_compat
+from airgraph_dynamo.gear_guards import TraceGuards
 from airgraph_dynamo.inputs import InputOrigin
 from airgraph_gears import GearPlan, get_dim_gears
 
@@ -70,8 +73,8 @@ def has_gears(origins: Sequence[InputOrigin]) -> bool:
 def split_size_asserts(gm: GraphModule) -> GraphModule | None:
     """Move the runtime size asserts out of ``gm`` into a checker graph.
 
-    Unbacked sizes (how geared dims are traced) come with asserts such as
-    ``u0 >= 0`` or ``Eq(u0, u1)`` computed from size placeholders only. On
+    Symbolic sizes can come with asserts such as ``u0 >= 0`` or
+    ``Eq(s0, s1)`` computed from size placeholders only. On
     the gears path each gear's sizes are fixed, so the asserts are evaluated
     once per gear (see :meth:`GearSetup`) rather than lowered. Asserts that
     depend on tensor data (e.g. after ``.item()``) stay in ``gm``.
@@ -246,11 +249,16 @@ def build_gear_setup(
     """
     inputs, template, specs = _geared_inputs(graph, example_inputs, origins)
     plan = GearPlan(template, specs, policy)
+    sizes = [example_inputs[g.position].shape[d] for g in inputs for d in g.symbols]
+    guards = TraceGuards.of(sizes[0], {s for g in inputs for s in g.symbols.values()})
+    undecided: set[str] = set()
     symbol_values: list[dict[Any, int] | None] = []
     scalars: dict[int, dict[int, int]] = {}
     infeasible: dict[int, str] = {}
     for index, combination in enumerate(plan.combinations):
         values, reason = _symbol_values(plan, inputs, combination)
+        if reason is None:
+            reason = guards.reason(values, undecided)
         if reason is None:
             scalars[index] = _scalar_values(gm, example_inputs, origins, values)
             reason = _check_asserts(checker, example_inputs, inputs, combination, scalars[index])
@@ -269,6 +277,13 @@ def build_gear_setup(
         _pad_blocker(gm, inputs, output_sizes),
         output_sizes,
     )
+    if undecided:
+        log.warning(
+            "gears: the trace of %s guards sizes the gears do not decide (Dynamo checks them at "
+            "every call and traces again if one fails): %s",
+            graph.name,
+            ", ".join(sorted(undecided)),
+        )
     if infeasible:
         log.warning(
             "gears: %d of %d gear combinations cannot run this model and are not compiled:\n%s",
@@ -307,7 +322,8 @@ def _geared_inputs(
         symbols = {}
         for dim in spec:
             size = example.shape[dim]
-            if not isinstance(size, torch.SymInt) or shape[dim] != -1 or size.node.expr.is_number:
+            expr = _dynamo_compat.size_expr(size) if isinstance(size, torch.SymInt) else None
+            if expr is None or shape[dim] != -1 or expr.is_number:
                 raise GearSetupError(
                     f"{origin.name} dim {dim} has gears {list(spec[dim])}, but the model "
                     f"specialized it to the constant {int(size)} (GE Data {op.name!r} has shape "
@@ -315,7 +331,6 @@ def _geared_inputs(
                     "the size in the model (e.g. a view to a literal shape, or a torch._check "
                     "on it), or drop that dim's gears"
                 )
-            expr = size.node.expr
             if not expr.is_Symbol:
                 raise GearSetupError(
                     f"{origin.name} dim {dim} has gears but was traced as the size "
@@ -383,12 +398,12 @@ def _scalar_values(
     for pos, example in enumerate(example_inputs):
         if not isinstance(example, torch.SymInt):
             continue
-        value = evaluate_size(example.node.expr, values)
+        value = evaluate_size(_dynamo_compat.size_expr(example), values)
         if value is None and pos < len(placeholders) and not placeholders[pos].users:
             continue
         if value is None:
             raise GearSetupError(
-                f"the graph input {origins[pos].name} is the size {example.node.expr}, which "
+                f"the graph input {origins[pos].name} is the size {example}, which "
                 "does not follow from the geared sizes; with gears, sizes must come from geared "
                 "dims (compile with dynamic=False, or gear the dim it comes from)"
             )
@@ -453,7 +468,7 @@ def _output_sizes(gm: GraphModule, graph: GeGraph) -> tuple[Any, ...]:
 
 def _expr(size: Any) -> Any:
     if isinstance(size, torch.SymInt):
-        expr = size.node.expr
+        expr = _dynamo_compat.size_expr(size)
         return int(expr) if expr.is_number else expr
     return int(size)
 

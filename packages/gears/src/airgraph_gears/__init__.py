@@ -23,12 +23,15 @@ Examples:
 
 from airgraph_gears.errors import GearSpecError, GearSpecTypeError
 from airgraph_gears.marks import (
+    GEAR_TRACINGS,
     GEARS_ATTR,
     MAX_GEARS_PER_DIM,
     MIN_GEARS_PER_DIM,
     get_dim_gears,
+    get_gear_tracing,
     normalize_dim_gears,
     set_dim_gears,
+    set_gear_tracing,
 )
 from airgraph_gears.merge import (
     MAX_COMBINATIONS,
@@ -43,6 +46,7 @@ from airgraph_gears.plan import GearPlan, Shape, Shapes
 __version__ = "0.1.0"
 
 __all__ = [
+    "GEAR_TRACINGS",
     "GEARS_ATTR",
     "MAX_COMBINATIONS",
     "MAX_GEARS_PER_DIM",
@@ -56,9 +60,11 @@ __all__ = [
     "Shapes",
     "__version__",
     "get_dim_gears",
+    "get_gear_tracing",
     "merge_gears",
     "normalize_dim_gears",
     "product_policy",
     "set_dim_gears",
+    "set_gear_tracing",
     "zip_policy",
 ]

@@ -3,15 +3,28 @@
 The gears live on the tensor object the user passes to the first compiled
 call (attribute ``_airgraph_dim_gears``, a dict dim -> tuple of gears). The
 geared dims are also marked for Dynamo so that one trace covers every gear.
+How they are traced is :func:`set_gear_tracing`'s choice:
 
-Why ``mark_unbacked`` and not ``mark_dynamic`` (TorchAir's choice): Dynamo
-specializes sizes 0 and 1 of a dim marked with ``mark_dynamic``, so a batch of
-1 would get a second trace (TorchAir therefore forbids gear 1). An unbacked
-dim is never specialized to 0 or 1, so gears 1, 2, 4, 8 share one trace. Not
-``strict=True``: in torch 2.13 that flag takes another path that makes the dim
-an ordinary (backed) dynamic dim, which specializes 1 again. So a model that
-pins a geared dim to a constant is not caught here; the backend should check that
-the geared dims stayed symbolic in the traced graph.
+``"unbacked"`` (the default): ``mark_unbacked``. Dynamo never specializes an
+unbacked size to 0 or 1 (``mark_dynamic``, TorchAir's choice, does, so
+TorchAir forbids gear 1), so gears 1, 2, 4, 8 share one trace. But a branch
+on the size (``if x.size(0) > 2``, transformers' mask and sdpa code) cannot
+be traced. Not ``strict=True``: in torch 2.13 that flag takes another path
+that makes the dim an ordinary (backed) dynamic dim, which specializes 1
+again.
+
+``"backed"`` (experimental): ``maybe_mark_dynamic``, a *backed* size (its
+hint is the first call's size), traced with size-oblivious reasoning in
+every Dynamo compile of a frame that takes a geared tensor (see
+``_torch_compat.install_oblivious_tracing``). Size-oblivious, it is not
+specialized to 0 or 1; backed, a branch on it traces, following the first
+call's size, and leaves a Dynamo guard. The backend checks every such guard
+against every gear of the plan and reports (and does not compile) the gears
+that break one; Dynamo's guard then sends a call with such a gear to a trace
+of its own.
+
+Either way, a model that pins a geared dim to a constant is reported by the
+backend, naming the input and dim.
 """
 
 from __future__ import annotations
@@ -28,11 +41,14 @@ from airgraph_gears.errors import GearSpecError, GearSpecTypeError
 
 __all__ = [
     "GEARS_ATTR",
+    "GEAR_TRACINGS",
     "MAX_GEARS_PER_DIM",
     "MIN_GEARS_PER_DIM",
     "get_dim_gears",
+    "get_gear_tracing",
     "normalize_dim_gears",
     "set_dim_gears",
+    "set_gear_tracing",
 ]
 
 log = logging.getLogger("airgraph.gears")
@@ -43,6 +59,42 @@ GEARS_ATTR = "_airgraph_dim_gears"
 MIN_GEARS_PER_DIM = 2
 #: Most gears a dim may have (TorchAir's rule).
 MAX_GEARS_PER_DIM = 100
+#: The ways geared dims can be traced (see :func:`set_gear_tracing`).
+GEAR_TRACINGS = ("unbacked", "backed")
+
+_tracing = ["unbacked"]
+
+
+def set_gear_tracing(mode: str) -> None:
+    """Choose how ``set_dim_gears`` makes Dynamo trace geared dims, from now on.
+
+    ``"unbacked"`` (the default): unknown sizes; gear 1 shares the trace, but
+    code that branches on a geared size cannot be traced. ``"backed"``
+    (experimental): sizes with the first call's value as hint, traced
+    size-oblivious; branches on them trace and leave guards that the backend
+    checks for every gear (gears that break one are reported and get a
+    trace of their own). Affects the tensors marked after the call.
+
+    Args:
+        mode: one of :data:`GEAR_TRACINGS`.
+
+    Raises:
+        ValueError: ``mode`` is not one of them.
+
+    Examples:
+        >>> set_gear_tracing("backed")
+        >>> get_gear_tracing()
+        'backed'
+        >>> set_gear_tracing("unbacked")
+    """
+    if mode not in GEAR_TRACINGS:
+        raise ValueError(f"mode must be one of {list(GEAR_TRACINGS)}, got {mode!r}")
+    _tracing[0] = mode
+
+
+def get_gear_tracing() -> str:
+    """How geared dims are traced now: ``"unbacked"`` or ``"backed"`` (see :func:`set_gear_tracing`)."""
+    return _tracing[0]
 
 
 def normalize_dim_gears(
@@ -185,8 +237,13 @@ def set_dim_gears(t: torch.Tensor, dim_gears: Mapping[int, list[int] | tuple[int
                 f"{size} in dim {dim}: the first compiled call traces and runs at this size, "
                 "so it must be one of the gears"
             )
-    for dim in gears_by_dim:
-        _torch_compat.mark_unbacked(t, dim)
+    if _tracing[0] == "backed":
+        _torch_compat.install_oblivious_tracing(_is_geared)
+        for dim in gears_by_dim:
+            _torch_compat.mark_geared(t, dim)
+    else:
+        for dim in gears_by_dim:
+            _torch_compat.mark_unbacked(t, dim)
     setattr(t, GEARS_ATTR, gears_by_dim)
     log.debug("gears set on a tensor of shape %s: %s", tuple(t.shape), gears_by_dim)
 
@@ -207,3 +264,7 @@ def get_dim_gears(tensor: Any) -> dict[int, tuple[int, ...]] | None:
     """
     gears = getattr(tensor, GEARS_ATTR, None)
     return None if gears is None else dict(gears)
+
+
+def _is_geared(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and getattr(value, GEARS_ATTR, None) is not None
