@@ -146,6 +146,9 @@ def oracle(session: nox.Session) -> None:
     session.install(*ORACLE_REQUIREMENTS)
     args = list(session.posargs) or ["--results", "tools/oracle/RESULTS.md"]
     session.run("python", "tools/oracle/compare.py", *args, env=TEST_ENV)
+    if not session.posargs or "--check" in session.posargs:
+        # Gear options against TorchAir's own generator (a second, no compile).
+        session.run("python", "tools/oracle/gear_options.py", env=TEST_ENV)
 
 
 # Prints NPU_READY or the reason there is none; always exits 0 so nox can read it.

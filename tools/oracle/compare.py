@@ -4,7 +4,9 @@ For every case of ``cases.py``, both lowerings run on CPU:
 
 * **airgraph**: ``torch.compile(fn, backend=airgraph_dynamo.get_npu_backend(...),
   fullgraph=True, dynamic=case.dynamic)`` on the host target (interpret
-  mode); the GE graph the backend compiled is serialized with
+  mode); the GE graph the backend compiled, in the form the NPU target
+  loads it (updates of inputs as outputs reusing their memory,
+  ``airgraph_core.input_updates.updates_as_outputs``), is serialized with
   ``airgraph_core.ir.serialize.to_proto``.
 * **TorchAir**: the same ``torch.compile`` call with TorchAir's own backend,
   loaded from the ``torch_npu`` wheel by ``shared/tools/torchair_oracle/oracle.py``
@@ -108,6 +110,7 @@ def _lower_airgraph(case: case_list.Case) -> list[bytes]:
     import torch
     import torch._dynamo
 
+    from airgraph_core.input_updates import updates_as_outputs
     from airgraph_core.ir.serialize import to_proto
     from airgraph_dynamo import CompilerConfig, get_npu_backend
 
@@ -122,7 +125,8 @@ def _lower_airgraph(case: case_list.Case) -> list[bytes]:
             compiled(*case.make_inputs())
     finally:
         torch._dynamo.reset()
-    return [to_proto(g).SerializeToString() for g in backend.graphs]
+    # The host target applies Assign itself; GE gets the NPU target's form.
+    return [to_proto(updates_as_outputs(g)[0]).SerializeToString() for g in backend.graphs]
 
 
 def _torchair_lowerer() -> Any:

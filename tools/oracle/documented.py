@@ -81,7 +81,7 @@ REASONS: tuple[Reason, ...] = (
         "Range in int64 (TorchAir: int32 then Cast): no int32 overflow for long ranges",
     ),  # fmt: skip
     Reason(
-        ("mul_scalar_bf16*",),
+        ("mul_scalar_bf16*", "chunk_bf16*"),
         (r"airgraph only: Cast",),
         "Muls' GE prototype (shared/ge/opdefs.json) lists no BF16, so bf16 scales in "
         "float32 between two Casts; same single rounding as TorchAir's Muls",
@@ -99,7 +99,13 @@ REASONS: tuple[Reason, ...] = (
         "airgraph emits no op for it",
     ),
     Reason(
-        ("matmul_4d*", "linear_bias_3d*", "*view_out*"),
+        ("split*", "chunk*"),
+        (r"TorchAir only: (Const, )?Pack",),
+        "split sizes as one 1-D Const; TorchAir packs one 0-d Const per piece (a Pack GE "
+        "folds back into that Const)",
+    ),
+    Reason(
+        ("matmul_4d*", "linear_bias_3d*", "*view_out*", "attention_fp32", "attention_fp16"),
         (r"TorchAir only: (Const, )?Reshape",),
         "the output is a view (an ATen `view` of the matmul result): airgraph returns the "
         "matmul result from GE and makes the output as a view of it after the run, with "

@@ -44,6 +44,10 @@ What counts as harmless (dropped or rewritten before comparing):
   inputs, are differences.
 * **Float precision.** Float attributes are compared as the float32 values GE
   stores.
+* **In-place updates** (before normalizing, in ``compare.py``): airgraph's
+  graph is taken in the form the NPU target loads it, each ``Assign`` into a
+  ``Data`` an output reusing the input's memory
+  (``airgraph_core.input_updates.updates_as_outputs``), as TorchAir does.
 
 Everything else is a difference: op types, wiring, non-default attribute
 values (including ``Const`` values with their dtype and shape), output

@@ -6,6 +6,8 @@ registered converters. Inputs become ``Data`` ops (or ``Const`` when frozen),
 outputs feed one ``NetOutput``. A symbolic size input that a tensor input's
 dim carries is read inside the graph (``Shape`` + ``Gather``) instead of
 becoming a host scalar ``Data``; a size input nothing reads gets no ``Data``.
+The lowered graph then goes through :func:`~airgraph_core.graph_cleanup.cleanup_graph`
+(chains of ``Reshape``/``Transpose`` folded, inner ``Identity`` ops bypassed).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from torch.fx import GraphModule, Node
 from airgraph_core.converters.context import ConversionContext, SymValue, spec_of
 from airgraph_core.converters.registry import lookup, target_name
 from airgraph_core.converters.symbolic import dim_size
+from airgraph_core.graph_cleanup import cleanup_graph
 from airgraph_core.ir.builder import GraphBuilder, TensorRef
 from airgraph_core.ir.dtypes import DataType
 from airgraph_core.ir.graph import Attr, AttrKind, GeGraph, GeOp
@@ -187,7 +190,7 @@ def lower_graph(
         else:
             raise ValueError(f"gm: node {node.name!r} has unsupported kind {node.op!r}")
 
-    graph = b.graph
+    graph = cleanup_graph(b.graph)
     graph.attrs[INPUT_SOURCES_ATTR] = Attr(AttrKind.LIST_I, tuple(sources))
     graph.attrs["_input_placements"] = Attr(AttrKind.LIST_I, tuple(placements))
     graph.attrs["_executor_type"] = Attr(AttrKind.I, 1)

@@ -20,7 +20,7 @@ from torch.fx.experimental.symbolic_shapes import guard_or_false
 
 from airgraph_core.converters.context import ConversionContext, SymValue, spec_of
 from airgraph_core.converters.registry import INTS, NUMERIC, register
-from airgraph_core.converters.shape import DATA_DTYPES, same_shape, strided_slice
+from airgraph_core.converters.shape import DATA_DTYPES, OPEN_END, same_shape, strided_slice
 from airgraph_core.converters.strided import scatter_through_view, static_positions, view_positions
 from airgraph_core.converters.symbolic import dim_size, dim_sizes, sym_operand
 from airgraph_core.ir.builder import TensorRef
@@ -346,8 +346,8 @@ def _write_slice(
         parts.append(strided_slice(ctx, x, dim, 0, start, out=_part_spec(x, dim, start)))
     parts.append(ctx.cast(src, dtype))
     if end is not None and not (isinstance(end, int) and guard_or_false(end == size)):
-        stop = dim_size(ctx, x, val, dim)
-        parts.append(strided_slice(ctx, x, dim, end, stop, out=_part_spec(x, dim, None, size, end)))
+        part = _part_spec(x, dim, None, size, end)
+        parts.append(strided_slice(ctx, x, dim, end, OPEN_END, out=part))
     if len(parts) == 1:
         return parts[0]
     concat_dim = ctx.const(dim, DataType.INT64)

@@ -14,6 +14,7 @@ import torch
 
 from airgraph_core.converters.context import ConversionContext
 from airgraph_core.converters.registry import FLOATS, register
+from airgraph_core.ir.dtypes import DataType
 
 aten = torch.ops.aten
 
@@ -29,6 +30,10 @@ def mm(ctx: ConversionContext, x1: Any, x2: Any) -> Any:
 @register(aten.bmm.default, dtypes=MATMUL_DTYPES, ranks=range(3, 4), ge_ops=("BatchMatMul",))
 def bmm(ctx: ConversionContext, x1: Any, x2: Any) -> Any:
     return ctx.b.op("BatchMatMul", x1, x2, out=ctx.out(), adj_x1=False, adj_x2=False)
+
+
+#: Where TorchAir gives MatMulV2 the bias (``is_need_to_convert_bias``).
+_FUSED_BIAS_DTYPES = frozenset({DataType.FLOAT16, DataType.BF16})
 
 
 def _bias_fits(ctx: ConversionContext) -> bool:
@@ -48,9 +53,14 @@ def addmm(
     ctx: ConversionContext, bias: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1
 ) -> Any:
     """``beta * bias + alpha * (mat1 @ mat2)``: a biased MatMulV2 for the
-    ``nn.Linear`` case, else MatMulV2 followed by Mul / Add / AxpyV2."""
+    half-precision ``nn.Linear`` case, else MatMulV2 followed by Mul / Add / AxpyV2.
+
+    As TorchAir: only a float16/bfloat16 1-D bias goes into MatMulV2;
+    otherwise the product is multiplied by ``alpha`` even when it is 1 (a
+    ``Mul`` TorchAir's source says must stay for float32), then added.
+    """
     dtype, shape = ctx.out()
-    if beta == 1 and alpha == 1 and _bias_fits(ctx):
+    if dtype in _FUSED_BIAS_DTYPES and beta == 1 and alpha == 1 and _bias_fits(ctx):
         return ctx.b.op(
             "MatMulV2", mat1, mat2, bias, None, out=(dtype, shape),
             transpose_x1=False, transpose_x2=False,
@@ -59,7 +69,8 @@ def addmm(
     y = ctx.b.op(
         "MatMulV2", mat1, mat2, out=(dtype, prod_shape), transpose_x1=False, transpose_x2=False
     )
-    return _scaled_sum(ctx, y, ctx.cast(bias, dtype), beta, alpha)
+    y = ctx.b.op("Mul", y, ctx.scalar(alpha, dtype), out=y.spec)
+    return _scaled_sum(ctx, y, ctx.cast(bias, dtype), beta, 1)
 
 
 @register(

@@ -73,7 +73,7 @@ def embedding(
     sparse: bool = False,
 ) -> Any:
     """Rows of ``weight``: GatherV2 along axis 0 (``padding_idx`` only matters for gradients)."""
-    axis = ctx.const(0, DataType.INT64)
+    axis = ctx.const(torch.tensor([0], dtype=torch.int64))  # a [1] tensor, as TorchAir's
     return ctx.b.op("GatherV2", weight, indices, axis, out=ctx.out(), batch_dims=0)
 
 

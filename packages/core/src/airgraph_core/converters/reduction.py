@@ -29,12 +29,16 @@ PROMOTING = NUMERIC | {torch.bool, torch.int8, torch.uint8, torch.int16}
 
 
 def _axes(x: Any, dim: Any) -> list[int]:
-    """ATen ``dim`` (int, list, ``None`` or ``[]`` for all) as non-negative GE axes."""
+    """ATen ``dim`` (int, list, ``None`` or ``[]`` for all) as GE axes.
+
+    Given dims keep their sign, as TorchAir passes them (GE counts negative
+    axes from the end); ATen has already range-checked them.
+    """
     rank = x.rank
     if rank == 0 or dim is None or (isinstance(dim, Sequence) and len(dim) == 0):
         return list(range(rank))
     dims = [dim] if isinstance(dim, int) else list(dim)
-    return [d % rank for d in dims]
+    return [int(d) for d in dims]
 
 
 def _reduce(
@@ -135,7 +139,7 @@ def _arg_extreme(ctx: ConversionContext, op_type: str, x: Any, dim: Any, keepdim
         axis = 0
     else:
         axis = _axes(x, dim)[0]
-    reduced = tuple(d for i, d in enumerate(x.shape) if i != axis)
+    reduced = tuple(d for i, d in enumerate(x.shape) if i != axis % max(x.rank, 1))
     y = ctx.b.op(
         op_type, x, ctx.const(axis, DataType.INT64), out=(DataType.INT64, reduced), dtype=dtype
     )
@@ -143,7 +147,7 @@ def _arg_extreme(ctx: ConversionContext, op_type: str, x: Any, dim: Any, keepdim
         return y
     if dim is None:
         return ctx.b.op("Reshape", y, ctx.const(list(shape)), out=(dtype, shape))
-    return ctx.b.op("Unsqueeze", y, out=(dtype, shape), axes=[axis])
+    return ctx.b.op("Unsqueeze", y, out=(dtype, shape), axes=[axis % max(x.rank, 1)])
 
 
 def _numel(shape: tuple[int, ...]) -> int:
@@ -210,6 +214,7 @@ def sort(
     values, index = ctx.b.op(
         "Sort", ctx.cast(x, work),
         out=[(work, shape), (DataType.INT32, shape)],
-        axis=_axes(x, dim)[0], descending=bool(descending), stable=bool(stable),
+        axis=_axes(x, dim)[0] % max(x.rank, 1),  # TorchAir's Sort axis is non-negative
+        descending=bool(descending), stable=bool(stable),
     )  # fmt: skip
     return ctx.cast(values, dtype), ctx.cast(index, DataType.INT64)

@@ -8,14 +8,13 @@ of no size-1 dim, ``alias``) emit nothing and return their input.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import torch
 from torch.fx import Node
 from torch.fx.experimental.symbolic_shapes import guard_or_false
 
-from airgraph_core.converters.context import ConversionContext, SymValue
+from airgraph_core.converters.context import ConversionContext
 from airgraph_core.converters.registry import ALL_DTYPES, register
 from airgraph_core.converters.symbolic import dim_size, dim_sizes, sym_operand
 from airgraph_core.ir.builder import TensorRef
@@ -68,11 +67,17 @@ def alias(ctx: ConversionContext, x: TensorRef) -> TensorRef:
     return x
 
 
-@register(aten.permute.default, dtypes=VIEW_DTYPES, ge_ops=("Transpose",))
+@register(aten.permute.default, dtypes=VIEW_DTYPES, ge_ops=("Transpose", "Reshape"))
 def permute(ctx: ConversionContext, x: TensorRef, dims: list[int]) -> TensorRef:
     perm = [d % max(x.rank, 1) for d in dims]
     if perm == sorted(perm):
         return x
+    dtype, shape = ctx.out()
+    moved = [d for d in perm if x.shape[d] != 1]
+    if moved == sorted(moved) and all(n >= 0 for n in shape):
+        # Only size-1 dims move: the data order is unchanged, so a Reshape
+        # (TorchAir: Squeeze + Unsqueeze, which GE folds to one Reshape).
+        return ctx.b.op("Reshape", x, ctx.int_list(list(shape)), out=(dtype, shape))
     return ctx.b.op("Transpose", x, _perm_const(ctx, perm), out=ctx.out())
 
 
@@ -126,7 +131,8 @@ def squeeze(ctx: ConversionContext, x: TensorRef, dim: Any = None) -> TensorRef:
     else:
         dims = [dim] if isinstance(dim, int) else list(dim)
     # Only dims of static size 1 go; naming them keeps GE from guessing on dynamic dims.
-    axes = sorted({d % val.dim() for d in dims if val.dim() and val.shape[d % val.dim()] == 1})
+    # Given dims keep their sign, as TorchAir passes them.
+    axes = [d for d in dims if val.dim() and val.shape[d % val.dim()] == 1]
     if not axes:
         return x
     return ctx.b.op("Squeeze", x, out=ctx.out(), axis=axes)
@@ -150,7 +156,7 @@ def cat(ctx: ConversionContext, tensors: list[TensorRef], dim: int = 0) -> Tenso
         return ctx.b.op("Fill", ctx.int_list(list(shape)), ctx.const(0, dtype), out=(dtype, shape))
     if len(keep) == 1:
         return keep[0]
-    dim = dim % len(shape)
+    # ``dim`` as given (negative counts from the end in GE too), as TorchAir passes it.
     return ctx.b.op("ConcatV2", keep, _cat_dim_const(ctx, dim), out=(dtype, shape), N=len(keep))
 
 
@@ -178,7 +184,7 @@ def unbind(ctx: ConversionContext, x: TensorRef, dim: int = 0) -> list[TensorRef
 def _split_v(ctx: ConversionContext, x: TensorRef, sizes: list[Any], dim: int) -> list[TensorRef]:
     n = len(ctx.node.meta["val"])
     outs = [ctx.out(i) for i in range(n)]
-    split_dim = ctx.const(dim % x.rank, DataType.INT32)
+    split_dim = ctx.const(dim, DataType.INT32)  # as given, as TorchAir passes it
     return ctx.b.op("SplitV", x, ctx.int_list(sizes), split_dim, out=outs, num_split=n)
 
 
@@ -197,6 +203,10 @@ def split_with_sizes(
     return _split_v(ctx, x, list(split_sizes), dim)
 
 
+#: The end TorchAir gives an open slice; StridedSliceV2 clamps ends to the dim's size.
+OPEN_END = 2147483647
+
+
 def strided_slice(
     ctx: ConversionContext,
     x: TensorRef,
@@ -206,8 +216,11 @@ def strided_slice(
     step: Any = 1,
     out: Any = None,
 ) -> TensorRef:
-    """``x[start:end:step]`` along ``dim`` as one ``StridedSliceV2`` (python slice semantics)."""
-    ints = [ctx.int_list([v]) for v in (start, end, dim, step)]
+    """``x[start:end:step]`` along ``dim`` as one ``StridedSliceV2`` (python slice semantics).
+
+    begin, end, axes and strides are 0-d tensors, as TorchAir gives them.
+    """
+    ints = [sym_operand(ctx, v) for v in (start, end, dim, step)]
     return ctx.b.op("StridedSliceV2", x, *ints, out=out)
 
 
@@ -223,28 +236,22 @@ def slice_(
     val, out = _in_val(ctx), ctx.node.meta["val"]
     if same_shape(val, out):
         return x
-    dim = dim % x.rank
     start = 0 if start is None else start
-    if end is None or (isinstance(end, int) and end >= sys.maxsize):
-        end = dim_size(ctx, x, val, dim)
-    elif isinstance(end, int) and isinstance(val.shape[dim], int):
-        end = min(end, val.shape[dim])
+    # As TorchAir: ``dim`` as given, an open (or too large) end as INT32_MAX,
+    # which StridedSliceV2 clamps to the dim's size; no Shape read for it.
+    if end is None or (isinstance(end, int) and end > OPEN_END):
+        end = OPEN_END
     return strided_slice(ctx, x, dim, start, end, step, out=ctx.out())
 
 
 @register(aten.select.int, dtypes=VIEW_DTYPES, ge_ops=("GatherV2",))
 def select(ctx: ConversionContext, x: TensorRef, dim: int, index: Any) -> TensorRef:
-    dim = dim % x.rank
-    if isinstance(index, int) and index < 0:
-        size = dim_size(ctx, x, _in_val(ctx), dim)
-        index = index + size if isinstance(size, int) else _add(ctx, size, index)
-    axis = ctx.const(dim, DataType.INT64)
-    return ctx.b.op("GatherV2", x, sym_operand(ctx, index), axis, out=ctx.out())
-
-
-def _add(ctx: ConversionContext, a: Any, b: Any) -> SymValue:
-    ref = ctx.b.op("Add", sym_operand(ctx, a), sym_operand(ctx, b), out=(DataType.INT64, ()))
-    return SymValue(ref)
+    # As TorchAir: ``dim`` as given in a [1] tensor, a negative index left to
+    # GatherV2 (``negative_index_support``) instead of adding the dim's size.
+    axis = ctx.const(torch.tensor([dim], dtype=torch.int64))
+    return ctx.b.op(
+        "GatherV2", x, sym_operand(ctx, index), axis, out=ctx.out(), negative_index_support=True
+    )
 
 
 @register(aten.repeat.default, dtypes=DATA_DTYPES, ge_ops=("Tile", "Reshape"))
@@ -279,5 +286,5 @@ def constant_pad_nd(
 def flip(ctx: ConversionContext, x: TensorRef, dims: list[int]) -> TensorRef:
     if not dims:
         return x
-    axes = ctx.const(torch.tensor([d % x.rank for d in dims], dtype=torch.int64))
+    axes = ctx.const(torch.tensor(list(dims), dtype=torch.int64))  # as given, as TorchAir
     return ctx.b.op("ReverseV2", x, axes, out=ctx.out())

@@ -28,7 +28,7 @@ def gather_v2(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     x, indices, axis = inputs
     if attrs.get("batch_dims", 0):
         raise NotImplementedError("GatherV2: batch_dims is not supported on the host target")
-    axis = axis % x.dim()
+    axis = (axis[0] if isinstance(axis, list) else axis) % x.dim()  # 0-d or [1]
     flat = indices.reshape(-1).to(torch.int64)
     if attrs.get("negative_index_support", False):
         flat = torch.where(flat < 0, flat + x.shape[axis], flat)

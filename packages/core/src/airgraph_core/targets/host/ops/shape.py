@@ -92,6 +92,8 @@ def strided_slice_v2(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
         for m in ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")
     ):
         raise NotImplementedError("StridedSliceV2: masks are not supported on the host target")
+    # 0-d begin/end/axes/strides (TorchAir's form for one axis) or 1-D lists.
+    begin, end, axes, strides = ([v] if isinstance(v, int) else v for v in inputs[1:])
     axes = list(range(len(begin))) if axes is None else axes
     strides = [1] * len(begin) if strides is None else strides
     index: list[Any] = [slice(None)] * x.dim()
