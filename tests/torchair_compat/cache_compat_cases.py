@@ -1,8 +1,9 @@
 """TorchAir's cache_compile cases (``tests/st/torchair_cache_compile_st.py``) as scenarios.
 
-Run as a script in a fresh process: ``python cache_compat_cases.py <root> <phase>``
-runs every case with its own cache folder under ``<root>`` and prints one
-JSON object (case -> result) on the last line. The test module runs it twice,
+Run as a script in a fresh process: ``python cache_compat_cases.py <root> <phase>
+[case,case...]`` runs every case (or the named ones), each with its own cache
+folder under ``<root>``, and prints one JSON object (case -> result) on the
+last line. The test module runs it twice,
 ``cold`` then ``warm``: a warm start is a new process, as in deployment,
 where TorchAir's tests build a second model in the same process with its
 saver forbidden. The models are in ``cache_compat_models.py``; every result
@@ -352,9 +353,11 @@ CASES = {
 }
 
 
-def main(root: str, phase: str) -> None:
+def main(root: str, phase: str, names: list[str] | None = None) -> None:
+    """Run ``names`` (default: every case); print their results as JSON."""
+    chosen = {n: CASES[n] for n in names} if names else CASES
     results = {}
-    for name, case in CASES.items():
+    for name, case in chosen.items():
         folder = Path(root) / name
         try:
             results[name] = case(folder, phase)
@@ -365,4 +368,4 @@ def main(root: str, phase: str) -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3].split(",") if len(sys.argv) > 3 else None)
