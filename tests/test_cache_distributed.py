@@ -231,5 +231,5 @@ def test_ranks_running_different_collectives_raise_instead_of_hanging(tmp_path):
         assert "HcomAllReduce" in message and "HcomAllGather" in message
     # Rank 1's graph has no collective: it runs; rank 0 reports it after the timeout.
     assert results[1]["missing"] == "ran"
-    assert "rank 0: rank 1 did not reach the first run" in results[0]["missing"]
+    assert "rank 0: rank(s) 1 did not reach the first run" in results[0]["missing"]
     assert "within 3 s" in results[0]["missing"]

@@ -139,20 +139,20 @@ def agree(
     store = default_store()
     store.set(prefix + str(rank), json.dumps(mine))
     seconds = _timeout()
+    peers = [p for p in ranks if p != rank]
+    keys = [prefix + str(p) for p in peers]
+    try:
+        store.wait(keys, datetime.timedelta(seconds=seconds))
+    except Exception as e:  # the store's timeout error type varies by store
+        missing = [p for p, key in zip(peers, keys) if not store.check([key])]
+        raise RankMismatchError(
+            f"rank {rank}: rank(s) {', '.join(map(str, missing))} did not reach the first run "
+            f"of the cached program {where} within {seconds:g} s (${RANK_TIMEOUT_ENV}); ranks "
+            f"{list(ranks)} run its collectives together, so every one must call it, with the "
+            f"same program ({type(e).__name__}: {e})"
+        ) from e
     posts = {rank: mine}
-    for peer in ranks:
-        if peer == rank:
-            continue
-        try:
-            store.wait([prefix + str(peer)], datetime.timedelta(seconds=seconds))
-        except Exception as e:  # the store's timeout error type varies by store
-            raise RankMismatchError(
-                f"rank {rank}: rank {peer} did not reach the first run of the cached program "
-                f"{where} within {seconds:g} s (${RANK_TIMEOUT_ENV}); ranks {list(ranks)} run "
-                "its collectives together, so every one must call it, with the same program "
-                f"({type(e).__name__}: {e})"
-            ) from e
-        posts[peer] = json.loads(store.get(prefix + str(peer)))
+    posts.update({p: json.loads(store.get(key)) for p, key in zip(peers, keys)})
     statuses = {p["status"] for p in posts.values()}
     if len(statuses) > 1:
         log.warning(
