@@ -40,6 +40,7 @@ __all__ = [
     "RankMismatchError",
     "agree",
     "participants",
+    "rank_timeout",
 ]
 
 log = logging.getLogger("airgraph.cache")
@@ -55,7 +56,12 @@ class RankMismatchError(RuntimeError):
     """Ranks that must run the same graph (its collectives meet) would run different ones."""
 
 
-def _timeout() -> float:
+def rank_timeout() -> float:
+    """Seconds a rank waits for the others: ``$AIRGRAPH_CACHE_RANK_TIMEOUT``, else 600.
+
+    Raises:
+        ValueError: the variable is set to something other than a number > 0.
+    """
     text = os.environ.get(RANK_TIMEOUT_ENV)
     if not text:
         return RANK_TIMEOUT_SECONDS
@@ -138,7 +144,7 @@ def agree(
     rank = dist.get_rank()
     store = default_store()
     store.set(prefix + str(rank), json.dumps(mine))
-    seconds = _timeout()
+    seconds = rank_timeout()
     peers = [p for p in ranks if p != rank]
     keys = [prefix + str(p) for p in peers]
     try:
