@@ -42,11 +42,12 @@ def test_scatter_reduce_float32(self_shape, idx_shape, dim, reduce, include_self
     check_lowering(fn, inputs, expect_ops=["SelectV2"])
 
 
+@pytest.mark.parametrize("include_self", [True, False])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.int32, torch.int64])
 @pytest.mark.parametrize("reduce", REDUCES)
-def test_scatter_reduce_dtypes(dtype, reduce):
+def test_scatter_reduce_dtypes(dtype, reduce, include_self):
     def fn(x, i, s):
-        return x.scatter_reduce(1, i, s, reduce, include_self=False)
+        return x.scatter_reduce(1, i, s, reduce, include_self=include_self)
 
     check_lowering(fn, _inputs((3, 6), (3, 5), 1, dtype, src_extra=1))
 

@@ -28,6 +28,7 @@ from airgraph_core.converters.context import ConversionContext
 from airgraph_core.converters.registry import NUMERIC, register
 from airgraph_core.ir.builder import TensorRef
 from airgraph_core.ir.dtypes import DataType
+from airgraph_core.ir.opdefs import prototype
 
 __all__: list[str] = []
 
@@ -126,12 +127,24 @@ def scatter_reduce(
     )
     count = ctx.b.op("UnsortedSegmentSum", ones, ids, num, out=(DataType.INT32, (numel,)))
     if include_self:
-        reduced = ctx.b.op(_COMBINE[reduce], flat_x, reduced, out=vec)
+        reduced = _combine(ctx, _COMBINE[reduce], flat_x, reduced)
     if reduce == "mean":
         reduced = _mean(ctx, reduced, count, include_self, dtype, numel)
     landed = ctx.b.op("Greater", count, ctx.const(0, DataType.INT32), out=(DataType.BOOL, (numel,)))
     y = ctx.b.op("SelectV2", landed, reduced, flat_x, out=vec)
     return ctx.b.op("Reshape", y, ctx.int_list(list(shape)), out=(dtype, shape))
+
+
+def _combine(ctx: ConversionContext, op: str, x: TensorRef, y: TensorRef) -> TensorRef:
+    """``op(x, y)``, in float32 where the op's prototype lacks the dtype (bf16 Maximum)."""
+    allowed = prototype(op).inputs[0].dtypes
+    if allowed is None or x.dtype.opdef_name in allowed:
+        return ctx.b.op(op, x, y, out=x.spec)
+    wide = ctx.b.op(
+        op, ctx.cast(x, DataType.FLOAT), ctx.cast(y, DataType.FLOAT),
+        out=(DataType.FLOAT, x.shape),
+    )  # fmt: skip
+    return ctx.cast(wide, x.dtype)
 
 
 def _mean(
