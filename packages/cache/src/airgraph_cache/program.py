@@ -18,7 +18,7 @@ import torch
 
 from airgraph_cache.binding import InputBinding, OutputSpec
 from airgraph_cache.checks import GuardChecks, GuardMismatch
-from airgraph_core import OutputViews, convert_outputs
+from airgraph_core import OutputViews, rebuild_outputs
 
 __all__ = ["GuardMismatch", "InputMismatch", "Program", "path_text"]
 
@@ -93,9 +93,7 @@ class Program:
             self._check_gears(inputs)
         outs = self.executable(inputs)
         if not self._plain:
-            outs = convert_outputs(outs, self.kinds)
-            if self.views is not None:
-                self.views.apply(inputs, outs)
+            outs = rebuild_outputs(outs, inputs, self.kinds, self.views)
         return self.build(outs, inputs)
 
     def _check_gears(self, inputs: list[Any]) -> None:

@@ -36,6 +36,7 @@ from airgraph_core.lowering import (
     output_views,
 )
 from airgraph_core.output_views import OutputViews
+from airgraph_core.outputs import rebuild_outputs
 from airgraph_core.targets.host import HostProgram
 
 __version__ = "0.1.0"
@@ -65,6 +66,7 @@ __all__ = [
     "find_unsupported",
     "lower_graph",
     "output_views",
+    "rebuild_outputs",
     "register",
     "registered",
     "serialize",

@@ -21,10 +21,10 @@ from airgraph_core.ir.opdefs import validate_graph
 from airgraph_core.lowering import (
     INPUT_SOURCES_ATTR,
     OUTPUT_KINDS_ATTR,
-    convert_outputs,
     lower_graph,
     output_views,
 )
+from airgraph_core.outputs import rebuild_outputs
 from airgraph_core.targets.host.program import HostProgram
 
 __all__ = [
@@ -63,9 +63,8 @@ def assert_valid_ge_graph(graph: GeGraph) -> None:
 def run_lowered(graph: GeGraph, aten_inputs: Sequence[Any], mode: str = "interpret") -> list[Any]:
     """Run a lowered graph on the host with the inputs of its ATen graph."""
     inputs = [aten_inputs[i] for i in graph.attrs[INPUT_SOURCES_ATTR].value]
-    outs = convert_outputs(HostProgram(graph, mode)(*inputs), graph.attrs[OUTPUT_KINDS_ATTR].value)
-    views = output_views(graph)
-    return outs if views is None else views.apply(inputs, outs)
+    outs = HostProgram(graph, mode)(*inputs)
+    return rebuild_outputs(outs, inputs, graph.attrs[OUTPUT_KINDS_ATTR].value, output_views(graph))
 
 
 def check_lowering(

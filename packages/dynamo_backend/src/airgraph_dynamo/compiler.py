@@ -23,8 +23,8 @@ from torch.utils.hooks import RemovableHandle
 from airgraph_core import (
     GeGraph,
     OutputViews,
-    convert_outputs,
     output_views,
+    rebuild_outputs,
 )
 from airgraph_dynamo import _dynamo_compat
 from airgraph_dynamo.config import CompilerConfig
@@ -110,17 +110,25 @@ class _FirstCallObserver:
 class _GraphRunner:
     """The callable AOTAutograd gets back: ATen inputs -> target inputs -> outputs."""
 
-    def __init__(self, executable: Executable, sources: Sequence[int], kinds: Sequence[str]):
+    def __init__(
+        self,
+        executable: Executable,
+        sources: Sequence[int],
+        kinds: Sequence[str],
+        views: OutputViews | None,
+    ):
         self.executable = executable
         self.sources = tuple(sources)
         self.kinds = tuple(k for k in kinds if k)
+        self.views = views
 
     def __call__(self, *args: Any) -> list[Any]:
-        return convert_outputs(self.executable([args[p] for p in self.sources]), self.kinds)
+        inputs = [args[p] for p in self.sources]
+        return rebuild_outputs(self.executable(inputs), inputs, self.kinds, self.views)
 
 
 class _ViewOutputs:
-    """Rebuilds a graph's outputs that are views from their bases after the graph ran.
+    """Rebuilds a geared graph's outputs that are views from their bases after it ran.
 
     The GE graph does not return them (see :class:`~airgraph_core.OutputViews`):
     they are replayed on the call's inputs or the graph's outputs, so they
@@ -314,28 +322,23 @@ class AtenCompiler:
         self, record: CompiledGraph, executable: Executable, gm: GraphModule, graph: GeGraph
     ) -> Callable[..., Any]:
         sources = graph.attrs[_INPUT_SOURCES_ATTR].value
-        runner = self._graph_runner(record, executable, gm, graph)
-        views = output_views(graph)
-        return runner if views is None else _ViewOutputs(runner, views, sources)
-
-    def _graph_runner(
-        self, record: CompiledGraph, executable: Executable, gm: GraphModule, graph: GeGraph
-    ) -> Callable[..., Any]:
-        sources = graph.attrs[_INPUT_SOURCES_ATTR].value
         kinds = graph.attrs[_OUTPUT_KINDS_ATTR].value
-        if record.gears is not None:
-            return GearedRunner(
-                record.gears,
-                executable,
-                sources,
-                kinds,
-                gm,
-                gear_compile=self.config.airgraph_config.gear_compile,
-                out_of_gear=self.config.airgraph_config.out_of_gear,
-                graph_name=record.name,
-                per_shape=self.target.capabilities.compiles_per_shape,
-            )
-        return _GraphRunner(executable, sources, kinds)
+        views = output_views(graph)
+        if record.gears is None:
+            return _GraphRunner(executable, sources, kinds, views)
+        # Views are rebuilt after the gear runner sliced padded outputs back.
+        runner = GearedRunner(
+            record.gears,
+            executable,
+            sources,
+            kinds,
+            gm,
+            gear_compile=self.config.airgraph_config.gear_compile,
+            out_of_gear=self.config.airgraph_config.out_of_gear,
+            graph_name=record.name,
+            per_shape=self.target.capabilities.compiles_per_shape,
+        )
+        return runner if views is None else _ViewOutputs(runner, views, sources)
 
     def _observed(self, record: CompiledGraph, runner: Callable[..., Any]) -> Callable[..., Any]:
         if not self._first_call_hooks:
