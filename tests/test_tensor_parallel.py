@@ -119,23 +119,42 @@ def test_docs_example_inductor(tmp_path):
     _run_example(tmp_path, "")
 
 
+# Runs the example's main() and adds the number of Dynamo traces of this rank to its result.
+RUN_EXAMPLE = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("tensor_parallel", sys.argv[1])
+example = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(example)
+result = example.main(sys.argv[2:])
+traces = 0
+if "torch._dynamo" in sys.modules:
+    from torch._dynamo.utils import counters
+    traces = int(counters["stats"]["unique_graphs"])
+print("TRACED " + json.dumps({"rank": result["rank"], "traces": traces}), flush=True)
+"""
+
+
 @pytest.mark.slow
 def test_tensor_parallel_example_cold_then_warm(tmp_path):
     if not EXAMPLE.exists():
         pytest.skip(f"example not found at {EXAMPLE} (not running from a checkout)")
+    runner = tmp_path / "run_example.py"
+    runner.write_text(RUN_EXAMPLE)
     cache = tmp_path / "cache"
     runs = []
     for _ in range(2):
-        out = _torchrun(EXAMPLE, "--cache-dir", str(cache), "--host-mode", "interpret")
+        out = _torchrun(runner, str(EXAMPLE), "--cache-dir", str(cache), "--host-mode", "interpret")
         # The ranks print concurrently: one's line may run into the other's.
-        results = [json.loads(m) for m in re.findall(r"RESULT (\{[^{}]*\})", out)]
-        runs.append(sorted(results, key=lambda r: r["rank"]))
+        results = {r["rank"]: r for r in map(json.loads, re.findall(r"RESULT (\{[^{}]*\})", out))}
+        for traced in map(json.loads, re.findall(r"TRACED (\{[^{}]*\})", out)):
+            results[traced["rank"]]["traces"] = traced["traces"]
+        runs.append([results[r] for r in sorted(results)])
     cold, warm = runs
     assert [r["rank"] for r in cold] == [r["rank"] for r in warm] == [0, 1]
     assert [r["status"] for r in cold] == ["compiled", "compiled"]
-    assert [r["traces"] for r in cold] == [1, 1]
+    assert [r["traces"] for r in cold] == [1, 1]  # one Dynamo trace per rank
     assert [r["status"] for r in warm] == ["hit", "hit"]
-    assert [r["traces"] for r in warm] == [0, 0]
+    assert [r["traces"] for r in warm] == [0, 0]  # loaded without Dynamo
     assert [r["entry"] for r in warm] == [r["entry"] for r in cold]
     assert [Path(r["entry"]).name for r in warm] == ["rank_0", "rank_1"]
     for r in cold + warm:
