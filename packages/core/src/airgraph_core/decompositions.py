@@ -222,6 +222,26 @@ def _view_of(x: torch.Tensor) -> torch.Tensor:
     return aten.alias.default(x)
 
 
+def _sdpa_flash_for_cpu(
+    query, key, value, dropout_p=0.0, is_causal=False, *, attn_mask=None, scale=None
+):
+    output, attn = aten._scaled_dot_product_attention_math.default(
+        query,
+        key,
+        value,
+        attn_mask=attn_mask,
+        dropout_p=dropout_p,
+        is_causal=is_causal,
+        dropout_mask=None,
+        scale=scale,
+        enable_gqa=query.size(1) != key.size(1),
+    )
+    # The CPU kernel's layout, (N, L, H, E) contiguous seen as (N, H, L, E);
+    # clone, not contiguous(), so no stride check guards a symbolic size.
+    output = output.transpose(1, 2).clone(memory_format=torch.contiguous_format).transpose(1, 2)
+    return output, attn
+
+
 _CUSTOM: tuple[tuple[dict[Any, Callable], str], ...] = (
     (
         {
@@ -248,6 +268,12 @@ _CUSTOM: tuple[tuple[dict[Any, Callable], str], ...] = (
         {aten.native_group_norm.default: _native_group_norm},
         "group norm returns dead mean/rstd in inference and has no "
         "TorchAir converter: -> view + var_mean above + rsqrt/mul/add",
+    ),
+    (
+        {aten._scaled_dot_product_flash_attention_for_cpu.default: _sdpa_flash_for_cpu},
+        "CPU sdpa as torch decomposes it, but with the CPU kernel's output "
+        "layout: torch's lays it out (L, N, H, E), so a caller's "
+        "transpose(1, 2).contiguous() guards batch != 1 (gears with batch 1)",
     ),
 )
 
