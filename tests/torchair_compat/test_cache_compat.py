@@ -167,16 +167,7 @@ def test_prompt_and_decode_cached_then_hit(runs, case, upstream):
                 strict=True,
             ),
         ),
-        pytest.param(
-            "namedtuple_io",
-            "issue 14 item 3 (namedtuple return value)",
-            marks=pytest.mark.xfail(
-                reason="building a namedtuple in the method makes Dynamo guard a global whose "
-                "name holds an object id (___unnamed_scope_<id>), so every process takes "
-                "another variant of the key and a warm start compiles again",
-                strict=True,
-            ),
-        ),
+        ("namedtuple_io", "issue 14 item 3 (namedtuple argument and return value)"),
     ],
 )
 def test_cached_then_hit(runs, case, upstream):

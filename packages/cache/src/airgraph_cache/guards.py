@@ -448,6 +448,11 @@ def _value_specs(record: Any, inputs: set[Any]) -> list[dict[str, Any]]:
     where = record.name or "a global"
     if "['_compiled_call_impl']" in where:
         return []  # torch's nn.Module class attribute (covered by torch's version)
+    if where.startswith("G['___unnamed_scope_"):
+        # The namespace of a namedtuple's generated __new__ (stdlib code, covered by the
+        # Python version in the key), installed by Dynamo under an id-based name that no
+        # other process has: building a namedtuple in the method must not miss every time.
+        return []
     if _through_environ(record):
         return []  # os.environ's items: the env specs check the variables by name
     try:
