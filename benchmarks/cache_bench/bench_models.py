@@ -117,10 +117,24 @@ class TinyLinear(nn.Module):
         return self.fc(x)
 
 
+class Guarded(nn.Module):
+    """``x + y`` whose trace depends on an optional tensor and an int: per-call checks run."""
+
+    def _forward(
+        self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None, n: int = 1
+    ) -> torch.Tensor:
+        h = x + y
+        if mask is not None:
+            h = h * mask
+        if n > 2:
+            h = h + n
+        return h
+
+
 def build(kind: str = "gpt2") -> nn.Module:
-    """The model of ``kind`` (``gpt2``, ``add``, ``linear``), seeded, in eval mode."""
+    """The model of ``kind`` (``gpt2``, ``add``, ``linear``, ``guarded``), seeded, in eval mode."""
     torch.manual_seed(0)
-    model = {"gpt2": Gpt2, "add": Add, "linear": TinyLinear}[kind]()
+    model = {"gpt2": Gpt2, "add": Add, "linear": TinyLinear, "guarded": Guarded}[kind]()
     return model.eval()
 
 

@@ -179,6 +179,8 @@ def _tiny_inputs(kind: str) -> tuple:
     g = torch.Generator().manual_seed(2)
     if kind == "add":
         return (torch.randn(4, generator=g), torch.randn(4, generator=g))
+    if kind == "guarded":  # mask None and n == 3: two per-call checks besides the tensors'
+        return (torch.randn(4, generator=g), torch.randn(4, generator=g), None, 3)
     return (torch.randn(1, 4, generator=g),)
 
 
