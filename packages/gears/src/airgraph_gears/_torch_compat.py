@@ -87,8 +87,12 @@ def _on_compile_start(args: Any) -> None:
     import torch.fx.experimental._config as fx_config
 
     _saved.append(fx_config.backed_size_oblivious)
-    frame_locals = _compiling_frame_locals()
-    if frame_locals is not None and _any_geared(frame_locals.values(), depth=2):
+    try:
+        frame_locals = _compiling_frame_locals()
+        geared = frame_locals is not None and _any_geared(frame_locals.values(), depth=2)
+    except Exception:  # looking must never break a compile; the frame then traces as usual
+        geared = False
+    if geared:
         fx_config.backed_size_oblivious = True
 
 
