@@ -29,6 +29,7 @@ from cache_compat_models import (
     AnonymousBufferInList,
     ClosureModel,
     ComplexIo,
+    ComplexView,
     Decomposed,
     EmptyAdd,
     FieldBranch,
@@ -238,6 +239,20 @@ def case_global_tensor(folder: Path, phase: str) -> dict:
     return {"values": values, "statuses": statuses}
 
 
+def case_complex_view(folder: Path, phase: str, to_real: bool) -> dict:
+    torch.manual_seed(0)
+    if to_real:
+        x = torch.complex(torch.randn(4, 4), torch.randn(4, 4))
+    else:
+        x = torch.randn(4, 2)
+    model = ComplexView(str(folder), to_real)
+    result = _twice(model, model.cached, lambda m: m(x), lambda m: m._forward(x))
+    got = model(x)
+    # TorchAir: the result is an alias of the input (torch.view_as_real(args[1]) in its code).
+    result["alias"] = got.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+    return result
+
+
 def case_func_use_closure(folder: Path, phase: str) -> dict:
     x = torch.ones(2)
     model = ClosureModel(str(folder))
@@ -340,6 +355,8 @@ CASES = {
     "namedtuple_io": case_namedtuple_io,
     "field_branch": case_field_branch,
     "global_tensor": case_global_tensor,
+    "view_as_real": lambda folder, phase: case_complex_view(folder, phase, to_real=True),
+    "view_as_complex": lambda folder, phase: case_complex_view(folder, phase, to_real=False),
     "func_use_closure": case_func_use_closure,
     "anonymous_buffer": case_anonymous_buffer,
     "anonymous_buffer_in_list": case_anonymous_buffer_in_list,

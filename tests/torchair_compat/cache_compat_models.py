@@ -223,6 +223,25 @@ class GlobalTensor(torch.nn.Module):
         return x + OFFSET
 
 
+class ComplexView(torch.nn.Module):
+    """test_view_as_real_dynamic_sym_cache / test_view_as_complex_dynamic_sym_cache."""
+
+    def __init__(self, cache_dir: str, to_real: bool) -> None:
+        super().__init__()
+        self.to_real = to_real
+        self.cached = torchair.inference.cache_compile(
+            self._forward, config=interpret_config(), dynamic=True, cache_dir=cache_dir
+        )
+
+    def forward(self, x):
+        return self.cached(x)
+
+    def _forward(self, x):
+        if self.to_real:
+            return torch.view_as_real(x)
+        return torch.view_as_complex(x)
+
+
 class AnonymousModule(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()

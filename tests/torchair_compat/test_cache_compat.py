@@ -7,8 +7,8 @@ raise, we start a second process: the cold process compiles and publishes,
 the warm one must load every entry (``status == "hit"``) and give the same
 values as eager PyTorch.
 
-Upstream cases read (torchair_cache_compile_st.py, 30: 22 ported, 21 passing, 1 xfail;
-8 not ported) and what became of them:
+Upstream cases read (torchair_cache_compile_st.py, 30: 24 ported, 23 passing, 1 xfail;
+6 not ported) and what became of them:
 
 ==========================================  ====================================================
 upstream test                               here
@@ -50,8 +50,8 @@ test_backend_params_with_exception          ported
 test_rng_check                              ported
 test_frozen_param                           skipped: skipped upstream on torch > 2.1.1, and
                                             reads private generated code
-test_view_as_real_dynamic_sym_cache         skipped: private generated code; complex dtypes
-test_view_as_complex_dynamic_sym_cache      are issue 14 item 5
+test_view_as_real_dynamic_sym_cache         ported: values and the result an alias of the
+test_view_as_complex_dynamic_sym_cache      input (TorchAir's generated code is private)
 ==========================================  ====================================================
 
 ``torchair_npugraph_ex_cache_st.py`` (12 cases) tests the separate
@@ -157,6 +157,8 @@ def test_prompt_and_decode_cached_then_hit(runs, case, upstream):
         ("codegen_static", "test_codegen_static"),
         ("codegen_dynamic", "test_codegen_dynamic_high"),
         ("empty_tensor", "test_empty_tensor_option"),
+        ("view_as_real", "test_view_as_real_dynamic_sym_cache"),
+        ("view_as_complex", "test_view_as_complex_dynamic_sym_cache"),
         ("complex_io", "test_cache_hint_for_complex_io_process"),
         pytest.param(
             "func_use_closure",
@@ -222,6 +224,13 @@ def test_split_parts_are_views_of_the_input(runs, case):
         result = _case(runs, phase, case)
         assert result["views_of_input"] == [True, True]
         assert result["offsets"] == [0, 4]
+
+
+@pytest.mark.parametrize("case", ["view_as_real", "view_as_complex"])
+def test_complex_views_alias_the_input(runs, case):
+    """test_view_as_real/_complex_dynamic_sym_cache: the result is an alias of the input."""
+    for phase in ("cold", "warm"):
+        assert _case(runs, phase, case)["alias"] is True
 
 
 def test_decomposition_is_used_cold_and_warm(runs):
@@ -401,8 +410,6 @@ _GENERATED_CODE = "asserts TorchAir's generated Python (private CompiledModel.co
         ),
         ("test_codegen_dynamic", "skipped upstream on torch > 2.1.0; same inputs as _high"),
         ("test_frozen_param", _GENERATED_CODE + "; skipped upstream on torch > 2.1.1"),
-        ("test_view_as_real_dynamic_sym_cache", _GENERATED_CODE),
-        ("test_view_as_complex_dynamic_sym_cache", _GENERATED_CODE),
         (
             "torchair_npugraph_ex_cache_st.py (12 cases)",
             "the separate npugraph_ex package's aclgraph cache: NPU graph capture and replay",
