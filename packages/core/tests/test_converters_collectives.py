@@ -84,8 +84,10 @@ def test_all_reduce(op, reduction, dtype):
     g = check_lowering(
         lambda x: funcol.all_reduce(x, op, dist.group.WORLD) * 2,
         [make((4, 3), dtype)],
-        expect_ops=["HcomAllReduce", "Identity"],
+        expect_ops=["HcomAllReduce"],
     )
+    # wait_tensor's Identity feeds the Mul only: cleanup_graph bypasses it, as TorchAir's graphs.
+    assert "Identity" not in g.op_types()
     (hcom,) = hcom_ops(g)
     assert attrs_of(hcom) == {"reduction": reduction, "group": WORLD, "fusion": 0, "fusion_id": -1}
     assert_declared_attrs(hcom)
