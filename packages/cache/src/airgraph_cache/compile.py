@@ -31,8 +31,8 @@ from airgraph_cache.arguments import config_of_backend
 from airgraph_cache.binding import UncacheableError
 from airgraph_cache.cache_access import EntryAccess
 from airgraph_cache.keys import CacheKey, build_key, variant_key
-from airgraph_cache.random_ops import RandomOpRefusal
 from airgraph_cache.program import GuardMismatch, InputMismatch, Program
+from airgraph_cache.random_ops import RandomOpRefusal
 from airgraph_cache.recipe import (
     GRAPH_FILE,
     MethodContext,

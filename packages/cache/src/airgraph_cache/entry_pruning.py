@@ -89,7 +89,9 @@ def select_for_prune(
     if older_than is None and max_bytes is None:
         raise ValueError("give older_than, max_bytes or both")
     if (older_than is not None and older_than < 0) or (max_bytes is not None and max_bytes < 0):
-        raise ValueError(f"expected limits >= 0, got older_than={older_than}, max_bytes={max_bytes}")
+        raise ValueError(
+            f"expected limits >= 0, got older_than={older_than}, max_bytes={max_bytes}"
+        )
     now = time.time() if now is None else now
     by_use = sorted(ranks, key=lambda r: (r.last_used, str(r.path)))
     chosen = [r for r in by_use if older_than is not None and now - r.last_used > older_than]
