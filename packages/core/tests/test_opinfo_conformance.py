@@ -232,7 +232,10 @@ def run_sample(op: Any, sample: Any, modes: tuple[str, ...], dynamo: bool) -> st
     user = {id(t): i for i, t in enumerate(aten_inputs) if isinstance(t, torch.Tensor)}
     for mode in modes:
         run_inputs = [a.clone() if id(a) in user else a for a in aten_inputs]
-        got = run_lowered(graph, run_inputs, mode)
+        with warnings.catch_warnings():
+            # Inductor warns that it falls back to eager kernels for complex ops (torch 2.13).
+            warnings.filterwarnings("ignore", "Torchinductor does not support code generation")
+            got = run_lowered(graph, run_inputs, mode)
         got = got if isinstance(expected, (list, tuple)) else got[0]
         try:
             _compare(op, expected, got)
