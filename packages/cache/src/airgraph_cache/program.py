@@ -6,6 +6,9 @@ call it runs the recorded guard checks that read the call (see
 caller looks for another entry), fetches the inputs through the
 :class:`~airgraph_cache.binding.InputBinding`, checks their dtypes, static dims
 and devices, runs the executable, and rebuilds the method's return value.
+Geared shapes outside the gears follow the backend's
+:class:`~airgraph_dynamo.gear_dispatch.OutOfGear` policy, recorded in the
+entry, so a warm start errs, pads or falls back exactly as the cold one.
 """
 
 from __future__ import annotations
@@ -68,12 +71,19 @@ class Program:
         self.gear_inputs: tuple[int, ...] = ()
         self.gear_shapes: frozenset[tuple] = frozenset()
         self.out_of_gear = "error"
+        #: The backend's out-of-gear policy (the same errors, pads and fallbacks).
+        self.policy: Any = None
         if gears:
             self.gear_inputs = tuple(gears["inputs"])
             self.gear_shapes = frozenset(
                 tuple(tuple(shape) for shape in combo) for combo in gears["shapes"]
             )
             self.out_of_gear = gears["out_of_gear"]
+            # Imported here: a warm start without gears does not import the backend.
+            from airgraph_dynamo.gear_dispatch import OutOfGear
+
+            # KeyError on an entry written before the policy was recorded: recompiled.
+            self.policy = OutOfGear.from_json(gears["policy"])
 
     def __call__(self, args: tuple, kwargs: dict) -> Any:
         check = self._call_check
@@ -90,25 +100,25 @@ class Program:
         if self.checks:
             self._check(inputs)
         if self.gear_inputs:
-            self._check_gears(inputs)
+            key = tuple(tuple(inputs[i].shape) for i in self.gear_inputs)
+            if key not in self.gear_shapes:
+                return self._out_of_gear(key, inputs, args, kwargs)
         outs = self.executable(inputs)
         if not self._plain:
             outs = rebuild_outputs(outs, inputs, self.kinds, self.views)
         return self.build(outs, inputs)
 
-    def _check_gears(self, inputs: list[Any]) -> None:
-        shapes = tuple(tuple(inputs[i].shape) for i in self.gear_inputs)
-        if shapes in self.gear_shapes:
-            return
-        where = ", ".join(path_text(self.binding.paths[i]) for i in self.gear_inputs)
-        table = "; ".join(str(list(c)) for c in sorted(self.gear_shapes))
-        message = f"shapes {list(shapes)} of ({where}) match no gear; the gears are: {table}"
-        if self.out_of_gear == "error":
-            from airgraph_dynamo.gear_dispatch import OutOfGearError
-
-            raise OutOfGearError(message)
-        # "pad" and "fallback": the cached graph is dynamic, so it serves the shape directly.
-        log.warning("%s; running it uncached in shape (out_of_gear=%r)", message, self.out_of_gear)
+    def _out_of_gear(self, key: tuple, inputs: list[Any], args: tuple, kwargs: dict) -> Any:
+        """Serve shapes outside the gears as the backend does (``airgraph_config.out_of_gear``)."""
+        assert self.policy is not None
+        pad = self.policy.resolve(key)
+        if pad is None:  # fallback: the method runs eagerly in PyTorch, uncompiled
+            return self.binding.fn(self.module, *args, **kwargs)
+        outs = self.executable(pad.pad(inputs, self.gear_inputs))
+        if not self._plain:
+            # Views are replayed on the call's own inputs; the rest is cut back below.
+            outs = rebuild_outputs(outs, inputs, self.kinds, self.views)
+        return self.build(pad.slice_back(outs), inputs)
 
     def _check(self, inputs: list[Any]) -> None:
         for i, dtype, rank, fixed, device, shape in self.checks:

@@ -218,11 +218,22 @@ def _gear_recipe(record: Any, config: Any) -> dict[str, Any] | None:
     setup = getattr(record, "gears", None)
     if setup is None:
         return None
+    from airgraph_dynamo.gear_dispatch import OutOfGear
+
     combos = setup.plan.combinations
+    sources = record.ge_graph.attrs["_airgraph_input_sources"].value
+    # The backend's out-of-gear policy, its positions moved to the program's inputs.
+    policy = OutOfGear.from_setup(
+        setup,
+        config.airgraph_config.out_of_gear,
+        record.name,
+        positions={aten: i for i, aten in enumerate(sources)},
+    )
     return {
         "inputs": [g.data_index for g in setup.inputs],
         "shapes": [[list(shape) for shape in combos[i]] for i in setup.feasible],
         "out_of_gear": config.airgraph_config.out_of_gear,
+        "policy": policy.to_json(),
     }
 
 
