@@ -120,6 +120,20 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def opinfo(session: nox.Session) -> None:
+    """Run the full OpInfo conformance run (every dtype, Dynamo, both host modes; hours)."""
+    _install_packages(session, ["core"])
+    session.run(
+        "pytest",
+        "packages/core/tests/test_opinfo_conformance.py",
+        "-k",
+        "test_opinfo_full",
+        *session.posargs,
+        env={**_test_env(session), "AIRGRAPH_OPINFO_FULL": "1"},
+    )
+
+
+@nox.session(python=PYTHON)
 def proto(session: nox.Session) -> None:
     """Check that the generated GE protobuf modules match their .proto sources."""
     session.install("protobuf>=4.21", "grpcio-tools==1.53.2")
