@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 
@@ -78,6 +80,53 @@ def test_arange_float_step(dynamic):
         )
 
     check_lowering(fn, [make((5, 2), torch.float32)], dynamic=dynamic, expect_ops=["Range"])
+
+
+ARANGE_DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int32]
+
+
+def _arange_cases(seed: int, count: int) -> list[tuple[float, float, float, torch.dtype]]:
+    """Seeded (start, end, step, dtype) with fractional steps of both signs,
+    plus the cases a float32 length count got wrong."""
+    rng = random.Random(seed)
+    cases = [(0, 1, 0.1, torch.float32), (-1.5, 2.3, 0.3, torch.float32)]
+    cases += [(0, 1, 0.1, torch.float16), (-1.5, 2.3, 1.3, torch.int32), (0, 2.5, 1, torch.int64)]
+    while len(cases) < count:
+        dtype = rng.choice(ARANGE_DTYPES)
+        start = round(rng.uniform(-5, 5), rng.choice([0, 1, 2, 7]))
+        # Integer dtypes truncate the step, and torch rejects a zero one.
+        low = 1 if not dtype.is_floating_point else 0.05
+        step = round(rng.uniform(low, 1.5 + low), rng.choice([1, 2, 7])) * rng.choice([1, -1])
+        end = start + step * rng.uniform(0, 40)
+        cases.append((start, end, step, dtype))
+    return cases
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_arange_fractional_matches_eager_exactly(seed):
+    # ATen's length is ceil((end - start) / step) in double; values are
+    # start + step * i in the accumulate type (the CPU kernel may fuse that
+    # into an FMA, so values near 0 can differ by ~1e-16: default tolerances).
+    cases = _arange_cases(seed, 40)
+
+    def fn(x):
+        return tuple(torch.arange(a, b, c, dtype=d) + x.sum().to(d) * 0 for a, b, c, d in cases)
+
+    check_lowering(fn, [torch.zeros(1)])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float64, torch.bfloat16])
+def test_arange_fractional_step_symbolic_end(dtype):
+    def fn(x):
+        n = x.shape[0]
+        return (
+            torch.arange(0, n, 0.1, dtype=dtype),
+            torch.arange(-1.5, n + 2, 0.3, dtype=dtype),
+            torch.arange(n, -1.25, -1.7, dtype=dtype),
+        )
+
+    for rows in (5, 7):
+        check_lowering(fn, [make((rows, 2), torch.float32)], dynamic=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

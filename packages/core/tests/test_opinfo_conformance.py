@@ -105,10 +105,6 @@ def _empty(sample: Any) -> bool:
 #: Such a sample may fail without failing the test (counted as ``known gap``); every
 #: other sample of the OpInfo is still checked. Fixing a gap means deleting its entry.
 KNOWN_GAPS: dict[str, tuple[str, Any]] = {
-    "arange": (
-        "float start/end/step: the converter's length differs from torch's",
-        lambda s: any(isinstance(v, float) for v in (s.input, *s.args)),
-    ),
     "cumsum": ("rank-0 input with dim=0 crashes the converter", _rank0),
     "max.reduction_with_dim": ("rank-0 input with dim=0 crashes the converter", _rank0),
     "min.reduction_with_dim": ("rank-0 input with dim=0 crashes the converter", _rank0),

@@ -2,9 +2,10 @@
 
 Constant tensors become GE's ``Fill`` (a ``dims`` input, static or packed
 from symbolic sizes, and a rank-0 value) as in TorchAir; uninitialised
-``empty`` tensors are filled with 0. ``arange`` becomes ``Range`` computed
-in int64 or float32 (what PyTorch's CPU kernel accumulates in) and cast
-to the requested dtype.
+``empty`` tensors are filled with 0. An integral ``arange`` becomes an int64
+``Range``; one with a fractional bound or step becomes ``start + step * i``
+over an int64 ``Range`` of ATen's length, in ATen's accumulate type (double
+for float32/float64, float for float16/bfloat16), cast to the requested dtype.
 """
 
 from __future__ import annotations
@@ -97,22 +98,54 @@ def lift_fresh_copy(ctx: ConversionContext, x: TensorRef) -> TensorRef:
     return x
 
 
+#: ATen's CPU accumulate type for arange's values (``acc_type<T, false>``);
+#: integer dtypes accumulate in int64.
+_ARANGE_ACC = {
+    DataType.DOUBLE: DataType.DOUBLE,
+    DataType.FLOAT: DataType.DOUBLE,
+    DataType.FLOAT16: DataType.FLOAT,
+    DataType.BF16: DataType.FLOAT,
+}
+
+
 @register(
     aten.arange.default,
     aten.arange.start,
     aten.arange.start_step,
     dtypes=_CREATED_DTYPES,
-    ge_ops=("Range", "Cast"),
+    ge_ops=("Range", "Cast", "Mul", "Add", "Sub", "RealDiv", "Ceil"),
 )
 def arange(ctx: ConversionContext, *args: Any, **_: Any) -> TensorRef:
     start, end, step = (
         (0, args[0], 1) if len(args) == 1 else (*args[:2], args[2] if len(args) > 2 else 1)
     )
     dtype, shape = ctx.out()
-    compute = DataType.FLOAT if dtype.is_floating else DataType.INT64
-    operands = [_range_operand(ctx, v, compute) for v in (start, end, step)]
-    y = ctx.b.op("Range", *operands, out=(compute, shape))
-    return ctx.cast(y, dtype)
+    acc = _ARANGE_ACC.get(dtype, DataType.INT64)
+    if acc == DataType.INT64:
+        # ATen's integer kernels take start and step truncated to int64.
+        start, step = (v if isinstance(v, SymValue) else int(v) for v in (start, step))
+    if all(isinstance(v, SymValue) or type(v) is int for v in (start, end, step)):
+        operands = [_range_operand(ctx, v, DataType.INT64) for v in (start, end, step)]
+        return ctx.cast(ctx.b.op("Range", *operands, out=(DataType.INT64, shape)), dtype)
+    # A fractional bound or step: a float Range counts its own length in
+    # float32 and drifts. ATen's length is ceil((end - start) / step) in double
+    # and element i is start + step * i in the accumulate type; emit exactly that.
+    n = _arange_length(ctx, start, end, step, shape[0])
+    zero, one = ctx.const(0, DataType.INT64), ctx.const(1, DataType.INT64)
+    index = ctx.b.op("Range", zero, n, one, out=(DataType.INT64, shape))
+    scaled = ctx.b.op("Mul", ctx.cast(index, acc), _range_operand(ctx, step, acc), out=(acc, shape))
+    values = ctx.b.op("Add", _range_operand(ctx, start, acc), scaled, out=(acc, shape))
+    return ctx.cast(values, dtype)
+
+
+def _arange_length(ctx: ConversionContext, start: Any, end: Any, step: Any, n: int) -> TensorRef:
+    if n >= 0:
+        return ctx.const(n, DataType.INT64)
+    f64 = DataType.DOUBLE
+    lo, hi, by = (_range_operand(ctx, v, f64) for v in (start, end, step))
+    span = ctx.b.op("Sub", hi, lo, out=(f64, ()))
+    count = ctx.b.op("Ceil", ctx.b.op("RealDiv", span, by, out=(f64, ())), out=(f64, ()))
+    return ctx.cast(count, DataType.INT64)
 
 
 def _range_operand(ctx: ConversionContext, v: Any, dtype: DataType) -> TensorRef:

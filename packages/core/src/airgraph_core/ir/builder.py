@@ -199,8 +199,9 @@ class GraphBuilder:
         if isinstance(value, torch.Tensor):
             t = value.detach().cpu()
         else:
-            t = torch.tensor(value)
-            if t.dtype is torch.float64:
+            # A float64 Const keeps every bit of a Python float (the default dtype would round).
+            t = torch.tensor(value, dtype=torch.float64 if dtype == DataType.DOUBLE else None)
+            if t.dtype is torch.float64 and dtype is None:
                 t = t.to(torch.float32)
         if dtype is not None:
             t = t.to(to_torch(dtype))
