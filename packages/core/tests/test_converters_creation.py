@@ -46,6 +46,18 @@ def test_like_and_new_variants(dtype, dynamic):
     check_lowering(fn, [make((4, 5), dtype)], dynamic=dynamic, expect_ops=["Fill"])
 
 
+def test_float64_fill_is_exact():
+    # 0.1 rounded through float32 is off by ~1.5e-9: compare bit-exactly.
+    def fn(x):
+        return (
+            torch.full_like(x, 0.1),
+            x.new_full((3,), -2.3),
+            torch.full((2,), 1 / 3, dtype=x.dtype),
+        )
+
+    check_lowering(fn, [torch.zeros(2, 3, dtype=torch.float64)], atol=0, rtol=0)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.int64])
 @pytest.mark.parametrize("dynamic", DYNAMIC)
 def test_empty_is_filled(dtype, dynamic):
