@@ -222,3 +222,22 @@ def test_topk_dim_is_passed_as_given(dim):
     assert op.attr("dim") == dim
     k = g.op(op.inputs[1].rpartition(":")[0])
     assert k.attr("value").desc.dtype.name == "INT32"
+
+
+@pytest.mark.parametrize("dim", [0, -1])
+def test_rank0_input_along_dim(dim):
+    # Eager treats a scalar as one element along dim 0 / -1.
+    def fn(x):
+        idx = torch.zeros((), dtype=torch.int64)
+        return (
+            torch.cumsum(x, dim),
+            *torch.max(x, dim),
+            *torch.min(x, dim, keepdim=True),
+            torch.argmax(x, dim),
+            torch.argmin(x, dim, keepdim=True),
+            torch.argmax(x),
+            torch.index_select(x, dim, idx.reshape(1)),
+            torch.index_select(x, dim, idx),
+        )
+
+    check_lowering(fn, [torch.tensor(2.5)])

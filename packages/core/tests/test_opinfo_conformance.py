@@ -93,10 +93,6 @@ CI_FLOAT32_SAMPLES = 2
 CI_OTHER_SAMPLES = 1
 
 
-def _rank0(sample: Any) -> bool:
-    return isinstance(sample.input, torch.Tensor) and sample.input.dim() == 0
-
-
 def _empty(sample: Any) -> bool:
     return isinstance(sample.input, torch.Tensor) and sample.input.numel() == 0
 
@@ -105,12 +101,6 @@ def _empty(sample: Any) -> bool:
 #: Such a sample may fail without failing the test (counted as ``known gap``); every
 #: other sample of the OpInfo is still checked. Fixing a gap means deleting its entry.
 KNOWN_GAPS: dict[str, tuple[str, Any]] = {
-    "cumsum": ("rank-0 input with dim=0 crashes the converter", _rank0),
-    "max.reduction_with_dim": ("rank-0 input with dim=0 crashes the converter", _rank0),
-    "min.reduction_with_dim": ("rank-0 input with dim=0 crashes the converter", _rank0),
-    "argmax": ("rank-0 input with dim=0 crashes the converter", _rank0),
-    "argmin": ("rank-0 input with dim=0 crashes the converter", _rank0),
-    "index_select": ("rank-0 input crashes the converter (modulo by zero)", _rank0),
     "gather": (
         "uint8 index: GatherElements' prototype takes int32/int64 indices only",
         lambda s: any(t.dtype == torch.uint8 for t in _tensors(s.args)),

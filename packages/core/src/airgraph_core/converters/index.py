@@ -57,9 +57,15 @@ def _no_mask_indices(node: Node) -> str | None:
     return None
 
 
-@register(aten.index_select.default, dtypes=DATA_DTYPES, ge_ops=("GatherV2",))
+@register(aten.index_select.default, dtypes=DATA_DTYPES, ge_ops=("GatherV2", "Reshape"))
 def index_select(ctx: ConversionContext, x: TensorRef, dim: int, index: TensorRef) -> TensorRef:
-    axis = ctx.const(dim % max(x.rank, 1), DataType.INT64)
+    if x.rank == 0:
+        # Eager treats a scalar as one element along dim 0: gather from shape (1,).
+        dtype, shape = ctx.out()
+        x1 = ctx.b.op("Reshape", x, ctx.int_list([1]), out=(x.dtype, (1,)))
+        y = ctx.b.op("GatherV2", x1, index, ctx.const(0, DataType.INT64), out=(dtype, index.shape))
+        return ctx.b.op("Reshape", y, ctx.int_list(list(shape)), out=(dtype, shape))
+    axis = ctx.const(dim % x.rank, DataType.INT64)
     return ctx.b.op("GatherV2", x, index, axis, out=ctx.out())
 
 

@@ -111,6 +111,8 @@ def _value_and_index(
 ) -> tuple[Any, Any]:
     """ArgMaxWithValue / ArgMinWithValue; ArgMinWithValue lacks bfloat16, so go through float32."""
     (dtype, shape), (_, idx_shape) = ctx.out(0), ctx.out(1)
+    if x.rank == 0:
+        return ctx.cast(x, dtype), ctx.const(0, DataType.INT64)
     work = DataType.FLOAT if float_only and dtype == DataType.BF16 else dtype
     index, values = ctx.b.op(
         op_type, ctx.cast(x, work),
@@ -120,12 +122,21 @@ def _value_and_index(
     return ctx.cast(values, dtype), ctx.cast(index, DataType.INT64)
 
 
-@register(aten.max.dim, dtypes=FLOATS, ge_ops=("ArgMaxWithValue", "Cast"))
+def _as_vector(ctx: ConversionContext, x: Any) -> Any:
+    """A rank-0 ``x`` as shape (1,): eager treats a scalar as one element along dim 0/-1."""
+    return ctx.b.op("Reshape", x, ctx.int_list([1]), out=(x.dtype, (1,)))
+
+
+def _as_scalar(ctx: ConversionContext, y: Any) -> Any:
+    return ctx.b.op("Reshape", y, ctx.int_list([]), out=(y.dtype, ()))
+
+
+@register(aten.max.dim, dtypes=FLOATS, ge_ops=("ArgMaxWithValue", "Cast", "Const"))
 def max_dim(ctx: ConversionContext, x: Any, dim: int, keepdim: bool = False) -> Any:
     return _value_and_index(ctx, "ArgMaxWithValue", x, dim, keepdim, float_only=False)
 
 
-@register(aten.min.dim, dtypes=FLOATS, ge_ops=("ArgMinWithValue", "Cast"))
+@register(aten.min.dim, dtypes=FLOATS, ge_ops=("ArgMinWithValue", "Cast", "Const"))
 def min_dim(ctx: ConversionContext, x: Any, dim: int, keepdim: bool = False) -> Any:
     return _value_and_index(ctx, "ArgMinWithValue", x, dim, keepdim, float_only=True)
 
@@ -134,6 +145,8 @@ def _arg_extreme(ctx: ConversionContext, op_type: str, x: Any, dim: Any, keepdim
     """ArgMaxV2 / ArgMin along one axis: no ``keep_dims``, so Unsqueeze after;
     ``dim=None`` flattens first (Reshape to ``[-1]``)."""
     dtype, shape = ctx.out()
+    if x.rank == 0:
+        return ctx.const(0, DataType.INT64)
     if dim is None:
         x = ctx.b.op("Reshape", x, ctx.const([-1]), out=(x.dtype, (_numel(x.shape),)))
         axis = 0
@@ -159,19 +172,24 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-@register(aten.argmax.default, dtypes=NUMERIC, ge_ops=("ArgMaxV2", "Reshape", "Unsqueeze"))
+@register(aten.argmax.default, dtypes=NUMERIC, ge_ops=("ArgMaxV2", "Reshape", "Unsqueeze", "Const"))
 def argmax(ctx: ConversionContext, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     return _arg_extreme(ctx, "ArgMaxV2", x, dim, keepdim)
 
 
-@register(aten.argmin.default, dtypes=NUMERIC, ge_ops=("ArgMin", "Reshape", "Unsqueeze"))
+@register(aten.argmin.default, dtypes=NUMERIC, ge_ops=("ArgMin", "Reshape", "Unsqueeze", "Const"))
 def argmin(ctx: ConversionContext, x: Any, dim: Any = None, keepdim: bool = False) -> Any:
     return _arg_extreme(ctx, "ArgMin", x, dim, keepdim)
 
 
-@register(aten.cumsum.default, dtypes=PROMOTING, ge_ops=("Cumsum",))
+@register(aten.cumsum.default, dtypes=PROMOTING, ge_ops=("Cumsum", "Reshape"))
 def cumsum(ctx: ConversionContext, x: Any, dim: int, *, dtype: Any = None) -> Any:
     out_dtype, shape = ctx.out()
+    if x.rank == 0:
+        y = ctx.b.op(
+            "Cumsum", _as_vector(ctx, ctx.cast(x, out_dtype)), ctx.const(0), out=(out_dtype, (1,))
+        )
+        return _as_scalar(ctx, y)
     axis = ctx.const(_axes(x, dim)[0], DataType.INT64)
     return ctx.b.op("Cumsum", ctx.cast(x, out_dtype), axis, out=(out_dtype, shape))
 
