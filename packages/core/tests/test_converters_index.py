@@ -39,6 +39,19 @@ def test_gather(dtype, dynamic):
     )
 
 
+@pytest.mark.parametrize("shape", [(0,), (2, 0)])
+def test_gather_empty_uint8_index(shape):
+    # Eager accepts a non-int64 index only when it is empty; the graph must stay valid.
+    index = torch.zeros(shape, dtype=torch.uint8)
+    x = make((5,) if len(shape) == 1 else (2, 3), torch.float32)
+    check_lowering(lambda x, i: x.gather(-1, i), [x, index])
+
+
+def test_gather_int32_index():
+    index = torch.randint(0, 6, (4, 3), dtype=torch.int32)
+    check_lowering(lambda x, i: x.gather(1, i), [make((4, 6), torch.float32), index])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("dynamic", DYNAMIC)
 def test_index_tensor_with_full_slices_and_broadcast(dtype, dynamic):

@@ -101,10 +101,6 @@ def _empty(sample: Any) -> bool:
 #: Such a sample may fail without failing the test (counted as ``known gap``); every
 #: other sample of the OpInfo is still checked. Fixing a gap means deleting its entry.
 KNOWN_GAPS: dict[str, tuple[str, Any]] = {
-    "gather": (
-        "uint8 index: GatherElements' prototype takes int32/int64 indices only",
-        lambda s: any(t.dtype == torch.uint8 for t in _tensors(s.args)),
-    ),
     "nn.functional.conv2d": (
         "padding='valid'/'same' reaches aten.convolution as a one-value list the converter "
         "indexes per dim",

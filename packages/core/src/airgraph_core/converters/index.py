@@ -69,10 +69,13 @@ def index_select(ctx: ConversionContext, x: TensorRef, dim: int, index: TensorRe
     return ctx.b.op("GatherV2", x, index, axis, out=ctx.out())
 
 
-@register(aten.gather.default, dtypes=_GATHER_DTYPES, ge_ops=("GatherElements",))
+@register(aten.gather.default, dtypes=_GATHER_DTYPES, ge_ops=("GatherElements", "Cast"))
 def gather(
     ctx: ConversionContext, x: TensorRef, dim: int, index: TensorRef, sparse_grad: bool = False
 ) -> TensorRef:
+    if index.dtype not in (DataType.INT32, DataType.INT64):
+        # Eager accepts another index dtype only for an empty index; GatherElements never does.
+        index = ctx.cast(index, DataType.INT64)
     return ctx.b.op("GatherElements", x, index, out=ctx.out(), dim=dim % max(x.rank, 1))
 
 
