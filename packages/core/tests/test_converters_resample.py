@@ -42,3 +42,8 @@ def test_inductor():
         lambda x: F.pixel_unshuffle(F.pixel_shuffle(x, 2) + 1, 2), [x],
         modes=("interpret", "inductor"),
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", [(2, 8, 0, 2), (0, 8, 2, 2), (1, 0, 2, 3)])
+def test_pixel_shuffle_zero_size(shape):
+    check_lowering(lambda x: F.pixel_shuffle(x, 2), [torch.zeros(shape)])

@@ -145,6 +145,18 @@ def test_repeat(dtype, dynamic):
     check_lowering(fn, [make((2, 3), dtype)], dynamic=dynamic, expect_ops=["Tile"])
 
 
+@pytest.mark.parametrize("shape", [(0, 2), (3, 0)])
+def test_repeat_zero_size(shape):
+    def fn(x):
+        return x.repeat(2, 3), x.repeat(2, 1, 3), x.repeat(0, 1)
+
+    check_lowering(fn, [torch.zeros(shape)])
+
+
+def test_repeat_zero_repeats():
+    check_lowering(lambda x: x.repeat(2, 0) + 1, [make((2, 3), torch.float32)])
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.int32])
 @pytest.mark.parametrize("dynamic", DYNAMIC)
 def test_constant_pad_nd(dtype, dynamic):

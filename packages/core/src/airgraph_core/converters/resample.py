@@ -37,12 +37,17 @@ def _static_image(node: Node) -> str | None:
 
 
 def _shuffle(ctx: ConversionContext, x: TensorRef, blocks: list[int], perm: list[int]) -> TensorRef:
+    dtype, shape = ctx.out()
+    if 0 in shape:
+        # Nothing to move, and a Reshape with -1 cannot size a zero-size tensor.
+        return ctx.b.op(
+            "Fill", ctx.int_list(list(shape)), ctx.b.const(0, dtype), out=(dtype, shape)
+        )
     lead = x.shape[:-3]
     folded = -1 if -1 in lead else math.prod(lead)
     split = ctx.b.op("Reshape", x, ctx.int_list([-1, *blocks]), out=(x.dtype, (folded, *blocks)))
     moved_shape = tuple(split.shape[i] for i in perm)
     moved = ctx.b.op("Transpose", split, ctx.int_list(perm), out=(x.dtype, moved_shape))
-    dtype, shape = ctx.out()
     return ctx.b.op("Reshape", moved, ctx.int_list(list(shape)), out=(dtype, shape))
 
 
@@ -50,7 +55,7 @@ def _shuffle(ctx: ConversionContext, x: TensorRef, blocks: list[int], perm: list
     aten.pixel_shuffle.default,
     dtypes=DATA_DTYPES,
     ranks=range(3, 9),
-    ge_ops=("Reshape", "Transpose"),
+    ge_ops=("Reshape", "Transpose", "Fill"),
     predicate=_static_image,
 )
 def pixel_shuffle(ctx: ConversionContext, x: TensorRef, upscale_factor: int) -> TensorRef:
@@ -64,7 +69,7 @@ def pixel_shuffle(ctx: ConversionContext, x: TensorRef, upscale_factor: int) -> 
     aten.pixel_unshuffle.default,
     dtypes=DATA_DTYPES,
     ranks=range(3, 9),
-    ge_ops=("Reshape", "Transpose"),
+    ge_ops=("Reshape", "Transpose", "Fill"),
     predicate=_static_image,
 )
 def pixel_unshuffle(ctx: ConversionContext, x: TensorRef, downscale_factor: int) -> TensorRef:

@@ -254,8 +254,14 @@ def select(ctx: ConversionContext, x: TensorRef, dim: int, index: Any) -> Tensor
     )
 
 
-@register(aten.repeat.default, dtypes=DATA_DTYPES, ge_ops=("Tile", "Reshape"))
+@register(aten.repeat.default, dtypes=DATA_DTYPES, ge_ops=("Tile", "Reshape", "Fill"))
 def repeat(ctx: ConversionContext, x: TensorRef, repeats: list[Any]) -> TensorRef:
+    dtype, shape = ctx.out()
+    if 0 in shape:
+        # A zero-size result has nothing to tile (and a zero-size input cannot be reshaped).
+        return ctx.b.op(
+            "Fill", ctx.int_list(list(shape)), ctx.b.const(0, dtype), out=(dtype, shape)
+        )
     val = _in_val(ctx)
     lead = len(repeats) - val.dim()
     if lead > 0:
