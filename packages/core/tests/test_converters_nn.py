@@ -125,6 +125,18 @@ def test_embedding_dynamic():
 # --- convolution ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_functional_conv2d_string_padding(padding, dilation):
+    # Scalar stride/dilation and a string padding reach aten.convolution as one-value lists.
+    w = make((6, 4, 3, 5), torch.float32)
+    check_lowering(
+        lambda x: F.conv2d(x, w, padding=padding, dilation=dilation),
+        [make((2, 4, 7, 11), torch.float32)],
+        expect_ops=["Conv2D"],
+    )
+
+
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -150,6 +162,9 @@ def test_conv1d_dynamic_batch_and_length():
         dict(kernel_size=3, padding=1),
         dict(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2)),
         dict(kernel_size=1, groups=2),
+        dict(kernel_size=3, padding="valid", stride=2),
+        dict(kernel_size=3, padding="same"),
+        dict(kernel_size=(3, 5), padding="same", dilation=2),
     ],
 )
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -101,11 +101,6 @@ def _empty(sample: Any) -> bool:
 #: Such a sample may fail without failing the test (counted as ``known gap``); every
 #: other sample of the OpInfo is still checked. Fixing a gap means deleting its entry.
 KNOWN_GAPS: dict[str, tuple[str, Any]] = {
-    "nn.functional.conv2d": (
-        "padding='valid'/'same' reaches aten.convolution as a one-value list the converter "
-        "indexes per dim",
-        lambda s: isinstance(s.kwargs.get("padding"), str),
-    ),
     "nn.functional.pixel_unshuffle": (
         "zero-size input: eager returns it unchanged (ATen's early return) while the traced "
         "shape is the unshuffled one; the converter follows the traced graph",

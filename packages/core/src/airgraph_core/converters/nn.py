@@ -114,6 +114,12 @@ def convolution(
     """Conv2D in NCHW; a 1-D convolution runs as a 2-D one with H = 1
     (Unsqueeze at axis 2 before, Squeeze after), as TorchAir lowers it.
     Transposed convolutions: see :func:`_transposed_conv`."""
+    # ATen broadcasts a one-value stride/padding/dilation over every spatial
+    # dim (``conv2d(padding='valid')`` arrives as ``padding=[0]``).
+    spatial = x.rank - 2
+    stride, padding, dilation = (
+        list(v) * spatial if len(v) == 1 else list(v) for v in (stride, padding, dilation)
+    )
     if transposed:
         return _transposed_conv(ctx, x, weight, bias, stride, padding, dilation, groups)
     dtype, out_shape = ctx.out()
