@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -179,22 +178,9 @@ class InputBinding:
         self._getters: list[Callable[[dict[str, Any]], Any]] = []
         for path in self.paths:
             self._getters.append(_compile_getter(path, self.fn.__globals__))
-        # Fast path for positional calls: each input is module state (None here),
-        # a plain argument or a size of one.
-        position = {name: i for i, name in enumerate(self._positional)}
-        self._direct: list[Callable[[tuple], Any] | None] | None = []
-        for path in self.paths:
-            local = path[0][1] if path[0][0] == "local" else None
-            if _is_module_state(path):
-                self._direct.append(None)
-            elif len(path) == 1 and local in position:
-                self._direct.append(operator.itemgetter(position[local]))
-            elif len(path) == 2 and local in position and path[1][0] == "size":
-                pos, dim = position[local], path[1][1]
-                self._direct.append(lambda args, pos=pos, dim=dim: args[pos].shape[dim])
-            else:
-                self._direct = None
-                break
+        # Fast path for positional calls: each input is module state, a plain
+        # argument or a size of one, fetched by one generated expression.
+        self._direct = _direct_function(self.paths, self._positional)
 
     def frame(self, module: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
         """The method's locals for a call: ``self`` plus its bound arguments."""
@@ -221,15 +207,41 @@ class InputBinding:
         state = self._state
         direct = self._direct
         if direct is not None and not kwargs and len(args) == len(self._positional):
-            return [
-                state[i] if get is None else get(args)  # type: ignore[index]
-                for i, get in enumerate(direct)
-            ]
+            return direct(args, state)
         frame = self.frame(module, args, kwargs)
         return [
             state[i] if state[i] is not None else get(frame)  # type: ignore[index]
             for i, get in enumerate(self._getters)
         ]
+
+
+def _direct_function(
+    paths: Sequence[Sequence[Step]], positional: Sequence[str]
+) -> Callable[[tuple, list[Any]], list[Any]] | None:
+    """``(args, state) -> inputs`` for a positional call, or None when a path needs the frame.
+
+    Each input is ``state[i]`` (module state), ``args[p]`` or ``args[p].shape[d]``;
+    only these indices (written through ``int()``) enter the compiled text.
+    """
+    position = {name: i for i, name in enumerate(positional)}
+    items = []
+    for i, path in enumerate(paths):
+        local = path[0][1] if path[0][0] == "local" else None
+        if _is_module_state(path):
+            items.append(f"state[{int(i)}]")
+        elif len(path) == 1 and local in position:
+            items.append(f"args[{int(position[local])}]")
+        elif (
+            len(path) == 2
+            and local in position
+            and path[1][0] == "size"
+            and type(path[1][1]) is int
+        ):
+            items.append(f"args[{int(position[local])}].shape[{int(path[1][1])}]")
+        else:
+            return None
+    text = f"lambda args, state: [{', '.join(items)}]"
+    return eval(compile(text, "<airgraph_cache input binding>", "eval"), {})  # noqa: S307
 
 
 def _compile_getter(

@@ -27,6 +27,8 @@ __all__ = ["GuardMismatch", "InputMismatch", "Program", "path_text"]
 
 log = logging.getLogger("airgraph.cache")
 
+_grad_enabled = torch.is_grad_enabled
+
 
 class Program:
     """A compiled program bound to a method: fetch inputs, check, run, rebuild outputs."""
@@ -67,6 +69,8 @@ class Program:
             )
             for i, dt, shape, dev in checks or ()
         ]
+        # The same checks as one generated function: True when every input passes.
+        self._inputs_ok = _input_check(self.checks) if self.checks else None
         self._plain = all(k == "t" for k in self.kinds)
         self.gear_inputs: tuple[int, ...] = ()
         self.gear_shapes: frozenset[tuple] = frozenset()
@@ -95,10 +99,11 @@ class Program:
             # An argument's structure the program was not traced for (a kwarg missing
             # from **kwargs, a shorter tuple): another entry serves it, never an error.
             raise GuardMismatch(f"cannot fetch an input: {type(e).__name__}: {e}") from e
-        if torch.is_grad_enabled():
+        if _grad_enabled():
             _refuse_gradients(self.binding, inputs)
-        if self.checks:
-            self._check(inputs)
+        inputs_ok = self._inputs_ok
+        if inputs_ok is not None and not inputs_ok(inputs):
+            self._check(inputs)  # raises the error that names the input
         if self.gear_inputs:
             key = tuple(tuple(inputs[i].shape) for i in self.gear_inputs)
             if key not in self.gear_shapes:
@@ -139,6 +144,37 @@ class Program:
             for d, n in fixed:
                 if size[d] != n:
                     raise InputMismatch(i, self.binding.paths[i], t, dtype, shape, device or "cpu")
+
+
+def _input_check(checks: Sequence[tuple]) -> Callable[[Sequence[Any]], bool]:
+    """The checks of :meth:`Program._check` as one straight-line function returning a bool.
+
+    Only this function's own text is compiled: indices, ranks and sizes are
+    ints written through ``int()``; dtypes, shapes and devices live in its namespace.
+    """
+    namespace: dict[str, Any] = {"_Tensor": torch.Tensor}
+    lines = []
+    for k, (i, dtype, rank, fixed, device, _shape) in enumerate(checks):
+        namespace[f"_dt{k}"] = dtype
+        conds = ["isinstance(t, _Tensor)", f"t.dtype is _dt{k}"]
+        if device is None:
+            conds.append("t.is_cpu")
+        else:
+            namespace[f"_dev{k}"] = device
+            conds.append(f"t.device.type == _dev{k}")
+        if len(fixed) == rank:  # every dim fixed: one comparison checks rank and sizes
+            namespace[f"_size{k}"] = tuple(n for _, n in fixed)
+            conds.append(f"t.shape == _size{k}")
+        elif fixed:
+            conds.append(f"len(s := t.shape) == {int(rank)}")
+            conds += [f"s[{int(d)}] == {int(n)}" for d, n in fixed]
+        else:
+            conds.append(f"t.dim() == {int(rank)}")
+        lines += [f"t = inputs[{int(i)}]", f"if not ({' and '.join(conds)}):", "    return False"]
+    body = "\n".join(f"    {line}" for line in lines)
+    code = f"def inputs_ok(inputs):\n{body}\n    return True\n"
+    exec(compile(code, "<airgraph_cache input checks>", "exec"), namespace)  # noqa: S102
+    return namespace["inputs_ok"]
 
 
 class InputMismatch(ValueError):

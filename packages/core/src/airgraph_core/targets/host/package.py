@@ -80,4 +80,4 @@ def load_package(program: HostProgram, signature: tuple, data: bytes) -> None:
     def run(*tensors: torch.Tensor) -> list[torch.Tensor]:
         return loader.run(list(tensors))
 
-    program.install(signature, run)
+    program.install(signature, run, loader.run)

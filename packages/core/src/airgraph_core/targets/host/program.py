@@ -387,6 +387,13 @@ class HostProgram:
         ]
         self._n_inputs = len(datas)
         self._fixed_signature = not self._scalar_pos and not self._open_pos
+        self._all_tensors = not self._scalar_pos
+        # Per signature, the specialization called with a list of its tensor
+        # inputs (see :meth:`run`): the per-call path of a warm program.
+        self._runners: dict[tuple, Callable[[list[Any]], list[Any]]] = {}
+        self._key, self._tensors_of = _call_functions(
+            self._scalar_pos, self._open_pos, self._tensor_pos
+        )
 
     def signature(self, inputs: Sequence[Any]) -> tuple:
         """The specialization key of ``inputs``: the values of host scalar
@@ -421,6 +428,7 @@ class HostProgram:
         else:
             fn = gm
         self._compiled[key] = fn
+        self._runners[key] = _list_runner(fn)
         self._modules[key] = gm
         log.debug("host: specialized %s for %s", self.graph.name, key)
         return fn, outputs
@@ -445,18 +453,60 @@ class HostProgram:
             tensors.append(torch.zeros(shape, dtype=to_torch(desc.dtype)))
         return tensors
 
-    def install(self, signature: tuple, fn: Any) -> None:
-        """Use ``fn`` (called with the tensor inputs) for ``signature`` instead of compiling."""
+    def install(
+        self,
+        signature: tuple,
+        fn: Any,
+        list_fn: Callable[[list[Any]], list[Any]] | None = None,
+    ) -> None:
+        """Use ``fn`` (called with the tensor inputs) for ``signature`` instead of compiling.
+
+        ``list_fn``, if given, does the same called with one list of the
+        tensor inputs and returns a new list (an AOTI loader's ``run``); the
+        per-call path then skips packing and unpacking the arguments.
+        """
         self._compiled[signature] = fn
+        self._runners[signature] = _list_runner(fn) if list_fn is None else list_fn
 
     def __call__(self, *inputs: Any) -> list[Any]:
+        return self.run(inputs)
+
+    def run(self, inputs: Sequence[Any]) -> list[Any]:
+        """Run one call: one value per ``Data`` op in ``inputs``; the ``NetOutput`` values.
+
+        The same as calling the program with ``*inputs``; a new list is returned.
+        """
         if len(inputs) != self._n_inputs:
             raise ValueError(
                 f"inputs: graph {self.graph.name!r} takes {self._n_inputs} inputs, got {len(inputs)}"
             )
-        fn = self._compiled.get(self.signature(inputs))
-        if fn is None:
+        runner = self._runners.get(self._key(inputs))
+        if runner is None:
             fn, outputs = self._specialization(inputs)
             if outputs is not None:  # the specialization just ran this call
                 return outputs
-        return list(fn(*[inputs[i] for i in self._tensor_pos]))
+            runner = self._runners[self.signature(inputs)]
+        if self._all_tensors:
+            return runner(inputs if type(inputs) is list else list(inputs))
+        return runner(self._tensors_of(inputs))
+
+
+def _list_runner(fn: Callable[..., Any]) -> Callable[[list[Any]], list[Any]]:
+    """``fn`` (called with the tensor inputs) as a function of one list of them."""
+    return lambda tensors: list(fn(*tensors))
+
+
+def _call_functions(
+    scalar_pos: Sequence[int], open_pos: Sequence[int], tensor_pos: Sequence[int]
+) -> tuple[Callable[[Sequence[Any]], tuple], Callable[[Sequence[Any]], list[Any]]]:
+    """:meth:`HostProgram.signature` and the pick of the tensor inputs, each as one expression.
+
+    Only indices (written through ``int()``) enter the compiled text.
+    """
+    key = [f"int(inputs[{int(i)}])" for i in scalar_pos] + [
+        f"inputs[{int(i)}].shape" for i in open_pos
+    ]
+    tensors = [f"inputs[{int(i)}]" for i in tensor_pos]
+    text = f"(lambda inputs: ({', '.join(key)}{',' if key else ''}), "
+    text += f"lambda inputs: [{', '.join(tensors)}])"
+    return eval(compile(text, "<airgraph_core host call>", "eval"), {})  # noqa: S307

@@ -16,6 +16,8 @@ __all__ = ["HostExecutable", "HostTarget"]
 
 log = logging.getLogger("airgraph.core")
 
+_dispatch_modes_active = _torch_compat.dispatch_modes_active
+
 # Handled by HostProgram itself, not by the semantics table.
 _PLUMBING = frozenset({"Data", "Const", "NetOutput"})
 
@@ -30,6 +32,7 @@ class HostExecutable(Executable):
     def __init__(self, graph: GeGraph, mode: str) -> None:
         self.graph = graph
         self.program = HostProgram(graph, mode)
+        self._run = self.program.run
         datas = graph.data_ops
         # A specialization folds host scalars in: it takes the tensor inputs only.
         self._tensor_pos = tuple(
@@ -41,10 +44,10 @@ class HostExecutable(Executable):
         # AOTAutograd runs the first call under a dispatch mode that checks
         # custom-op aliasing; a new specialization (which runs the graph
         # once and, in inductor mode, compiles it) must not trace through it.
-        if _torch_compat.dispatch_modes_active():
+        if _dispatch_modes_active():
             with _torch_compat.no_dispatch_modes():
-                return self.program(*inputs)
-        return self.program(*inputs)
+                return self._run(inputs)
+        return self._run(inputs)
 
     def specialize(self, inputs: Sequence[Any]) -> Callable[..., Any]:
         """Specialize (and, in inductor mode, compile) for the signature of ``inputs``."""
