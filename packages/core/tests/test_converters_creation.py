@@ -7,6 +7,7 @@ import random
 import pytest
 import torch
 
+from airgraph_core import DataType
 from airgraph_core.lowering import UnsupportedOpError
 from airgraph_core.testing import check_lowering
 from airgraph_core.testing import random_tensor as make
@@ -168,3 +169,24 @@ def test_causal_mask(dynamic):
 def test_triu_float64_is_reported_unsupported():
     with pytest.raises(UnsupportedOpError, match=r"aten\.triu\.default: input 0 has dtype"):
         check_lowering(lambda x: x.triu(), [torch.randn(3, 3, dtype=torch.float64)])
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "step", "float_range"),
+    [
+        (0, 4, 0.5, True),  # TorchAir's float32 Range counts ATen's length
+        (0.5, 3.0, 0.25, True),
+        (-2.0, -4.0, -0.01, False),  # a float32 count drifts from ATen's: exact form
+        (2.7, -0.1, -0.1, False),
+        (-2.9, 2.8, 1.9, False),
+    ],
+)
+def test_arange_float32_range_only_where_its_count_is_atens(start, end, step, float_range):
+    def fn(x):
+        return torch.arange(start, end, step) + x
+
+    graph = check_lowering(fn, [torch.zeros(1)])
+    ranges = graph.ops_of_type("Range")
+    assert len(ranges) == 1
+    # The float form is one float32 Range; the exact form counts an int64 index.
+    assert (ranges[0].output_descs[0].dtype == DataType.FLOAT) is float_range

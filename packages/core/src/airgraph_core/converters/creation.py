@@ -3,13 +3,16 @@
 Constant tensors become GE's ``Fill`` (a ``dims`` input, static or packed
 from symbolic sizes, and a rank-0 value) as in TorchAir; uninitialised
 ``empty`` tensors are filled with 0. An integral ``arange`` becomes an int64
-``Range``; one with a fractional bound or step becomes ``start + step * i``
-over an int64 ``Range`` of ATen's length, in ATen's accumulate type (double
-for float32/float64, float for float16/bfloat16), cast to the requested dtype.
+``Range``. One with a fractional bound or step is TorchAir's float32 ``Range``
+when that counts ATen's length (static bounds, float32/float16/bfloat16 output);
+otherwise ``start + step * i`` over an int64 ``Range`` of ATen's length, in
+ATen's accumulate type (double for float32/float64, float for
+float16/bfloat16), cast to the requested dtype.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -127,8 +130,12 @@ def arange(ctx: ConversionContext, *args: Any, **_: Any) -> TensorRef:
     if all(isinstance(v, SymValue) or type(v) is int for v in (start, end, step)):
         operands = [_range_operand(ctx, v, DataType.INT64) for v in (start, end, step)]
         return ctx.cast(ctx.b.op("Range", *operands, out=(DataType.INT64, shape)), dtype)
+    if _float32_range_fits(dtype, start, end, step, shape[0]):
+        # TorchAir's form: one float32 Range, when its own count is ATen's length.
+        operands = [ctx.const(v, DataType.FLOAT) for v in (start, end, step)]
+        return ctx.cast(ctx.b.op("Range", *operands, out=(DataType.FLOAT, shape)), dtype)
     # A fractional bound or step: a float Range counts its own length in
-    # float32 and drifts. ATen's length is ceil((end - start) / step) in double
+    # float32 and can drift. ATen's length is ceil((end - start) / step) in double
     # and element i is start + step * i in the accumulate type; emit exactly that.
     n = _arange_length(ctx, start, end, step, shape[0])
     zero, one = ctx.const(0, DataType.INT64), ctx.const(1, DataType.INT64)
@@ -136,6 +143,30 @@ def arange(ctx: ConversionContext, *args: Any, **_: Any) -> TensorRef:
     scaled = ctx.b.op("Mul", ctx.cast(index, acc), _range_operand(ctx, step, acc), out=(acc, shape))
     values = ctx.b.op("Add", _range_operand(ctx, start, acc), scaled, out=(acc, shape))
     return ctx.cast(values, dtype)
+
+
+#: Output dtypes whose values a float32 ``Range`` computes at their own precision.
+_FLOAT32_RANGE_DTYPES = frozenset({DataType.FLOAT, DataType.FLOAT16, DataType.BF16})
+
+
+def _float32_range_fits(dtype: DataType, start: Any, end: Any, step: Any, n: int) -> bool:
+    """Whether a float32 ``Range`` of these static bounds has ATen's length ``n``.
+
+    The bounds become float32 constants; GE counts ``ceil((end - start) / step)``
+    on them in float32, the host target (``torch.arange``) in double. Both must
+    give ``n`` (e.g. ``arange(0, 4, 0.5)``); otherwise (``arange(0, 1, 0.1)``
+    style drift) the exact int64-index form is used.
+    """
+    if dtype not in _FLOAT32_RANGE_DTYPES or n < 0:
+        return False
+    if any(isinstance(v, SymValue) for v in (start, end, step)):
+        return False
+    s, e, d = (torch.tensor(float(v), dtype=torch.float32) for v in (start, end, step))
+    if float(d) == 0.0:
+        return False
+    by_float = math.ceil(float((e - s) / d))
+    by_double = math.ceil((float(e) - float(s)) / float(d))
+    return max(by_float, 0) == max(by_double, 0) == n
 
 
 def _arange_length(ctx: ConversionContext, start: Any, end: Any, step: Any, n: int) -> TensorRef:
