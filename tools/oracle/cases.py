@@ -5,7 +5,8 @@ inputs. ``compare.py`` lowers every case twice, with airgraph and with TorchAir
 (through ``shared/tools/torchair_oracle``), and compares the GE graphs.
 
 Cases cover every converter family (``elementwise``, ``matmul``,
-``reduction``, ``shape``, ``nn``, ``index``, ``creation``, ``symbolic``), the
+``reduction``, ``shape``, ``nn``, ``index``, ``creation``, ``symbolic``,
+``collective``), the
 dtypes fp32, fp16, bf16 and int64, and both static (``dynamic=False``) and
 dynamic (``dynamic=True``) tracing. Names are ``<function>[_<dtype>][@dyn]``.
 
@@ -29,7 +30,17 @@ import torch.nn.functional as F
 
 __all__ = ["CASES", "Case", "FAMILIES", "select"]
 
-FAMILIES = ("elementwise", "matmul", "reduction", "shape", "nn", "index", "creation", "symbolic")
+FAMILIES = (
+    "elementwise",
+    "matmul",
+    "reduction",
+    "shape",
+    "nn",
+    "index",
+    "creation",
+    "symbolic",
+    "collective",
+)
 
 F32, F16, BF16, I64 = torch.float32, torch.float16, torch.bfloat16, torch.int64
 _DTYPE_TAGS = {F32: "fp32", F16: "fp16", BF16: "bf16", I64: "int64", torch.bool: "bool"}
@@ -45,6 +56,8 @@ class Case:
         fn: the function; positional tensor arguments, returns tensors.
         make_inputs: builds fresh example inputs (deterministic).
         dynamic: trace with ``torch.compile(dynamic=True)``.
+        distributed: needs a default process group (``compare.py`` starts a
+            1-rank gloo group in each worker that runs such a case).
     """
 
     name: str
@@ -52,6 +65,7 @@ class Case:
     fn: Callable[..., Any]
     make_inputs: Callable[[], tuple[Any, ...]]
     dynamic: bool = False
+    distributed: bool = False
 
 
 def _rand(shape: tuple[int, ...], dtype: torch.dtype, seed: int) -> torch.Tensor:
@@ -95,7 +109,7 @@ def _case(
     full = (
         name + (f"_{_DTYPE_TAGS[dtype]}" if dtype is not None else "") + ("@dyn" if dynamic else "")
     )
-    return Case(full, family, fn, make_inputs, dynamic)
+    return Case(full, family, fn, make_inputs, dynamic, distributed=family == "collective")
 
 
 # --------------------------------------------------------------------------- elementwise
@@ -940,6 +954,88 @@ def _symbolic_cases() -> Iterator[Case]:
     )
 
 
+# --------------------------------------------------------------------------- collective
+def _world() -> Any:
+    import torch.distributed as dist
+
+    return dist.group.WORLD
+
+
+def _collective_cases() -> Iterator[Case]:
+    """The functional collectives on the default group (1 rank: shapes stay as they are)."""
+    import torch.distributed as dist
+    import torch.distributed._functional_collectives as funcol
+
+    fam = "collective"
+    for op in ("sum", "max", "min", "avg", "product"):
+        yield _case(
+            fam,
+            f"all_reduce_{op}",
+            lambda x, op=op: funcol.all_reduce(x * 2, op, _world()),
+            _inputs(((4, 8), F32)),
+            dtype=F32,
+        )
+    yield _case(
+        fam,
+        "all_reduce_sum",
+        lambda x: funcol.all_reduce(x * 2, "sum", _world()),
+        _inputs(((4, 8), F16)),
+        dtype=F16,
+    )
+
+    def inplace_all_reduce(x: torch.Tensor) -> torch.Tensor:
+        y = x * 2
+        dist.all_reduce(y)
+        return y
+
+    def all_reduce_of_input(x: torch.Tensor) -> torch.Tensor:
+        dist.all_reduce(x)  # an update of the input: written back after the run
+        return x * 2
+
+    yield _case(
+        fam, "dist_all_reduce_inplace", inplace_all_reduce, _inputs(((4, 8), F32)), dtype=F32
+    )
+    yield _case(
+        fam, "dist_all_reduce_input", all_reduce_of_input, _inputs(((4, 8), F32)), dtype=F32
+    )
+    for dt in (F32, I64):
+        yield _case(
+            fam,
+            "all_gather_into_tensor",
+            lambda x: funcol.all_gather_tensor(x + 1, 0, _world()),
+            _inputs(((4, 8), dt)),
+            dtype=dt,
+        )
+    yield _case(
+        fam,
+        "reduce_scatter_tensor_sum",
+        lambda x: funcol.reduce_scatter_tensor(x * 2, "sum", 0, _world()),
+        _inputs(((4, 8), F32)),
+        dtype=F32,
+    )
+    yield _case(
+        fam,
+        "all_to_all_single_equal",
+        lambda x: funcol.all_to_all_single(x * 2, None, None, _world()),
+        _inputs(((4, 8), F32)),
+        dtype=F32,
+    )
+    yield _case(
+        fam,
+        "all_to_all_single_splits",  # explicit split sizes (1 rank: all rows to itself)
+        lambda x: funcol.all_to_all_single(x * 2, [4], [4], _world()),
+        _inputs(((4, 8), F32)),
+        dtype=F32,
+    )
+    yield _case(
+        fam,
+        "broadcast",
+        lambda x: funcol.broadcast(x * 2, 0, _world()),
+        _inputs(((4, 8), F32)),
+        dtype=F32,
+    )
+
+
 def _all_cases() -> list[Case]:
     cases = [
         *_elementwise_cases(),
@@ -950,6 +1046,7 @@ def _all_cases() -> list[Case]:
         *_index_cases(),
         *_creation_cases(),
         *_symbolic_cases(),
+        *_collective_cases(),
     ]
     seen: set[str] = set()
     for case in cases:

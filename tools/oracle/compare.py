@@ -133,6 +133,7 @@ def _torchair_lowerer() -> Any:
     """Load TorchAir through the oracle and return a ``case -> [ModelDef bytes]`` function."""
     sys.path.insert(0, str(_oracle_dir()))
     import logging
+    import warnings
 
     import oracle  # the dev tool in shared/, never imported by the packages
     import torch
@@ -142,7 +143,11 @@ def _torchair_lowerer() -> Any:
     logging.getLogger("torchair").setLevel(logging.ERROR)
     from torchair._ge_concrete_graph.fx2ge_converter import GeConcreteGraph
 
+    cpu_kernels: list[Any] = []
+
     def lower(case: case_list.Case) -> list[bytes]:
+        if case.distributed and not cpu_kernels:
+            cpu_kernels.append(_all_to_all_cpu_kernel())
         # Same capture point as oracle.reference_ge_models, with case.dynamic passed on.
         captured: list[Any] = []
         original = GeConcreteGraph.optimize_graph_without_runtime
@@ -159,7 +164,8 @@ def _torchair_lowerer() -> Any:
             backend = torchair.get_npu_backend(compiler_config=config)
             torch._dynamo.reset()
             compiled = torch.compile(case.fn, backend=backend, fullgraph=True, dynamic=case.dynamic)
-            with torch.no_grad():
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's deprecation notes on TorchAir's calls
                 compiled(*case.make_inputs())
         finally:
             GeConcreteGraph.optimize_graph_without_runtime = original
@@ -167,6 +173,39 @@ def _torchair_lowerer() -> Any:
         return [g.graph.model.SerializeToString() for g in captured]
 
     return lower
+
+
+def _start_process_group(out_dir: Path) -> None:
+    """A 1-rank gloo default group for the collective cases (a file store in ``out_dir``).
+
+    Both lowerings read the group the traced collectives name: TorchAir's
+    converters name a group with a CPU backend ``tag=<tag>;rank_list=<ranks>``
+    (``hcom_utils.get_group_name_and_record``) without any torch_npu piece
+    (HCCL's communicator name is asked only of an NPU group), as airgraph's
+    host names do.
+    """
+    import torch.distributed as dist
+
+    store = out_dir / "pg-store"
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=0, world_size=1)
+
+
+def _all_to_all_cpu_kernel() -> Any:
+    """Let TorchAir's ``npu_define::all_to_all_single_npu`` run on CPU (the one shim).
+
+    TorchAir decomposes ``all_to_all_single`` into this op of its own and
+    registers TorchAir's eager kernel (``c10d.all_to_all_single`` on the
+    op's group) for the NPU key only, so the eager run that follows the
+    lowering (``debug.run_eagerly``) finds no CPU kernel. The same kernel is
+    registered for CPU, where the gloo group runs it; the GE graph is
+    captured before and does not depend on it.
+    """
+    import torch
+    from torchair._ge_concrete_graph.ge_converter.experimental import hcom_alltoall
+
+    lib = torch.library.Library("npu_define", "IMPL")
+    lib.impl("all_to_all_single_npu", hcom_alltoall.npu_all_to_all_single_npu, "CPU")
+    return lib  # kept alive: dropping the Library removes the registration
 
 
 def run_worker(side: str, out_dir: Path, patterns: list[str]) -> int:
@@ -178,8 +217,11 @@ def run_worker(side: str, out_dir: Path, patterns: list[str]) -> int:
     logging.disable(logging.WARNING)
     lower = _lower_airgraph if side == "airgraph" else _torchair_lowerer()
     out_dir.mkdir(parents=True, exist_ok=True)
+    selected = case_list.select(patterns)
+    if any(case.distributed for case in selected):
+        _start_process_group(out_dir)
     timings = []
-    for case in case_list.select(patterns):
+    for case in selected:
         stem = _file_stem(case.name)
         start = time.perf_counter()
         try:
@@ -193,6 +235,10 @@ def run_worker(side: str, out_dir: Path, patterns: list[str]) -> int:
             (out_dir / f"{stem}.err").write_text(_root_error(error) + "\n")
         timings.append(f"{case.name}\t{time.perf_counter() - start:.3f}")
     (out_dir / "timings.tsv").write_text("\n".join(timings) + "\n")
+    if any(case.distributed for case in selected):
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
     return 0
 
 

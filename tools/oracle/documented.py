@@ -112,6 +112,26 @@ REASONS: tuple[Reason, ...] = (
         "eager's sizes, strides and aliasing (docs/concepts/targets.md, 'Outputs that alias "
         "inputs or other outputs'); TorchAir copies it through a GE Reshape",
     ),
+    Reason(
+        ("all_reduce_avg*",),
+        (r"TorchAir fails: ValueError: ge unsupported reduce type AVG",),
+        "GE's Hcom reductions are sum, prod, max and min: TorchAir refuses avg; airgraph "
+        "emits HcomAllReduce(sum) and a RealDiv by the group size",
+    ),
+    Reason(
+        ("dist_all_reduce_input*",),
+        (r"TorchAir only: Identity",),
+        "the in-place all-reduce of an input: airgraph's cleanup bypasses wait_tensor's "
+        "Identity before the input update becomes an output (the HcomAllReduce result is "
+        "a fresh buffer, so no copy is needed); TorchAir returns the Identity copy",
+    ),
+    Reason(
+        ("all_to_all_single*",),
+        (r"NetOutput inputs differs",),
+        "TorchAir adds a control edge HcomAllToAllV -> NetOutput to every all_to_all "
+        "(so GE never prunes it); where the result is an output, as here, the data edge "
+        "already keeps it, and airgraph adds none",
+    ),
 )
 
 
