@@ -16,6 +16,7 @@ import torch.distributed as dist
 __all__ = [
     "OpOverload",
     "OpOverloadPacket",
+    "all_aten_op_names",
     "aot_blockers",
     "aot_inference",
     "autocast_enabled",
@@ -42,6 +43,15 @@ OpOverload = torch._ops.OpOverload
 #: The class of an ATen overload packet (``torch.ops.aten.add``); isinstance checks only.
 #: Why: torch has no public name for it. Checked with torch 2.13.
 OpOverloadPacket = torch._ops.OpOverloadPacket
+
+
+def all_aten_op_names() -> list[str]:
+    """``"aten::name.overload"`` of every ATen op the dispatcher knows.
+
+    Why: ``dir(torch.ops.aten)`` lists only the packets already looked up, so the
+    core-opset count needs the dispatcher's own list. Checked with torch 2.13.
+    """
+    return [n for n in torch._C._dispatch_get_all_op_names() if n.startswith("aten::")]
 
 
 def get_decompositions(ops: Sequence[Any]) -> dict[Any, Callable[..., Any]]:
