@@ -6,9 +6,8 @@ inputs. ``compare.py`` lowers every case twice, with airgraph and with TorchAir
 
 Cases cover every converter family (``elementwise``, ``matmul``,
 ``reduction``, ``shape``, ``nn``, ``index``, ``creation``, ``symbolic``,
-``collective``), the
-dtypes fp32, fp16, bf16 and int64, and both static (``dynamic=False``) and
-dynamic (``dynamic=True``) tracing. Names are ``<function>[_<dtype>][@dyn]``.
+``collective``), the dtypes fp32, fp16, bf16 and int64, and both static
+(``dynamic=False``) and dynamic (``dynamic=True``) tracing. Names are ``<function>[_<dtype>][@dyn]``.
 
 A function whose result is only a view of an input would give an empty graph
 on both sides (AOTAutograd rebuilds such outputs outside the compiled graph),
