@@ -388,8 +388,7 @@ class HostProgram:
         self._n_inputs = len(datas)
         self._fixed_signature = not self._scalar_pos and not self._open_pos
         self._all_tensors = not self._scalar_pos
-        # Per signature, the specialization called with a list of its tensor
-        # inputs (see :meth:`run`): the per-call path of a warm program.
+        # Per signature, the specialization called with a list of its tensor inputs.
         self._runners: dict[tuple, Callable[[list[Any]], list[Any]]] = {}
         self._key, self._tensors_of = _call_functions(
             self._scalar_pos, self._open_pos, self._tensor_pos
@@ -459,12 +458,8 @@ class HostProgram:
         fn: Any,
         list_fn: Callable[[list[Any]], list[Any]] | None = None,
     ) -> None:
-        """Use ``fn`` (called with the tensor inputs) for ``signature`` instead of compiling.
-
-        ``list_fn``, if given, does the same called with one list of the
-        tensor inputs and returns a new list (an AOTI loader's ``run``); the
-        per-call path then skips packing and unpacking the arguments.
-        """
+        """Use ``fn`` (called with the tensor inputs) for ``signature`` instead of compiling;
+        ``list_fn``, if given, is the same called with one list of them (a new list back)."""
         self._compiled[signature] = fn
         self._runners[signature] = _list_runner(fn) if list_fn is None else list_fn
 
@@ -472,10 +467,7 @@ class HostProgram:
         return self.run(inputs)
 
     def run(self, inputs: Sequence[Any]) -> list[Any]:
-        """Run one call: one value per ``Data`` op in ``inputs``; the ``NetOutput`` values.
-
-        The same as calling the program with ``*inputs``; a new list is returned.
-        """
+        """The ``NetOutput`` values (a new list) of a call with one value per ``Data`` op."""
         if len(inputs) != self._n_inputs:
             raise ValueError(
                 f"inputs: graph {self.graph.name!r} takes {self._n_inputs} inputs, got {len(inputs)}"
@@ -499,13 +491,10 @@ def _list_runner(fn: Callable[..., Any]) -> Callable[[list[Any]], list[Any]]:
 def _call_functions(
     scalar_pos: Sequence[int], open_pos: Sequence[int], tensor_pos: Sequence[int]
 ) -> tuple[Callable[[Sequence[Any]], tuple], Callable[[Sequence[Any]], list[Any]]]:
-    """:meth:`HostProgram.signature` and the pick of the tensor inputs, each as one expression.
-
-    Only indices (written through ``int()``) enter the compiled text.
-    """
-    key = [f"int(inputs[{int(i)}])" for i in scalar_pos] + [
-        f"inputs[{int(i)}].shape" for i in open_pos
-    ]
+    """:meth:`HostProgram.signature` and the pick of the tensor inputs, each one expression;
+    only indices (written through ``int()``) enter the compiled text."""
+    key = [f"int(inputs[{int(i)}])" for i in scalar_pos]
+    key += [f"inputs[{int(i)}].shape" for i in open_pos]
     tensors = [f"inputs[{int(i)}]" for i in tensor_pos]
     text = f"(lambda inputs: ({', '.join(key)}{',' if key else ''}), "
     text += f"lambda inputs: [{', '.join(tensors)}])"
