@@ -27,6 +27,7 @@ from airgraph_core.ir import (
     validate_graph,
 )
 from airgraph_core.logs import configure_from_env, configure_logging, logger
+from airgraph_core.lowered import LoweredGraph, SizeBinding, lowered_of
 from airgraph_core.lowering import (
     UnsupportedOp,
     UnsupportedOpError,
@@ -65,6 +66,9 @@ __all__ = [
     "dump_text",
     "find_unsupported",
     "lower_graph",
+    "lowered_of",
+    "LoweredGraph",
+    "SizeBinding",
     "output_views",
     "rebuild_outputs",
     "register",

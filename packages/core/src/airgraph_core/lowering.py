@@ -29,6 +29,14 @@ from airgraph_core.graph_cleanup import cleanup_graph
 from airgraph_core.ir.builder import GraphBuilder, TensorRef
 from airgraph_core.ir.dtypes import DataType
 from airgraph_core.ir.graph import Attr, AttrKind, GeGraph, GeOp
+from airgraph_core.lowered import (
+    INPUT_SOURCES_ATTR,
+    OUTPUT_KINDS_ATTR,
+    OUTPUT_VIEWS_ATTR,
+    LoweredGraph,
+    SizeBinding,
+    lowered_of,
+)
 from airgraph_core.output_views import OutputViews, find_output_views
 
 __all__ = [
@@ -38,17 +46,13 @@ __all__ = [
     "output_views",
     "UnsupportedOp",
     "UnsupportedOpError",
+    # Defined in airgraph_core.lowered; re-exported for callers of this module.
+    "INPUT_SOURCES_ATTR",
+    "OUTPUT_KINDS_ATTR",
+    "OUTPUT_VIEWS_ATTR",
 ]
 
 log = logging.getLogger("airgraph.core")
-
-#: Graph attribute: for each Data index, the FX placeholder position it reads.
-INPUT_SOURCES_ATTR = "_airgraph_input_sources"
-#: Graph attribute: per FX output, "t" (tensor), "s" (symbolic int), "n" (None),
-#: "v" (a view of an input or of another output, rebuilt by :class:`OutputViews`).
-OUTPUT_KINDS_ATTR = "_airgraph_output_kinds"
-#: Graph attribute: the :class:`OutputViews` record as JSON (absent when no output is a view).
-OUTPUT_VIEWS_ATTR = "_airgraph_output_views"
 
 # Ops whose results GE could prune although they have effects on an input.
 _SIDE_EFFECT_OPS = frozenset({"Assign", "ScatterUpdate", "Scatter", "InplaceIndexAdd"})
@@ -131,10 +135,11 @@ def lower_graph(
 
     Returns:
         The GE graph. Its ``Data`` ops are indexed densely over non-frozen
-        tensor inputs and the size inputs no tensor carries; the private
-        graph attribute ``_airgraph_input_sources`` maps each ``Data`` index
-        back to its placeholder position (placeholders without a ``Data`` are
-        not in it).
+        tensor inputs and the size inputs no tensor carries. Its ``lowered``
+        field is the :class:`~airgraph_core.lowered.LoweredGraph` record:
+        ``input_sources`` maps each ``Data`` index back to its placeholder
+        position (placeholders without a ``Data`` are not in it),
+        ``output_kinds``, ``output_views`` and ``size_bindings``.
 
     Raises:
         UnsupportedOpError: some nodes have no converter that supports them;
@@ -184,14 +189,14 @@ def lower_graph(
         elif node.op == "call_function":
             env[node] = _convert(b, node, env, sizes)
         elif node.op == "output":
-            _emit_outputs(b, flat + bases, env, view_outputs, sizes, returned=len(flat))
-            if views is not None:
-                b.graph.attrs[OUTPUT_VIEWS_ATTR] = Attr(AttrKind.S, views.to_json())
+            kinds = _emit_outputs(b, flat + bases, env, view_outputs, sizes, returned=len(flat))
         else:
             raise ValueError(f"gm: node {node.name!r} has unsupported kind {node.op!r}")
 
     graph = cleanup_graph(b.graph)
-    graph.attrs[INPUT_SOURCES_ATTR] = Attr(AttrKind.LIST_I, tuple(sources))
+    bindings = _size_bindings(placeholders, example_inputs, data_index, carried)
+    graph.lowered = LoweredGraph(tuple(sources), tuple(kinds), views, bindings)
+    graph.lowered.write_attrs(graph)
     graph.attrs["_input_placements"] = Attr(AttrKind.LIST_I, tuple(placements))
     graph.attrs["_executor_type"] = Attr(AttrKind.I, 1)
     log.debug("lowered %s: %d GE ops", name, len(graph.ops))
@@ -258,7 +263,7 @@ def convert_outputs(outs: Sequence[Any], kinds: Sequence[str]) -> list[Any]:
 
     Args:
         outs: the values a target returned, one per ``NetOutput`` input.
-        kinds: the graph attribute ``_airgraph_output_kinds``: per ATen
+        kinds: :attr:`LoweredGraph.output_kinds`: per ATen
             output ``"t"`` (a tensor), ``"s"`` (a size, returned as ``int``),
             ``"n"`` (``None``) or ``"v"`` (a view, see :func:`output_views`),
             which have no ``NetOutput`` input, or ``"b"`` (an intermediate
@@ -287,8 +292,7 @@ def output_views(graph: GeGraph) -> OutputViews | None:
     Raises:
         ValueError: the graph carries a malformed record.
     """
-    attr = graph.attrs.get(OUTPUT_VIEWS_ATTR)
-    return None if attr is None else OutputViews.from_json(attr.value)
+    return lowered_of(graph).output_views
 
 
 def _needed_nodes(gm: GraphModule, outputs: Sequence[Any]) -> frozenset[Node]:
@@ -337,6 +341,24 @@ def _sizes_carried_by_tensors(
     return carried
 
 
+def _size_bindings(
+    placeholders: Sequence[Node],
+    example_inputs: Sequence[Any],
+    data_index: Mapping[Node, int],
+    carried: Mapping[Any, tuple[Node, torch.Tensor, int]],
+) -> tuple[SizeBinding, ...]:
+    """Where each symbolic size is read: a tensor input's dim, else its own size ``Data``."""
+    position = {node: pos for pos, node in enumerate(placeholders)}
+    found = [
+        SizeBinding(str(expr), position[node], dim) for expr, (node, _, dim) in carried.items()
+    ]
+    for node, example in zip(placeholders, example_inputs):
+        val = node.meta.get("val", example)
+        if node in data_index and isinstance(val, torch.SymInt):
+            found.append(SizeBinding(str(val.node.expr), position[node]))
+    return tuple(found)
+
+
 def _is_data_input(
     node: Node, example: Any, carried: Mapping[Any, tuple[Node, torch.Tensor, int]]
 ) -> bool:
@@ -347,7 +369,7 @@ def _is_data_input(
     use, most of them unread, and one a tensor carries is read inside the
     graph. Either way the device gets no host scalar to copy per call and
     ``ge.inputShape`` lists tensors only. The runtime maps ``Data`` ops to
-    placeholders explicitly (``_airgraph_input_sources``), so dropped sizes
+    placeholders explicitly (``LoweredGraph.input_sources``), so dropped sizes
     need no renumbering downstream.
     """
     val = node.meta.get("val", example)
@@ -393,8 +415,12 @@ def _emit_outputs(
     views: Collection[int],
     sizes: dict[Any, SymValue],
     returned: int | None = None,
-) -> None:
-    """Feed ``NetOutput``; outputs past the first ``returned`` are hidden view bases."""
+) -> list[str]:
+    """Feed ``NetOutput``; outputs past the first ``returned`` are hidden view bases.
+
+    Returns:
+        The output kinds (:attr:`LoweredGraph.output_kinds`).
+    """
     refs: list[TensorRef] = []
     kinds: list[str] = []
     for k, out in enumerate(flat):
@@ -423,8 +449,8 @@ def _emit_outputs(
     net = b.net_output(refs, control=effects)
     dtypes = tuple(r.dtype.ge_code for r in refs)
     b.graph.attrs["_output_dtypes"] = Attr(AttrKind.LIST_I, dtypes)
-    b.graph.attrs[OUTPUT_KINDS_ATTR] = Attr(AttrKind.LIST_S, tuple(kinds) or ("",))
     del net
+    return kinds
 
 
 def _is_folded(node: Node) -> bool:

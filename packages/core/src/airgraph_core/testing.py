@@ -18,12 +18,8 @@ import torch
 from airgraph_core.capture import capture_aten_graph
 from airgraph_core.ir.graph import GeGraph
 from airgraph_core.ir.opdefs import validate_graph
-from airgraph_core.lowering import (
-    INPUT_SOURCES_ATTR,
-    OUTPUT_KINDS_ATTR,
-    lower_graph,
-    output_views,
-)
+from airgraph_core.lowered import lowered_of
+from airgraph_core.lowering import lower_graph
 from airgraph_core.outputs import rebuild_outputs
 from airgraph_core.targets.host.program import HostProgram
 
@@ -62,9 +58,10 @@ def assert_valid_ge_graph(graph: GeGraph) -> None:
 
 def run_lowered(graph: GeGraph, aten_inputs: Sequence[Any], mode: str = "interpret") -> list[Any]:
     """Run a lowered graph on the host with the inputs of its ATen graph."""
-    inputs = [aten_inputs[i] for i in graph.attrs[INPUT_SOURCES_ATTR].value]
+    lowered = lowered_of(graph)
+    inputs = [aten_inputs[i] for i in lowered.input_sources]
     outs = HostProgram(graph, mode)(*inputs)
-    return rebuild_outputs(outs, inputs, graph.attrs[OUTPUT_KINDS_ATTR].value, output_views(graph))
+    return rebuild_outputs(outs, inputs, lowered.output_kinds, lowered.output_views)
 
 
 def check_lowering(

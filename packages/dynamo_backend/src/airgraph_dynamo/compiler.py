@@ -23,7 +23,7 @@ from torch.utils.hooks import RemovableHandle
 from airgraph_core import (
     GeGraph,
     OutputViews,
-    output_views,
+    lowered_of,
     rebuild_outputs,
 )
 from airgraph_dynamo import _dynamo_compat
@@ -39,8 +39,6 @@ __all__ = ["AtenCompiler", "CompiledGraph", "FirstCallHook"]
 
 log = logging.getLogger("airgraph.dynamo")
 
-_INPUT_SOURCES_ATTR = "_airgraph_input_sources"
-_OUTPUT_KINDS_ATTR = "_airgraph_output_kinds"
 
 # Graph names must be unique per process: dumps and GE sessions key on them.
 _graph_ids = itertools.count()
@@ -321,9 +319,8 @@ class AtenCompiler:
     def _runner(
         self, record: CompiledGraph, executable: Executable, gm: GraphModule, graph: GeGraph
     ) -> Callable[..., Any]:
-        sources = graph.attrs[_INPUT_SOURCES_ATTR].value
-        kinds = graph.attrs[_OUTPUT_KINDS_ATTR].value
-        views = output_views(graph)
+        lowered = lowered_of(graph)
+        sources, kinds, views = lowered.input_sources, lowered.output_kinds, lowered.output_views
         if record.gears is None:
             return _GraphRunner(executable, sources, kinds, views)
         # Views are rebuilt after the gear runner sliced padded outputs back.

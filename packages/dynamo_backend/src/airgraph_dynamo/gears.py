@@ -35,7 +35,7 @@ from typing import Any
 import torch
 from torch.fx import Graph, GraphModule, Node
 
-from airgraph_core import GeGraph, output_views
+from airgraph_core import GeGraph, lowered_of
 from airgraph_dynamo import _dynamo_compat
 from airgraph_dynamo.gear_guards import TraceGuards
 from airgraph_dynamo.inputs import InputOrigin
@@ -45,7 +45,6 @@ __all__ = ["GearSetup", "GearSetupError", "build_gear_setup", "has_gears", "spli
 
 log = logging.getLogger("airgraph.dynamo")
 
-_INPUT_SOURCES_ATTR = "_airgraph_input_sources"
 
 # Ops that only check sizes; they return nothing the graph uses.
 _SIZE_ASSERTS = tuple(
@@ -299,7 +298,7 @@ def _geared_inputs(
     graph: GeGraph, example_inputs: Sequence[Any], origins: Sequence[InputOrigin]
 ) -> tuple[list[GearInput], list[tuple[int, ...]], list[dict[int, tuple[int, ...]]]]:
     """The geared ``Data`` inputs, their shape templates and gear specs; checks the rest."""
-    sources = graph.attrs[_INPUT_SOURCES_ATTR].value
+    sources = lowered_of(graph).input_sources
     inputs: list[GearInput] = []
     template: list[tuple[int, ...]] = []
     specs: list[dict[int, tuple[int, ...]]] = []
@@ -450,7 +449,7 @@ def _output_sizes(gm: GraphModule, graph: GeGraph) -> tuple[Any, ...]:
     """
     output = next(iter(gm.graph.find_nodes(op="output")))
     flat = output.args[0] if isinstance(output.args[0], (list, tuple)) else [output.args[0]]
-    views = output_views(graph)
+    views = lowered_of(graph).output_views
     if views is not None and views.bases:
         by_name = {node.name: node for node in gm.graph.nodes}
         flat = [*flat, *(by_name[name] for name in views.bases)]

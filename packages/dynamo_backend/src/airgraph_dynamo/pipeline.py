@@ -36,8 +36,7 @@ from typing import Any
 import torch
 from torch.fx import GraphModule
 
-from airgraph_core import GeGraph, lower_graph
-from airgraph_core.lowering import INPUT_SOURCES_ATTR
+from airgraph_core import GeGraph, lower_graph, lowered_of
 from airgraph_dynamo import _dynamo_compat
 from airgraph_dynamo.config import CompilerConfig
 from airgraph_dynamo.data_dump import DataDumper
@@ -185,13 +184,15 @@ def _lower(state: CompileState) -> None:
     )
     if state.frozen_inputs:
         frozen = set(state.frozen_inputs)
-        sources = state.graph.attrs[INPUT_SOURCES_ATTR].value
+        sources = lowered_of(state.graph).input_sources
         flags = ["1" if pos in frozen else "0" for pos in sources]
         state.ge_options = {"frozenInput": ",".join(flags), **state.ge_options}
 
 
 def _check_static_marks(state: CompileState) -> None:
-    state.static_marks = check_static_marks(_graph(state), state.origins)
+    graph = _graph(state)
+    state.static_marks = check_static_marks(graph, state.origins)
+    graph.lowered = dataclasses.replace(lowered_of(graph), static_marks=state.static_marks)
 
 
 def _dump_graph(state: CompileState) -> None:

@@ -15,14 +15,12 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 
-from airgraph_core import GeGraph
+from airgraph_core import GeGraph, lowered_of
 from airgraph_dynamo.inputs import InputOrigin
 
 __all__ = ["DataShape", "StaticMarkReport", "check_static_marks", "dynamic_descs"]
 
 log = logging.getLogger("airgraph.dynamo")
-
-_INPUT_SOURCES_ATTR = "_airgraph_input_sources"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +96,7 @@ def check_static_marks(graph: GeGraph, origins: Sequence[InputOrigin]) -> Static
         is still correct, only less static than asked (e.g. ``mark_dynamic``
         wins over ``mark_static`` in Dynamo).
     """
-    sources = graph.attrs[_INPUT_SOURCES_ATTR].value
+    sources = lowered_of(graph).input_sources
     entries = []
     violations = []
     for op, pos in zip(graph.data_ops, sources):

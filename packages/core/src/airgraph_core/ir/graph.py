@@ -12,11 +12,14 @@ import ctypes
 import dataclasses
 import enum
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from airgraph_core.ir.dtypes import DataType, from_torch, to_torch
+
+if TYPE_CHECKING:
+    from airgraph_core.lowered import LoweredGraph
 
 __all__ = [
     "AttrKind",
@@ -199,13 +202,20 @@ class GeOp:
 
 @dataclasses.dataclass
 class GeGraph:
-    """GE ``GraphDef``: an ordered list of ops, topologically sorted, plus graph attrs."""
+    """GE ``GraphDef``: an ordered list of ops, topologically sorted, plus graph attrs.
+
+    ``lowered`` is the lowering's record for the runtime
+    (:class:`~airgraph_core.lowered.LoweredGraph`), set by
+    :func:`~airgraph_core.lowering.lower_graph`; not compared, not serialized
+    as such (its attributes are, see :func:`~airgraph_core.lowered.lowered_of`).
+    """
 
     name: str
     ops: list[GeOp] = dataclasses.field(default_factory=list)
     attrs: dict[str, Attr] = dataclasses.field(default_factory=dict)
     inputs: list[str] = dataclasses.field(default_factory=list)
     outputs: list[str] = dataclasses.field(default_factory=list)
+    lowered: LoweredGraph | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __iter__(self) -> Iterator[GeOp]:
         return iter(self.ops)
