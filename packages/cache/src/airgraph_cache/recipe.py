@@ -26,7 +26,7 @@ from airgraph_cache.guards import checks_from_guards, traced_functions
 from airgraph_cache.manifest import safe_json_loads
 from airgraph_cache.program import Program
 from airgraph_cache.recorder import Recorder
-from airgraph_core import output_views
+from airgraph_core import lowered_of, output_views
 
 __all__ = [
     "GRAPH_FILE",
@@ -72,7 +72,8 @@ def capture_program(
     if not recorder.runner_calls:
         raise UncacheableError("the compiled graph did not run")
     graph = record.ge_graph
-    aten_positions = graph.attrs["_airgraph_input_sources"].value
+    lowered = lowered_of(graph)
+    aten_positions = lowered.input_sources
     paths = []
     for pos in aten_positions:
         origin = record.origins[pos]
@@ -91,7 +92,7 @@ def capture_program(
     aten_inputs, outputs = recorder.runner_calls[0]
     inputs = [aten_inputs[p] for p in aten_positions]
     spec = OutputSpec.capture(result, outputs, inputs)
-    kinds = list(graph.attrs["_airgraph_output_kinds"].value)
+    kinds = list(lowered.output_kinds)
     all_checks = _input_checks(paths, inputs, graph)
     checks = all_checks if method.check_inputs else None
     guard_specs, guards = _guard_checks(method, recorder, paths)
@@ -221,7 +222,7 @@ def _gear_recipe(record: Any, config: Any) -> dict[str, Any] | None:
     from airgraph_dynamo.gear_dispatch import OutOfGear
 
     combos = setup.plan.combinations
-    sources = record.ge_graph.attrs["_airgraph_input_sources"].value
+    sources = lowered_of(record.ge_graph).input_sources
     # The backend's out-of-gear policy, its positions moved to the program's inputs.
     policy = OutOfGear.from_setup(
         setup,
