@@ -477,24 +477,3 @@ def _slice_back(out: Any, sizes: Any, actual: dict[Any, int]) -> Any:
         return out if value is None else value
     index = tuple(slice(0, n) for n in (evaluate_size(s, actual) for s in sizes))
     return out[index].contiguous()
-
-
-def _size_text(sizes: Any) -> Any:
-    if sizes is None:
-        return None
-    if isinstance(sizes, tuple):
-        return [str(s) for s in sizes]
-    return str(sizes)
-
-
-def _parse_sizes(sizes: Any) -> Any:
-    if sizes is None:
-        return None
-    if isinstance(sizes, list):
-        return tuple(_parse_size(s) for s in sizes)
-    return _parse_size(sizes)
-
-
-def _parse_size(text: str) -> Any:
-    value = sympy.sympify(text)
-    return int(value) if value.is_Integer else value
