@@ -163,7 +163,9 @@ class ArtifactStore:
         Args:
             key: the cache key; its :meth:`~airgraph_cache.CacheKey.entry_name`
                 names the entry folder.
-            global_rank, tp_rank, pp_rank: as :func:`rank_folder`.
+            global_rank: as :func:`rank_folder`.
+            tp_rank: as :func:`rank_folder`.
+            pp_rank: as :func:`rank_folder`.
 
         Returns:
             The path (nothing is created).
@@ -492,7 +494,10 @@ class ArtifactStore:
         Raises:
             CacheIntegrityError: the manifest is invalid, or ``files`` differ
                 from what it lists (missing, extra, other size or sha256).
-            TypeError, ValueError, CacheSecurityError, CacheStorageError,
+            TypeError: as :meth:`publish`.
+            ValueError: as :meth:`publish`.
+            CacheSecurityError: as :meth:`publish`.
+            CacheStorageError: as :meth:`publish`.
             CacheKeyError: as :meth:`publish`.
         """
         path = check_entry_path(self.root, entry_dir)
