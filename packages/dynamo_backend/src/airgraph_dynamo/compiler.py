@@ -282,7 +282,6 @@ class AtenCompiler:
             origins=list(origins),
             target=self.target,
             ge_options=dict(ge_options or {}),
-            lower_inputs=list(example_inputs),
         )
         record = CompiledGraph(state.name, gm, None, "eager", state.origins)
         self.compiled.append(record)

@@ -362,7 +362,7 @@ class GearedRunner:
             if self.gear_compile == "eager":
                 self._compile_all(args, skip=index if in_gear else None)
         if not in_gear:
-            return self._out_of_gear(args, key, index)
+            return self._out_of_gear(args, key)
         fn = self._table.get(key)
         if fn is not None:
             outs = fn(*[args[p] for p in self.sources])
@@ -435,7 +435,7 @@ class GearedRunner:
             "gears: %s gear %d %s compiled in %.2f s", self.graph_name, index, combination, seconds
         )
 
-    def _out_of_gear(self, args: tuple[Any, ...], key: tuple, index: int | None) -> list[Any]:
+    def _out_of_gear(self, args: tuple[Any, ...], key: tuple) -> list[Any]:
         pad = self.policy.resolve(key)
         if pad is None:  # fallback: nothing is compiled or cached
             return list(self.aten_graph(*args))

@@ -73,7 +73,6 @@ class CompileState:
         origins: where each placeholder comes from.
         target: the target the graph is compiled for.
         ge_options: GE options for the target (gear options are added).
-        lower_inputs: the values the lowering sees (frozen parameters real).
         frozen_inputs: placeholder positions of module state flagged frozen
             (GE's ``frozenInput``); they stay graph inputs.
         size_asserts: the runtime size asserts split off a geared graph.
@@ -99,7 +98,6 @@ class CompileState:
     origins: list[InputOrigin]
     target: Target
     ge_options: dict[str, str]
-    lower_inputs: list[Any] = dataclasses.field(default_factory=list)
     frozen_inputs: tuple[int, ...] = ()
     size_asserts: GraphModule | None = None
     graph: GeGraph | None = None
@@ -178,7 +176,7 @@ def _split_gear_size_asserts(state: CompileState) -> None:
 def _lower(state: CompileState) -> None:
     state.graph = lower_graph(
         state.gm,
-        state.lower_inputs,
+        state.example_inputs,
         name=state.name,
         output_aliases=_dynamo_compat.output_input_aliases(),
     )
