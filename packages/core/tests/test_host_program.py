@@ -257,3 +257,85 @@ def test_written_inputs_follow_views_to_the_data_input():
     b.net_output([b.op("Relu", new, out=new.spec)], control=[assign.op])
     assert written_inputs(b.graph) == {cache.op.name}
     assert written_inputs(_add_graph()) == frozenset()
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
+_WHOLE = {
+    "program/data/model/x.wrapper.so": b"\x7fELF",
+    "program/data/model/x_metadata.json": b"{}",
+}
+
+
+def _corrupt_crc(data: bytes) -> bytes:
+    # The stored (uncompressed) payload of the first member sits right after its name.
+    at = data.index(b"\x7fELF")
+    return data[:at] + b"\x7fELG" + data[at + 4 :]
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (_zip(_WHOLE), ""),
+        (_zip({**_WHOLE, "program/data/model/x_metadata.json": b""}), "x_metadata.json"),
+        (_zip({**_WHOLE, "program/data/model/x_metadata.json": b'{"AOTI'}), "x_metadata.json"),
+        (_corrupt_crc(_zip(_WHOLE)), "CRC mismatch"),
+        (b"not a zip", "not a zip archive"),
+    ],
+    ids=["whole", "empty json", "half-written json", "bad crc", "not a zip"],
+)
+def test_package_problem_names_what_is_torn(data, expected):
+    from airgraph_core.targets.host.package import package_problem
+
+    problem = package_problem(data)
+    if expected:
+        assert expected in problem, problem
+    else:
+        assert problem == ""
+
+
+def _tiny_program() -> HostProgram:
+    b = GraphBuilder("torn")
+    x = b.data(0, DataType.FLOAT, (2,))
+    b.net_output([b.op("Relu", x, out=x.spec)])
+    program = HostProgram(b.graph, "interpret")
+    program(torch.ones(2))
+    return program
+
+
+@pytest.mark.parametrize("torn_attempts", [1, 2, 3])
+def test_a_torn_package_from_a_concurrent_compile_is_compiled_again(monkeypatch, torn_attempts):
+    """AOTInductor writes its metadata JSON in place in the shared Inductor cache; a
+    concurrent compile of the same graph can leave this package an empty one (seen in CI:
+    the next start failed to load it). Such a package is compiled again, never returned."""
+    from airgraph_core import _torch_compat
+    from airgraph_core.targets.host import package
+
+    calls = []
+
+    def save(exported, path):
+        calls.append(path)
+        torn = len(calls) <= torn_attempts
+        members = {**_WHOLE, "program/data/model/x_metadata.json": b"" if torn else b"{}"}
+        with open(path, "wb") as f:
+            f.write(_zip(members))
+
+    monkeypatch.setattr(_torch_compat, "save_aoti_package", save)
+    program = _tiny_program()
+    if torn_attempts < package.EXPORT_ATTEMPTS:
+        data = package.export_package(program, program.signatures[0])
+        assert package.package_problem(data) == ""
+        assert len(calls) == torn_attempts + 1
+    else:
+        with pytest.raises(RuntimeError, match="torn after 3 attempts: .*x_metadata.json"):
+            package.export_package(program, program.signatures[0])
+        assert len(calls) == package.EXPORT_ATTEMPTS

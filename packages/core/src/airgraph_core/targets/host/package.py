@@ -9,8 +9,12 @@ cache folder compiles nothing.
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +24,11 @@ from airgraph_core import _torch_compat
 from airgraph_core.targets.host.program import HostProgram
 
 __all__ = ["export_package", "load_package", "signature_to_json", "signature_from_json"]
+
+log = logging.getLogger("airgraph.host")
+
+#: How many times :func:`export_package` compiles a package that comes out torn.
+EXPORT_ATTEMPTS = 3
 
 
 def signature_to_json(signature: tuple) -> list[Any]:
@@ -51,16 +60,55 @@ def signature_from_json(data: Sequence[Any]) -> tuple:
 def export_package(program: HostProgram, signature: tuple) -> bytes:
     """Compile one specialization of ``program`` ahead of time; return the package bytes.
 
+    A package that comes out torn (see :func:`package_problem`) is compiled
+    again, up to :data:`EXPORT_ATTEMPTS` times.
+
     Raises:
         KeyError: ``program`` has no specialization for ``signature``.
+        RuntimeError: every attempt gave a torn package.
     """
     gm = program.specialized_module(signature)
     exported = torch.export.export(gm, tuple(program.example_inputs(signature)), strict=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "program.pt2")
-        _torch_compat.save_aoti_package(exported, path)
-        with open(path, "rb") as f:
-            return f.read()
+    problem = ""
+    for attempt in range(1, EXPORT_ATTEMPTS + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "program.pt2")
+            _torch_compat.save_aoti_package(exported, path)
+            with open(path, "rb") as f:
+                data = f.read()
+        problem = package_problem(data)
+        if not problem:
+            return data
+        log.info("host: package attempt %d is torn (%s); compiling it again", attempt, problem)
+    raise RuntimeError(
+        f"the AOTInductor package is torn after {EXPORT_ATTEMPTS} attempts: {problem}"
+    )
+
+
+def package_problem(data: bytes) -> str:
+    """Why the package ``data`` cannot load, or ``""`` when its archive is whole.
+
+    AOTInductor writes the metadata JSON of a compile into the shared
+    Inductor cache folder in place (``open(..., "w")``, not atomically), so a
+    second process compiling the same graph at the same moment can have this
+    package pick up an empty or half-written file; the C++ loader then fails
+    on the next start. Checked here: the zip's CRCs and that every ``.json``
+    member parses.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            bad = archive.testzip()
+            if bad is not None:
+                return f"{bad}: CRC mismatch"
+            for name in archive.namelist():
+                if name.endswith(".json"):
+                    try:
+                        json.loads(archive.read(name))
+                    except ValueError as error:
+                        return f"{name}: {error}"
+    except zipfile.BadZipFile as error:
+        return f"not a zip archive: {error}"
+    return ""
 
 
 def load_package(program: HostProgram, signature: tuple, data: bytes) -> None:
