@@ -20,9 +20,10 @@ from torch.fx import Graph, GraphModule
 
 from airgraph_core.ir.dtypes import to_torch
 from airgraph_core.ir.graph import AttrKind, GeGraph, GeOp, parse_edge, topological_order
+from airgraph_core.targets.host.aliasing import views_of_written_inputs
 from airgraph_core.targets.host.semantics import HostOp, lookup_host_op
 
-__all__ = ["HostProgram", "py_attrs", "specialize", "written_inputs"]
+__all__ = ["HostProgram", "py_attrs", "specialize"]
 
 log = logging.getLogger("airgraph.core")
 
@@ -93,7 +94,7 @@ def specialize(
         return buffers[id(t)][0]
 
     _bind_inputs(fx, datas, inputs, values, tensor_inputs)
-    must_copy = _views_of_written_inputs(graph)
+    must_copy = views_of_written_inputs(graph)
     outputs: list[Any] = []
     for op in topological_order(graph.ops):
         if op.type in ("Data",):
@@ -183,57 +184,6 @@ def _storage(t: torch.Tensor) -> int | None:
 
 #: Folded results up to this many elements become constants; larger ones are computed.
 FOLD_LIMIT = 16
-
-
-def written_inputs(graph: GeGraph) -> frozenset[str]:
-    """Names of the ``Data`` inputs that side-effect ops (``Assign``) write,
-    directly or through views of them. Op types without host semantics
-    (an NPU-only graph) count as neither views nor writers."""
-    return _aliasing(graph)[0]
-
-
-def _views_of_written_inputs(graph: GeGraph) -> frozenset[str]:
-    """Names of view ops (see :class:`HostOp`) whose result aliases a ``Data``
-    input that a side-effect op (``Assign``) writes.
-
-    On the NPU every op writes a new tensor, so such a result keeps the
-    input's old values after the write; a view would see the new ones.
-    """
-    return _aliasing(graph)[1]
-
-
-def _aliasing(graph: GeGraph) -> tuple[frozenset[str], frozenset[str]]:
-    """(the written ``Data`` inputs, the view ops of them that must copy)."""
-    bases: dict[str, str] = {}
-    parents: dict[str, str] = {}
-    written: set[str] = set()
-    targets: set[str] = set()  # the view ops a side-effect op writes through
-    views: list[tuple[str, str]] = []
-    for op in topological_order(graph.ops):
-        if op.type == "Data":
-            bases[op.name] = op.name
-            continue
-        if op.type in ("Const", "NetOutput") or not op.data_inputs:
-            continue
-        try:
-            sem = lookup_host_op(op.type)
-        except NotImplementedError:
-            continue
-        source = parse_edge(op.data_inputs[0])[0] if op.data_inputs[0] else ""
-        base = bases.get(source)
-        if base is None:
-            continue
-        if sem.side_effect:
-            written.add(base)
-            while source in parents:  # a copy there would take the write instead of the input
-                targets.add(source)
-                source = parents[source]
-        elif sem.view:
-            bases[op.name] = base
-            parents[op.name] = source
-            views.append((op.name, base))
-    copies = frozenset(name for name, base in views if base in written and name not in targets)
-    return frozenset(written), copies
 
 
 def _is_small(value: Any) -> bool:
