@@ -14,6 +14,8 @@ import torch
 
 from airgraph_core.converters.context import ConversionContext
 from airgraph_core.converters.registry import FLOATS, register
+from airgraph_core.converters.shape import same_shape
+from airgraph_core.converters.symbolic import dim_size
 from airgraph_core.ir.dtypes import DataType
 
 aten = torch.ops.aten
@@ -47,7 +49,7 @@ def _bias_fits(ctx: ConversionContext) -> bool:
     aten.addmm.default,
     dtypes=MATMUL_DTYPES,
     ranks=range(1, 3),
-    ge_ops=("MatMulV2", "Mul", "Add", "AxpyV2"),
+    ge_ops=("MatMulV2", "Mul", "Add", "AxpyV2", "BroadcastTo", "Fill"),
 )
 def addmm(
     ctx: ConversionContext, bias: Any, mat1: Any, mat2: Any, *, beta: Any = 1, alpha: Any = 1
@@ -58,8 +60,11 @@ def addmm(
     As TorchAir: only a float16/bfloat16 1-D bias goes into MatMulV2;
     otherwise the product is multiplied by ``alpha`` even when it is 1 (a
     ``Mul`` TorchAir's source says must stay for float32), then added.
+    ``alpha == 0`` skips the product (see :func:`_without_product`).
     """
     dtype, shape = ctx.out()
+    if alpha == 0:
+        return _without_product(ctx, bias, beta, [(mat1, 1, 0), (mat2, 2, 1)])
     if dtype in _FUSED_BIAS_DTYPES and beta == 1 and alpha == 1 and _bias_fits(ctx):
         return ctx.b.op(
             "MatMulV2", mat1, mat2, bias, None, out=(dtype, shape),
@@ -77,15 +82,42 @@ def addmm(
     aten.baddbmm.default,
     dtypes=MATMUL_DTYPES,
     ranks=range(1, 4),
-    ge_ops=("BatchMatMul", "Mul", "Add", "AxpyV2"),
+    ge_ops=("BatchMatMul", "Mul", "Add", "AxpyV2", "BroadcastTo", "Fill"),
 )
 def baddbmm(
     ctx: ConversionContext, bias: Any, x1: Any, x2: Any, *, beta: Any = 1, alpha: Any = 1
 ) -> Any:
+    """``beta * bias + alpha * (x1 @ x2)`` per batch; ``alpha == 0`` skips the product."""
     dtype, _ = ctx.out()
+    if alpha == 0:
+        return _without_product(ctx, bias, beta, [(x1, 1, 0), (x1, 1, 1), (x2, 2, 2)])
     prod_shape = (x1.shape[0], x1.shape[1], x2.shape[2])
     y = ctx.b.op("BatchMatMul", x1, x2, out=(dtype, prod_shape), adj_x1=False, adj_x2=False)
     return _scaled_sum(ctx, y, ctx.cast(bias, dtype), beta, alpha)
+
+
+def _without_product(
+    ctx: ConversionContext, bias: Any, beta: Any, dims: list[tuple[Any, int, int]]
+) -> Any:
+    """``beta * bias`` broadcast to the output, for ``alpha == 0``.
+
+    BLAS (and so eager's float32 addmm/addmv/addbmm, and baddbmm above its
+    small-size kernel) does not read the factors when ``alpha`` is 0, so
+    inf/NaN in them stay out of the result; ``alpha * product`` would give
+    NaN there. As TorchAir: ``Mul(self, beta)``; broadcast to the output
+    shape (``dims``: operand, its FX argument index, its dim, per output
+    dim) when ``self`` is smaller, and all zeros when ``beta`` is 0 too
+    (``self`` is then ignored, NaNs included).
+    """
+    dtype, shape = ctx.out()
+    sizes = [dim_size(ctx, x, ctx.val(ctx.node.args[i]), d) for x, i, d in dims]
+    if beta == 0:
+        return ctx.b.op("Fill", ctx.int_list(sizes), ctx.scalar(0, dtype), out=(dtype, shape))
+    bias = ctx.cast(bias, dtype)
+    y = ctx.b.op("Mul", bias, ctx.scalar(beta, dtype), out=bias.spec)
+    if same_shape(ctx.val(ctx.node.args[0]), ctx.node.meta["val"]):
+        return y
+    return ctx.b.op("BroadcastTo", y, ctx.int_list(sizes), out=(dtype, shape))
 
 
 def _scaled_sum(ctx: ConversionContext, prod: Any, bias: Any, beta: Any, alpha: Any) -> Any:
