@@ -60,6 +60,7 @@ CASES = [
     ("dict_keys", {"named": {"a": _t(4, 8)}}, {"named": {"a": _t(4, 8), "b": _t(4, 8, seed=2)}}),
     ("int_branch", {"n": 3}, {"n": 2}),
     ("int_value", {"n": 3}, {"n": 5}),
+    ("int_to_float", {"n": 3}, {"n": 3.5}),
     ("str_branch", {"mode": "a"}, {"mode": "b"}),
     ("bool_branch", {"flag": False}, {"flag": True}),
     ("shape_branch", {"x": _t(4, 8)}, {"x": _t(16, 8)}),

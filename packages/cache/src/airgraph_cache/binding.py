@@ -4,7 +4,9 @@ At the cold start, Dynamo knows where every graph input comes from (its
 *source*: ``L['x']``, ``L['self']._modules['attn']._parameters['weight']``,
 ``L['x'].size()[0]``...). :func:`source_to_path` turns each source into a
 plain JSON path, and :class:`InputBinding` evaluates those paths on later
-calls against the method's ``self`` and arguments. Outputs are described by
+calls against the method's ``self`` and arguments, its module's globals and
+its closure cells (Dynamo names a free variable ``L['y']`` like a local; its
+cell is read at every call, so a rebound or mutated value is what runs). Outputs are described by
 a pytree spec whose leaves say which program output (or input, or constant)
 fills them.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
+from keyword import iskeyword
 from typing import Any
 
 import torch
@@ -28,6 +31,7 @@ from airgraph_cache.records import RecordError, decode_records, encode_records, 
 
 __all__ = [
     "UncacheableError",
+    "closure_cells",
     "source_to_path",
     "InputBinding",
     "OutputSpec",
@@ -59,8 +63,15 @@ def source_to_path(source: Any) -> list[Step]:
             # Installed by Dynamo in the traced frame's globals: absent in a fresh process.
             raise UncacheableError(f"cannot replay Dynamo's own global {name!r}")
         return [["global", name]]
-    if kind in ("AttrSource", "ParamBufferSource", "UnspecializedParamBufferSource"):
+    if kind in (
+        "AttrSource",
+        "CellContentsSource",
+        "ParamBufferSource",
+        "UnspecializedParamBufferSource",
+    ):
         return [*source_to_path(base), ["attr", source.member]]
+    if kind == "ClosureSource":
+        return [*source_to_path(base), ["attr", "__closure__"]]
     if kind in ("GetItemSource", "ListGetItemSource", "DictGetItemSource"):
         index = source.index
         if not isinstance(index, (int, str)) or getattr(source, "index_is_slice", False):
@@ -84,6 +95,24 @@ def source_to_path(source: Any) -> list[Step]:
     raise UncacheableError(f"cannot replay the Dynamo source {getattr(source, 'name', source)!r}")
 
 
+def closure_cells(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The closure cells of ``fn``'s free variables that are not its parameters, by name.
+
+    Dynamo's source for a free variable of the traced frame is ``L['name']``,
+    as for a local; the cell (not its contents) is what stays the same across
+    calls, so callers keep the cell and read ``cell_contents`` when they need it.
+    """
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return {}
+    params = set(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+    return {
+        name: cell
+        for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ())
+        if name not in params
+    }
+
+
 def _step(obj: Any, step: Step) -> Any:
     op = step[0]
     if op == "attr":
@@ -95,7 +124,7 @@ def _step(obj: Any, step: Step) -> Any:
     if op == "stride":
         return obj.stride(step[1])
     if op == "float_tensor":
-        return torch.tensor(obj, dtype=torch.float64)
+        return _float_tensor(obj)
     if op == "int":
         return int(obj)
     raise ValueError(f"path: unknown step {step!r}")
@@ -175,12 +204,14 @@ class InputBinding:
         self._state: list[Any] | None = None
         self._version = -1
         _watch_module_state()
+        cells = closure_cells(self.fn)
         self._getters: list[Callable[[dict[str, Any]], Any]] = []
         for path in self.paths:
-            self._getters.append(_compile_getter(path, self.fn.__globals__))
-        # Fast path for positional calls: each input is module state, a plain
-        # argument or a size of one, fetched by one generated expression.
-        self._direct = _direct_function(self.paths, self._positional)
+            self._getters.append(_compile_getter(path, self.fn.__globals__, cells))
+        # Fast path for positional calls: each input is module state, or an argument or
+        # closure cell's value followed by attribute, item and size steps, fetched by one
+        # generated expression.
+        self._direct = _direct_function(self.paths, self._positional, cells)
 
     def frame(self, module: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
         """The method's locals for a call: ``self`` plus its bound arguments."""
@@ -216,38 +247,87 @@ class InputBinding:
 
 
 def _direct_function(
-    paths: Sequence[Sequence[Step]], positional: Sequence[str]
+    paths: Sequence[Sequence[Step]], positional: Sequence[str], cells: dict[str, Any]
 ) -> Callable[[tuple, list[Any]], list[Any]] | None:
     """``(args, state) -> inputs`` for a positional call, or None when a path needs the frame.
 
-    Each input is ``state[i]`` (module state), ``args[p]`` or ``args[p].shape[d]``;
-    only these indices (written through ``int()``) enter the compiled text.
+    Each input is ``state[i]`` (module state), or ``args[p]`` or a closure cell's
+    contents followed by attribute, item, size and stride steps. Only indices
+    (written through ``int()``) and checked identifiers enter the compiled text;
+    cells and str keys live in its namespace.
     """
     position = {name: i for i, name in enumerate(positional)}
+    namespace: dict[str, Any] = {}
     items = []
     for i, path in enumerate(paths):
-        local = path[0][1] if path[0][0] == "local" else None
         if _is_module_state(path):
             items.append(f"state[{int(i)}]")
-        elif len(path) == 1 and local in position:
-            items.append(f"args[{int(position[local])}]")
-        elif (
-            len(path) == 2
-            and local in position
-            and path[1][0] == "size"
-            and type(path[1][1]) is int
-        ):
-            items.append(f"args[{int(position[local])}].shape[{int(path[1][1])}]")
+            continue
+        text = _direct_text(path, position, cells, namespace)
+        if text is None:
+            return None
+        items.append(text)
+    text = f"lambda args, state: [{', '.join(items)}]"
+    return eval(compile(text, "<airgraph_cache input binding>", "eval"), namespace)  # noqa: S307
+
+
+def _direct_text(
+    path: Sequence[Step], position: dict[str, int], cells: dict[str, Any], namespace: dict
+) -> str | None:
+    """The expression of one input for :func:`_direct_function`, or None."""
+    head = path[0]
+    if head[0] != "local":
+        return None
+    if head[1] in position:
+        text = f"args[{int(position[head[1]])}]"
+    elif head[1] in cells:
+        slot = f"_v{len(namespace)}"
+        namespace[slot] = cells[head[1]]
+        text = f"{slot}.cell_contents"
+    else:
+        return None
+    for step in path[1:]:
+        op, arg = step[0], step[1] if len(step) > 1 else None
+        if op == "attr" and isinstance(arg, str) and arg.isidentifier() and not iskeyword(arg):
+            text += f".{arg}"
+        elif op == "item" and type(arg) is int:
+            text += f"[{int(arg)}]"
+        elif op == "item" and type(arg) is str:
+            slot = f"_v{len(namespace)}"
+            namespace[slot] = arg
+            text += f"[{slot}]"
+        elif op == "size" and type(arg) is int:
+            text += f".shape[{int(arg)}]"
+        elif op == "stride" and type(arg) is int:
+            text += f".stride({int(arg)})"
+        elif op == "float_tensor":
+            namespace["_float_tensor"] = _float_tensor
+            text = f"_float_tensor({text})"
+        elif op == "int":
+            text = f"int({text})"
         else:
             return None
-    text = f"lambda args, state: [{', '.join(items)}]"
-    return eval(compile(text, "<airgraph_cache input binding>", "eval"), {})  # noqa: S307
+    return text
+
+
+def _float_tensor(value: Any) -> torch.Tensor:
+    return torch.tensor(value, dtype=torch.float64)
 
 
 def _compile_getter(
-    path: Sequence[Step], module_globals: dict[str, Any]
+    path: Sequence[Step], module_globals: dict[str, Any], cells: dict[str, Any]
 ) -> Callable[[dict[str, Any]], Any]:
     steps = [tuple(s) for s in path]
+    if steps[0][0] == "local" and steps[0][1] in cells:
+        cell, rest = cells[steps[0][1]], steps[1:]
+
+        def from_cell(frame: dict[str, Any]) -> Any:
+            obj = cell.cell_contents
+            for step in rest:
+                obj = _step(obj, step)
+            return obj
+
+        return from_cell
     if len(steps) == 1 and steps[0][0] == "local":
         name = steps[0][1]
         return lambda frame: frame[name]

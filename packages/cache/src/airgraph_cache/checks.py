@@ -4,8 +4,9 @@
 become generated, straight-line Python:
 
 - the *call* checks (non-tensor arguments, ``None``-ness, container lengths
-  and keys, shape guards over the arguments) become one function with the
-  cached method's own signature, so binding the call is Python's and a missing
+  and keys, shape guards over the arguments, and everything read from the
+  method's closure cells, which can be rebound between calls) become one
+  function with the cached method's own signature, so binding the call is Python's and a missing
   argument is Python's named ``TypeError``; it returns ``-1`` when every check
   holds;
 - the *process* checks (attributes, config objects, globals, global torch
@@ -28,9 +29,11 @@ import math
 import os
 import sys
 import types
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from airgraph_cache.binding import closure_cells
 from airgraph_cache.guards import code_digest, function_digest, hook_identities, is_call_spec
 from airgraph_cache.sources import qualified_name
 
@@ -132,11 +135,28 @@ def _modname(obj: Any) -> Any:
     return getattr(obj, "__name__", None) if type(obj).__name__ == "module" else None
 
 
+# Digests of functions checked per call (read from closure cells), by function, with the
+# code they were computed for: a call check then costs a lookup, not a source read.
+_DIGESTS: weakref.WeakKeyDictionary[Any, tuple[types.CodeType, str]] = weakref.WeakKeyDictionary()
+
+
 def _fn_digest(obj: Any) -> str:
+    if type(obj) is types.FunctionType:
+        known = _DIGESTS.get(obj)
+        if known is not None and known[0] is obj.__code__:
+            return known[1]
     try:
-        return function_digest(inspect.unwrap(obj))
+        digest = function_digest(inspect.unwrap(obj))
     except Exception:  # not a Python function: cannot be the one traced
         return "<not a function>"
+    if type(obj) is types.FunctionType:
+        _DIGESTS[obj] = (obj.__code__, digest)
+    return digest
+
+
+def _cell(fn: Any, index: int) -> Any:
+    """``fn.__closure__[index].cell_contents`` (a nested closure in a shape guard)."""
+    return fn.__closure__[index].cell_contents
 
 
 def _code_digest(obj: Any) -> str:
@@ -204,10 +224,16 @@ def _global_getter(namespace: dict[str, Any]) -> Callable[[str], Any]:
 class _Writer:
     """Renders specs into expressions; constants go into ``namespace``."""
 
-    def __init__(self, params: set[str], self_name: str, globals_: dict[str, Any]) -> None:
+    def __init__(
+        self, params: set[str], self_name: str, globals_: dict[str, Any], cells: dict[str, Any]
+    ) -> None:
         self.params = params
         self.self_name = self_name
+        self.cells = cells
+        #: The namespace names of the cells ``local`` has handed out (shape guards use them).
+        self.cell_names: set[str] = set()
         self.namespace: dict[str, Any] = {
+            "_cell": _cell,
             "_glob": _global_getter(globals_),
             "_item_at": _item_at,
             "_key_at": _key_at,
@@ -233,9 +259,14 @@ class _Writer:
         return name
 
     def local(self, name: Any) -> str:
-        if not isinstance(name, str) or name not in self.params:
-            raise ValueError(f"checks: {name!r} is not an argument of the method")
-        return name
+        """A local as Dynamo names it: an argument, or a free variable's cell contents."""
+        if isinstance(name, str) and name in self.params:
+            return name
+        if isinstance(name, str) and name in self.cells:
+            slot = self.const(self.cells[name])
+            self.cell_names.add(slot)
+            return f"{slot}.cell_contents"
+        raise ValueError(f"checks: {name!r} is not an argument or closure variable of the method")
 
     def path(self, path: Sequence[Sequence[Any]]) -> str:
         head = path[0]
@@ -309,53 +340,76 @@ class _Writer:
         """A shape guard's expression with ``L[...]``/``G[...]`` replaced, validated."""
         if not isinstance(text, str):
             raise ValueError(f"checks: bad expression {text!r}")
-        tree = ast.parse(text, mode="eval")
-        writer = self
-
-        class Rewrite(ast.NodeTransformer):
-            def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
-                base, key = node.value, node.slice
-                if isinstance(base, ast.Name) and isinstance(key, ast.Constant):
-                    if base.id == "L":
-                        return ast.Name(id=writer.local(key.value), ctx=ast.Load())
-                    if base.id == "G" and isinstance(key.value, str):
-                        call = ast.Call(ast.Name("_glob", ast.Load()), [key], [])
-                        return call
-                self.generic_visit(node)
-                return node
-
-            def visit_Name(self, node: ast.Name) -> ast.AST:
-                # The module (and the builtins), not parameters that happen to be named so:
-                # guards name the frame's locals only as L[...].
-                renamed = {"math": "_math", "max": "_max", "min": "_min"}.get(node.id)
-                return node if renamed is None else ast.Name(id=renamed, ctx=ast.Load())
-
-        tree = ast.fix_missing_locations(Rewrite().visit(tree))
-        allowed_names = self.params | {"_glob", "_math", "_max", "_min"}
-        for node in ast.walk(tree):
-            if not isinstance(node, _AST_NODES):
-                raise ValueError(f"checks: {type(node).__name__} in shape guard {text!r}")
-            if isinstance(node, ast.Name) and node.id not in allowed_names:
-                raise ValueError(f"checks: name {node.id!r} in shape guard {text!r}")
-            if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str)):
-                raise ValueError(f"checks: constant {node.value!r} in shape guard {text!r}")
-            if isinstance(node, ast.Attribute) and node.attr.startswith("__"):
-                raise ValueError(f"checks: attribute {node.attr!r} in shape guard {text!r}")
-            if isinstance(node, ast.Call):
-                func = node.func
-                method_ok = isinstance(func, ast.Attribute) and func.attr in _SIZE_METHODS
-                # ``_max``/``_min``: e.g. ``max(1, L['n']) == L['n']`` from torch.ones([m, n]).
-                glob_ok = isinstance(func, ast.Name) and func.id in ("_glob", "_max", "_min")
-                # Dynamo guards float attributes with e.g. ``not math.isnan(L['self'].scale)``.
-                math_ok = (
-                    isinstance(func, ast.Attribute)
-                    and isinstance(func.value, ast.Name)
-                    and func.value.id == "_math"
-                    and func.attr in _MATH_FUNCTIONS
-                )
-                if not (method_ok or glob_ok or math_ok) or node.keywords:
-                    raise ValueError(f"checks: call in shape guard {text!r}")
+        tree = ast.fix_missing_locations(_Rewrite(self).visit(ast.parse(text, mode="eval")))
+        allowed = self.params | self.cell_names | {"_glob", "_cell", "_math", "_max", "_min"}
+        _validate(tree, allowed, text)
         return f"({ast.unparse(tree)})"
+
+
+class _Rewrite(ast.NodeTransformer):
+    """Dynamo's names in a shape guard (``L[...]``, ``G[...]``, closures) to the writer's."""
+
+    def __init__(self, writer: _Writer) -> None:
+        self.writer = writer
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        base, key = node.value, node.slice
+        if isinstance(base, ast.Name) and isinstance(key, ast.Constant):
+            if base.id == "L":
+                return ast.parse(self.writer.local(key.value), mode="eval").body
+            if base.id == "G" and isinstance(key.value, str):
+                return ast.Call(ast.Name("_glob", ast.Load()), [key], [])
+        self.generic_visit(node)
+        return node
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        # ``f.__closure__[i].cell_contents`` (a nested function's cell): ``_cell(f, i)``.
+        inner = node.value
+        if (
+            node.attr == "cell_contents"
+            and isinstance(inner, ast.Subscript)
+            and isinstance(inner.value, ast.Attribute)
+            and inner.value.attr == "__closure__"
+            and isinstance(inner.slice, ast.Constant)
+            and type(inner.slice.value) is int
+        ):
+            fn = self.visit(inner.value.value)
+            return ast.Call(ast.Name("_cell", ast.Load()), [fn, inner.slice], [])
+        self.generic_visit(node)
+        return node
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        # The module (and the builtins), not parameters that happen to be named so:
+        # guards name the frame's locals only as L[...].
+        renamed = {"math": "_math", "max": "_max", "min": "_min"}.get(node.id)
+        return node if renamed is None else ast.Name(id=renamed, ctx=ast.Load())
+
+
+def _validate(tree: ast.AST, allowed_names: set[str], text: str) -> None:
+    """Refuse anything in a rewritten shape guard but comparisons, arithmetic and size reads."""
+    for node in ast.walk(tree):
+        if not isinstance(node, _AST_NODES):
+            raise ValueError(f"checks: {type(node).__name__} in shape guard {text!r}")
+        if isinstance(node, ast.Name) and node.id not in allowed_names:
+            raise ValueError(f"checks: name {node.id!r} in shape guard {text!r}")
+        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str)):
+            raise ValueError(f"checks: constant {node.value!r} in shape guard {text!r}")
+        if isinstance(node, ast.Attribute) and node.attr.startswith("__"):
+            raise ValueError(f"checks: attribute {node.attr!r} in shape guard {text!r}")
+        if isinstance(node, ast.Call):
+            func = node.func
+            method_ok = isinstance(func, ast.Attribute) and func.attr in _SIZE_METHODS
+            # ``_max``/``_min``: e.g. ``max(1, L['n']) == L['n']`` from torch.ones([m, n]).
+            glob_ok = isinstance(func, ast.Name) and func.id in ("_glob", "_cell", "_max", "_min")
+            # Dynamo guards float attributes with e.g. ``not math.isnan(L['self'].scale)``.
+            math_ok = (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.value.id == "_math"
+                and func.attr in _MATH_FUNCTIONS
+            )
+            if not (method_ok or glob_ok or math_ok) or node.keywords:
+                raise ValueError(f"checks: call in shape guard {text!r}")
 
 
 def _signature_text(fn: Callable[..., Any], namespace: dict[str, Any]) -> tuple[str, set[str]]:
@@ -410,7 +464,7 @@ class GuardChecks:
         self_name = params[0] if params else "self"
         self.call_specs = [s for s in self.specs if is_call_spec(s, self_name)]
         self.process_specs = [s for s in self.specs if not is_call_spec(s, self_name)]
-        writer = _Writer(set(params), self_name, getattr(fn, "__globals__", {}))
+        writer = _Writer(set(params), self_name, getattr(fn, "__globals__", {}), closure_cells(fn))
         signature, _ = _signature_text(fn, writer.namespace)
         conditions = [writer.condition(s) for s in self.call_specs]
         self.call: Callable[..., int] | None = None

@@ -253,8 +253,12 @@ def _specs_for(record: Any, path: list[list[Any]], input_paths: set[str]) -> lis
     if kind in _VALUE:
         return [{"path": path, "op": "eq", "value": _scalar_fact(value)}]
     if kind == "TYPE_MATCH":
-        if _path_key(path) in input_paths:
-            return []  # graph inputs: their own checks cover the type
+        import torch
+
+        if _path_key(path) in input_paths and isinstance(value, torch.Tensor):
+            return []  # tensor inputs: the program's input checks cover the type
+        # An int or float input (a SymInt/SymFloat of the graph) keeps its type check:
+        # a float where the trace saw an int would be read as the int.
         spec = {"path": path, "op": "type", "value": _type_name(type(value))}
         if _is_hook_dict(path) and isinstance(value, dict):
             # torch's global hook dicts get only a TYPE_MATCH; Dynamo's guard tree checks

@@ -95,9 +95,10 @@ class Program:
             raise GuardMismatch("a call check failed")
         try:
             inputs = self.binding.inputs(self.module, args, kwargs)
-        except (KeyError, IndexError, AttributeError) as e:
+        except (KeyError, IndexError, AttributeError, ValueError) as e:
             # An argument's structure the program was not traced for (a kwarg missing
-            # from **kwargs, a shorter tuple): another entry serves it, never an error.
+            # from **kwargs, a shorter tuple, an emptied closure cell): another entry
+            # serves it, never an error.
             raise GuardMismatch(f"cannot fetch an input: {type(e).__name__}: {e}") from e
         if _grad_enabled():
             _refuse_gradients(self.binding, inputs)
