@@ -8,6 +8,7 @@ GE, static-marks check, dump, target) -> a callable that runs the target.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,9 +38,22 @@ class InferenceOnlyError(RuntimeError):
 class NpuBackend:
     """The object ``get_npu_backend`` returns: a Dynamo backend ``(gm, example_inputs) -> callable``.
 
+    Copies and pickles (``transformers``' ``generate`` deep-copies the
+    backend of a ``CompileConfig``): ``copy.deepcopy(backend)`` is a backend
+    with a deep copy of the config that shares this one's compiler, so its
+    compiles land in the same ``compiled`` records (the records themselves are
+    not copied) and run this backend's first-call hooks; a copy compares equal
+    to the backend it was copied from. ``pickle`` saves the options, the
+    user's decompositions (functions by reference, as pickle does) and a target
+    given to ``get_npu_backend``; the loaded backend has no records and
+    compiles again.
+
     Attributes:
         config: the backend's own copy of the :class:`CompilerConfig`.
         decompositions: the merged decomposition table handed to AOTAutograd.
+        custom_decompositions: the user's table as given to ``get_npu_backend``
+            (``None`` for none), from which a pickled backend rebuilds
+            ``decompositions``.
         compiler: the :class:`AtenCompiler` (its ``compiled`` list records
             every graph).
     """
@@ -50,12 +64,48 @@ class NpuBackend:
         decompositions: dict,
         *,
         target: Target | None = None,
+        custom_decompositions: dict | None = None,
     ) -> None:
         self.config = config.copy()
         self.decompositions = decompositions
+        self.custom_decompositions = (
+            None if custom_decompositions is None else dict(custom_decompositions)
+        )
         self.compiler = AtenCompiler(self.config, target=target)
         # Dynamo names the backend by __name__ in its logs and errors.
         self.__name__ = "airgraph"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> NpuBackend:
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.config = copy.deepcopy(self.config, memo)
+        # The tables map ops to functions, which copy as themselves: shared.
+        new.decompositions = self.decompositions
+        new.custom_decompositions = self.custom_decompositions
+        new.compiler = copy.deepcopy(self.compiler, memo)
+        new.__name__ = self.__name__
+        return new
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _load_backend,
+            (type(self), self.config, _by_op_name(self.custom_decompositions), self.compiler),
+        )
+
+    # Equal backends compile alike into the same records: copies of one backend.
+    # transformers compares CompileConfigs to decide whether to compile again.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NpuBackend):
+            return NotImplemented
+        return (
+            self.compiler.compiled is other.compiler.compiled
+            and self.config == other.config
+            and self.compiler.config == other.compiler.config
+            and self.decompositions == other.decompositions
+        )
+
+    def __hash__(self) -> int:
+        return hash(id(self.compiler.compiled))
 
     @property
     def compiled(self) -> list[CompiledGraph]:
@@ -67,7 +117,35 @@ class NpuBackend:
         """The GE graphs compiled by this backend, oldest first (``graphs[-1]`` is the latest)."""
         return self.compiler.graphs
 
-    def __call__(self, gm: GraphModule, example_inputs: Sequence[Any]) -> Callable[..., Any]:
+    def __call__(
+        self,
+        gm: GraphModule,
+        example_inputs: Sequence[Any],
+        *,
+        mode: str | None = None,
+        options: dict | None = None,
+    ) -> Callable[..., Any]:
+        """Compile Dynamo's graph ``gm`` (Dynamo calls this).
+
+        Args:
+            gm: Dynamo's FX graph.
+            example_inputs: one (fake) value per placeholder.
+            mode: ``torch.compile``'s ``mode=``, which it passes on to a
+                backend (``transformers``' ``CompileConfig`` sets
+                ``"reduce-overhead"``). Its modes tune Inductor; they do not
+                change what airgraph builds, so it is accepted and logged.
+                TorchAir's modes are ``CompilerConfig.mode``.
+            options: ``torch.compile``'s ``options=``: Inductor's options,
+                which airgraph does not take; only ``None``/``{}`` is accepted.
+
+        Returns:
+            The callable Dynamo runs in place of the graph.
+
+        Raises:
+            InferenceOnlyError: grad mode is on and graph inputs require grad.
+            TypeError: ``mode`` is not a string, or ``options`` is given.
+        """
+        _check_compile_arguments(mode, options)
         _check_inference(gm, example_inputs)
         dynamo_inputs = list(example_inputs)
         # TorchAir: with gears, dims without gears are static (also under dynamic=True).
@@ -81,6 +159,22 @@ class NpuBackend:
 
     def __repr__(self) -> str:
         return f"NpuBackend({self.config!r})"
+
+
+def _check_compile_arguments(mode: Any, options: Any) -> None:
+    if mode is not None and not isinstance(mode, str):
+        raise TypeError(f"mode: expected torch.compile's mode (a str) or None, got {mode!r}")
+    if options:
+        raise TypeError(
+            f"options: airgraph takes no torch.compile options (they are Inductor's), got "
+            f"{options!r}; set airgraph's options on the CompilerConfig given to get_npu_backend"
+        )
+    if mode is not None and mode != "default":
+        log.info(
+            "torch.compile mode=%r tunes Inductor and does not change what airgraph builds; "
+            "TorchAir's modes are CompilerConfig.mode",
+            mode,
+        )
 
 
 def _check_inference(gm: GraphModule, example_inputs: Sequence[Any]) -> None:
@@ -107,6 +201,34 @@ def _check_inference(gm: GraphModule, example_inputs: Sequence[Any]) -> None:
         "Call the compiled model under torch.no_grad() or torch.inference_mode(), "
         "or set requires_grad=False on those tensors."
     )
+
+
+def _by_op_name(table: dict | None) -> list[tuple[str, Any]] | None:
+    """A decomposition table with ops as names (``"aten.add.Tensor"``): ops cannot be pickled."""
+    if table is None:
+        return None
+    return [(str(op), fn) for op, fn in table.items()]
+
+
+def _op_from_name(name: str) -> Any:
+    namespace, *rest = name.split(".")
+    op = getattr(torch.ops, namespace)
+    for part in rest:
+        op = getattr(op, part)
+    return op
+
+
+def _load_backend(
+    cls: type[NpuBackend],
+    config: CompilerConfig,
+    custom: list[tuple[str, Any]] | None,
+    compiler: AtenCompiler,
+) -> NpuBackend:
+    """A pickled :class:`NpuBackend` loaded (see its docstring)."""
+    table = None if custom is None else {_op_from_name(name): fn for name, fn in custom}
+    backend = cls(config, merge_decompositions(table), custom_decompositions=table)
+    backend.compiler = compiler
+    return backend
 
 
 def _validate_config(compiler_config: Any) -> CompilerConfig:
@@ -159,7 +281,12 @@ def get_npu_backend(
         raise TypeError(
             f"target: expected an airgraph_dynamo.targets.Target or None, got {type(target).__name__}"
         )
-    return NpuBackend(config, merge_decompositions(custom_decompositions), target=target)
+    return NpuBackend(
+        config,
+        merge_decompositions(custom_decompositions),
+        target=target,
+        custom_decompositions=custom_decompositions,
+    )
 
 
 def get_compiler(compiler_config: CompilerConfig | None = None) -> AtenCompiler:

@@ -7,6 +7,7 @@ can also be used on its own (``get_compiler``), e.g. as the
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import logging
@@ -167,8 +168,23 @@ def standalone_origins(example_inputs: Sequence[Any]) -> list[InputOrigin]:
     return origins
 
 
+def _load_compiler(
+    cls: type[AtenCompiler], config: CompilerConfig, target: Target | None
+) -> AtenCompiler:
+    """A pickled :class:`AtenCompiler` loaded: its options and given target, no records."""
+    return cls(config, target=target)
+
+
 class AtenCompiler:
     """Compiles ATen FX graphs (AOTAutograd's inference graphs) with airgraph.
+
+    ``copy.deepcopy`` gives a compiler with a deep copy of the config that
+    shares this one's ``compiled`` list, first-call hooks and target: what
+    either compiles is recorded in both. The records are not copied: they hold
+    Dynamo's fake tensors and symbolic sizes (which cannot be copied) and the
+    executables of compiled graphs. A pickled compiler loads with the same
+    options, the target given to it (one selected from the config is selected
+    again) and no records.
 
     Args:
         config: the options; ``None`` for defaults. A copy is kept.
@@ -185,6 +201,7 @@ class AtenCompiler:
         if not isinstance(config, CompilerConfig):
             raise TypeError(f"config: expected a CompilerConfig, got {type(config).__name__}")
         self.config = config.copy()
+        self._given_target = target
         self._target = target
         self.compiled: list[CompiledGraph] = []
         # An OrderedDict: RemovableHandle keeps a weak reference to it.
@@ -216,6 +233,19 @@ class AtenCompiler:
         handle = RemovableHandle(self._first_call_hooks)
         self._first_call_hooks[handle.id] = hook
         return handle
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> AtenCompiler:
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.config = copy.deepcopy(self.config, memo)
+        new._given_target = self._given_target
+        new._target = self._target
+        new.compiled = self.compiled
+        new._first_call_hooks = self._first_call_hooks
+        return new
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_load_compiler, (type(self), self.config, self._given_target))
 
     @property
     def graphs(self) -> list[GeGraph]:

@@ -340,18 +340,22 @@ class CompilerConfig(_ConfigNode):
         """An independent deep copy (the backend keeps one, so later edits do not leak in)."""
         return copy.deepcopy(self)
 
+    # A copy and a pickled config carry every option's value and nothing else
+    # (the declarations are the classes'). Stored values were validated when
+    # set: a dump folder deleted since must not fail a copy or a load.
     def __deepcopy__(self, memo: dict[int, Any]) -> CompilerConfig:
-        new = CompilerConfig()
-        for path, value, _default in self._leaves():
-            node: Any = new
-            *parents, leaf = path.split(".")
-            for part in parents:
-                node = getattr(node, part)
-            # Stored values were validated when set; a folder deleted since must not fail a copy.
-            node._store(
-                leaf, copy.deepcopy(value, memo) if isinstance(value, (list, dict)) else value
-            )
-        return new
+        return _from_values(
+            type(self),
+            {
+                path: copy.deepcopy(value, memo) if isinstance(value, (list, dict)) else value
+                for path, value, _default in self._leaves()
+            },
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Callables set as options (custom passes) are pickled by reference, as
+        # pickle does: a lambda or a local function cannot be pickled.
+        return (_from_values, (type(self), {path: v for path, v, _ in self._leaves()}))
 
     @classmethod
     def from_dict(cls, options: dict[str, Any]) -> CompilerConfig:
@@ -373,6 +377,18 @@ class CompilerConfig(_ConfigNode):
             options = options.tree
         _apply(config, options, "options")
         return config
+
+
+def _from_values(cls: type[CompilerConfig], values: dict[str, Any]) -> CompilerConfig:
+    """A new ``cls`` with ``values`` (dotted option path -> value) stored unchecked."""
+    new = cls()
+    for path, value in values.items():
+        node: Any = new
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = getattr(node, part)
+        node._store(leaf, value)
+    return new
 
 
 def _apply(node: _ConfigNode, options: Any, where: str) -> None:

@@ -11,6 +11,7 @@ compiled graph computes. The groups airgraph acts on are in
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable
@@ -48,21 +49,32 @@ TOPO_SORTING_MODES = {"BFS": "0", "DFS": "1", "RDFS": "2", "StableRDFS": "3"}
 # -- TorchAir's value kinds -----------------------------------------------------------
 
 
-def int_range(low: int, high: int) -> Callable[[str, Any], int]:
+# The checks below are module-level classes, not closures, so a config (whose
+# option values keep their Option) pickles: pickle cannot save a local function.
+
+
+@dataclasses.dataclass(frozen=True)
+class IntRange:
     """A check for an ``int`` in ``[low, high]`` (TorchAir's ``IntRangeValue``)."""
 
-    def check(path: str, value: Any) -> int:
+    low: int
+    high: int
+
+    def __call__(self, path: str, value: Any) -> int:
         if not isinstance(value, int) or isinstance(value, bool):
             raise OptionTypeError(
                 f"{path}: Please set integer type, but got {type(value)} ({value!r})"
             )
-        if not low <= value <= high:
+        if not self.low <= value <= self.high:
             raise ValueError(
-                f"{path}: Please set value in [{low}, {high}], {value} is out of range."
+                f"{path}: Please set value in [{self.low}, {self.high}], {value} is out of range."
             )
         return value
 
-    return check
+
+def int_range(low: int, high: int) -> Callable[[str, Any], int]:
+    """A check for an ``int`` in ``[low, high]`` (TorchAir's ``IntRangeValue``)."""
+    return IntRange(low, high)
 
 
 def _fspath(path: str, value: Any, what: str) -> str:
@@ -105,31 +117,45 @@ def existing_json_file(path: str, value: Any) -> str | None:
     return text
 
 
-def regex(pattern: str, example: str) -> Callable[[str, Any], str]:
+@dataclasses.dataclass(frozen=True)
+class Pattern:
     """A check for a string matching ``pattern`` (TorchAir's ``RegexValue``)."""
 
-    def check(path: str, value: Any) -> str:
+    pattern: str
+    example: str
+
+    def __call__(self, path: str, value: Any) -> str:
         if not isinstance(value, str):
-            raise OptionTypeError(f"{path}: expected a str like {example!r}, got {value!r}")
-        if not re.match(pattern, value):
+            raise OptionTypeError(f"{path}: expected a str like {self.example!r}, got {value!r}")
+        if not re.match(self.pattern, value):
             raise ValueError(
-                f"{path}: Please set legal regex value format match {pattern}, "
-                f"{value} is Illegal format, correct example:{example}."
+                f"{path}: Please set legal regex value format match {self.pattern}, "
+                f"{value} is Illegal format, correct example:{self.example}."
             )
         return value
 
-    return check
+
+def regex(pattern: str, example: str) -> Callable[[str, Any], str]:
+    """A check for a string matching ``pattern`` (TorchAir's ``RegexValue``)."""
+    return Pattern(pattern, example)
+
+
+@dataclasses.dataclass(frozen=True)
+class OfTypes:
+    """A check that a value is ``None`` or an instance of ``types`` (never a ``bool``)."""
+
+    types: tuple[type, ...]
+    what: str
+
+    def __call__(self, path: str, value: Any) -> Any:
+        if value is not None and (not isinstance(value, self.types) or isinstance(value, bool)):
+            raise OptionTypeError(f"{path}: expected {self.what} or None, got {value!r}")
+        return value
 
 
 def of_types(*types: type, what: str) -> Callable[[str, Any], Any]:
     """A check that ``value`` is ``None`` or an instance of ``types``."""
-
-    def check(path: str, value: Any) -> Any:
-        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
-            raise OptionTypeError(f"{path}: expected {what} or None, got {value!r}")
-        return value
-
-    return check
+    return OfTypes(types, what)
 
 
 def check_int_list(path: str, value: Any) -> list[int]:
