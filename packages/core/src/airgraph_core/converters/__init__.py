@@ -29,6 +29,7 @@ FAMILIES = (
     "strided",
     "symbolic",
     "symbolic_math",
+    "upsample",
 )
 
 

@@ -15,6 +15,7 @@ from airgraph_core.targets.host.ops import (  # noqa: F401
     padding,
     pooling,
     reduction,
+    resize,
     sampling,
     segment,
     shape,
