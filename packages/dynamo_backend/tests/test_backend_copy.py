@@ -245,6 +245,31 @@ def test_the_compiler_alone_copies_and_pickles(kind, backend):
     assert loaded.target.name == "host" and loaded.target.mode == "interpret"
 
 
+def test_a_deep_copy_runs_the_first_call_hooks(backend):
+    _serve("dynamic", backend)
+    seen = []
+    handle = backend.compiler.add_first_call_hook(lambda record, *_: seen.append(record.name))
+    clone = copy.deepcopy(backend)
+    compiled = torch.compile(lambda x: x.exp() - 1, backend=clone, fullgraph=True)
+    x = torch.randn(3)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), x.exp() - 1, **TOL)
+    assert seen == [backend.compiled[-1].name]
+    handle.remove()  # removed from the shared hooks: later compiles run unobserved
+    with torch.no_grad():
+        torch.compile(lambda x: x.cos(), backend=clone, fullgraph=True)(x)
+    assert len(seen) == 1 and len(backend.compiled) == 3
+
+
+def test_shallow_copies_share_everything(backend):
+    _serve("dynamic", backend)
+    clone, compiler = copy.copy(backend), copy.copy(backend.compiler)
+    assert clone == backend and clone.compiler is backend.compiler
+    assert compiler.compiled is backend.compiled and compiler.config is backend.compiler.config
+    _check_compiles(clone)
+    assert len(backend.compiled) > 1
+
+
 def test_deepcopy_of_a_structure_keeps_one_compiler(backend):
     _serve("dynamic", backend)
     pair = copy.deepcopy({"backend": backend, "compiler": backend.compiler})

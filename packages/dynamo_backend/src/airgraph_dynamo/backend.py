@@ -86,6 +86,11 @@ class NpuBackend:
         new.__name__ = self.__name__
         return new
 
+    def __copy__(self) -> NpuBackend:
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (
             _load_backend,

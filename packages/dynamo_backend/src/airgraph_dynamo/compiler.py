@@ -179,12 +179,12 @@ class AtenCompiler:
     """Compiles ATen FX graphs (AOTAutograd's inference graphs) with airgraph.
 
     ``copy.deepcopy`` gives a compiler with a deep copy of the config that
-    shares this one's ``compiled`` list, first-call hooks and target: what
-    either compiles is recorded in both. The records are not copied: they hold
-    Dynamo's fake tensors and symbolic sizes (which cannot be copied) and the
-    executables of compiled graphs. A pickled compiler loads with the same
-    options, the target given to it (one selected from the config is selected
-    again) and no records.
+    shares this one's ``compiled`` list, first-call hooks and target, so what
+    either compiles is recorded in both (``copy.copy`` shares the config too).
+    The records are not copied: they hold Dynamo's fake tensors and symbolic
+    sizes (which cannot be copied) and the executables of compiled graphs. A
+    pickled compiler loads with the same options, the target given to it (one
+    selected from the config is selected again) and no records.
 
     Args:
         config: the options; ``None`` for defaults. A copy is kept.
@@ -242,6 +242,11 @@ class AtenCompiler:
         new._target = self._target
         new.compiled = self.compiled
         new._first_call_hooks = self._first_call_hooks
+        return new
+
+    def __copy__(self) -> AtenCompiler:
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
         return new
 
     def __reduce__(self) -> tuple[Any, ...]:
