@@ -71,24 +71,6 @@ LEFT_OUT_REASONS: dict[str, tuple[str, str]] = {
         "training-mode dropout (eval graphs never hold it); GE's "
         "StatelessDropOutGenMask + DropOutDoMask cannot reproduce torch's mask",
     ),
-    "aten.empty_strided.default": (
-        NOT_YET,
-        "an uninitialised buffer; GE has no strides, but a Fill of the shape would do "
-        "for contiguous strides",
-    ),
-    "aten.masked_scatter.default": (NOT_YET, "expressible as CumSum of the mask + Gather + Select"),
-    "aten._embedding_bag.default": (
-        NOT_YET,
-        "expressible as Gather + UnsortedSegmentSum/Max over the bag offsets",
-    ),
-    "aten._cdist_forward.default": (
-        NOT_YET,
-        "pairwise p-norm distances: broadcast Sub, Abs/Pow, ReduceSum",
-    ),
-    "aten._pdist_forward.default": (
-        NOT_YET,
-        "condensed pairwise distances: Gather of the upper-triangle pairs + the cdist reduction",
-    ),
     "aten._fft_r2c.default": (
         NOT_YET,
         "GE_REFERENCE.md lists no portable FFT op; a DFT as MatMul with cos/sin matrices "

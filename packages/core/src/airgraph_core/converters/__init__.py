@@ -13,8 +13,11 @@ FAMILIES = (
     "collectives",
     "complex_ops",
     "creation",
+    "distance",
+    "embedding_bag",
     "elementwise",
     "index",
+    "masked",
     "math_ops",
     "matmul",
     "nn",
@@ -29,6 +32,7 @@ FAMILIES = (
     "strided",
     "symbolic",
     "symbolic_math",
+    "uninitialized",
     "upsample",
 )
 

@@ -8,6 +8,7 @@ from airgraph_core.targets.host.ops import (  # noqa: F401
     creation,
     elementwise,
     index,
+    masked,
     math_ops,
     matmul,
     nn,

@@ -1,0 +1,173 @@
+"""``_embedding_bag`` (and its inference twin ``_embedding_bag_forward_only``).
+
+TorchAir emits GE's ``EmbeddingBag``, which is not among GE's public op
+prototypes (``shared/ge/opdefs.json``), so a graph holding it would fail
+the prototype check; the bags are written with portable ops instead:
+
+1. ``GatherV2`` of the weight rows of every index;
+2. the bag of each index from the offsets: ``ReduceSum`` over
+   ``offsets[b] <= i`` minus one (``Const`` positions, ``LessEqual``);
+3. ``UnsortedSegmentSum`` per bag (sum; mean divides by the number of
+   indices other than ``padding_idx``, at least 1) or
+   ``UnsortedSegmentMax`` (max; an empty bag is 0, as in ATen).
+
+Indices equal to ``padding_idx`` take no part (``SelectV2``). With
+``include_last_offset`` the last offset should be the number of indices;
+indices past it are left out (eager's kernels disagree there: its sum
+drops them unless ``padding_idx`` is set, its mean counts them in the
+divisor, its max takes them). Only the first
+result (the bags) may be used: ``offset2bag``, ``bag_size`` and
+``max_indices`` are training bookkeeping. Half precision is reduced in
+float32 and cast back. The indices and offsets need static lengths (the
+number of bags is a constant of the segment ops).
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import torch
+from torch.fx import Node
+
+from airgraph_core.converters.context import ConversionContext, static_dim
+from airgraph_core.converters.registry import FLOATS, INTS, register
+from airgraph_core.converters.shape import strided_slice
+from airgraph_core.ir.builder import TensorRef
+from airgraph_core.ir.dtypes import DataType
+
+__all__: list[str] = []
+
+aten = torch.ops.aten
+
+_MODES = {0: "sum", 1: "mean", 2: "max"}
+
+
+def _arg(node: Node, index: int, name: str, default: Any) -> Any:
+    return node.args[index] if len(node.args) > index else node.kwargs.get(name, default)
+
+
+def _supported(node: Node) -> str | None:
+    for user in node.users:
+        if user.target is operator.getitem and user.args[1] != 0 and user.users:
+            return (
+                f"result {user.args[1]} (offset2bag, bag_size, max_indices) is used; "
+                "only the bags themselves are lowered"
+            )
+    for name, arg in (("indices", node.args[1]), ("offsets", node.args[2])):
+        val = arg.meta["val"]
+        if val.dim() != 1:
+            return f"{name} has rank {val.dim()}; expected 1-D (F.embedding_bag flattens 2-D input)"
+        if static_dim(val.shape[0]) == -1:
+            return f"{name} has a symbolic length; the number of bags must be static"
+    if _arg(node, 4, "mode", 0) not in _MODES:
+        return f"mode={_arg(node, 4, 'mode', 0)}: expected 0 (sum), 1 (mean) or 2 (max)"
+    return None
+
+
+def _bag_ids(
+    ctx: ConversionContext, offsets: TensorRef, n: int, bags: int, include_last: bool
+) -> tuple[TensorRef, TensorRef | None]:
+    """The bag of each of the ``n`` indices (int32), and whether it is inside the last offset."""
+    i32, dt = DataType.INT32, offsets.dtype
+    positions = ctx.const(torch.arange(n).reshape(n, 1), dt)
+    starts = offsets
+    if include_last:
+        starts = strided_slice(ctx, offsets, 0, 0, bags, out=(dt, (bags,)))
+    row = ctx.b.op("Unsqueeze", starts, out=(dt, (1, bags)), axes=[0])
+    started = ctx.b.op("LessEqual", row, positions, out=(DataType.BOOL, (n, bags)))
+    count = ctx.b.op(
+        "ReduceSum", ctx.cast(started, i32), ctx.const(torch.tensor([1]), DataType.INT64),
+        out=(i32, (n,)), keep_dims=False,
+    )  # fmt: skip
+    ids = ctx.b.op("Sub", count, ctx.const(1, i32), out=(i32, (n,)))
+    if not include_last:
+        return ids, None
+    last = strided_slice(ctx, offsets, 0, bags, bags + 1, out=(dt, (1,)))
+    inside = ctx.b.op("Less", ctx.const(torch.arange(n), dt), last, out=(DataType.BOOL, (n,)))
+    # Indices past the last offset land in the last bag's id but are masked out.
+    ids = ctx.b.op("Minimum", ids, ctx.const(bags - 1, i32), out=(i32, (n,)))
+    return ids, inside
+
+
+def _and(ctx: ConversionContext, a: TensorRef | None, b: TensorRef | None) -> TensorRef | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return ctx.b.op("LogicalAnd", a, b, out=a.spec)
+
+
+@register(
+    aten._embedding_bag.default,
+    aten._embedding_bag_forward_only.default,
+    dtypes=FLOATS | INTS,
+    ge_ops=(
+        "GatherV2", "LessEqual", "Less", "ReduceSum", "Sub", "Minimum", "StridedSliceV2",
+        "NotEqual", "LogicalAnd", "SelectV2", "Mul", "UnsortedSegmentSum",
+        "UnsortedSegmentMax", "Maximum", "RealDiv", "Greater", "Cast", "Unsqueeze",
+    ),
+    predicate=_supported,
+)  # fmt: skip
+def embedding_bag(
+    ctx: ConversionContext,
+    weight: TensorRef,
+    indices: TensorRef,
+    offsets: TensorRef,
+    scale_grad_by_freq: bool = False,
+    mode: int = 0,
+    sparse: bool = False,
+    per_sample_weights: TensorRef | None = None,
+    include_last_offset: bool = False,
+    padding_idx: int = -1,
+) -> list[TensorRef | None]:
+    """The bags ``[B, D]``; the three bookkeeping results are left out (unused)."""
+    f32 = DataType.FLOAT
+    dtype, (bags, dim) = ctx.out(0)
+    n = indices.shape[0]
+    rows = ctx.b.op(
+        "GatherV2", ctx.cast(weight, f32), indices, ctx.const(0, DataType.INT64),
+        out=(f32, (n, dim)), batch_dims=0,
+    )  # fmt: skip
+    ids, keep = _bag_ids(ctx, offsets, n, bags, bool(include_last_offset))
+    if padding_idx is not None and padding_idx >= 0:
+        not_pad = ctx.b.op(
+            "NotEqual", indices, ctx.const(int(padding_idx), indices.dtype),
+            out=(DataType.BOOL, (n,)),
+        )  # fmt: skip
+        keep = _and(ctx, keep, not_pad)
+    if per_sample_weights is not None:
+        psw = ctx.b.op("Unsqueeze", ctx.cast(per_sample_weights, f32), out=(f32, (n, 1)), axes=[1])
+        rows = ctx.b.op("Mul", rows, psw, out=rows.spec)
+    y = _reduce_bags(ctx, rows, ids, keep, int(mode), bags)
+    return [ctx.cast(y, dtype), None, None, None]
+
+
+def _reduce_bags(
+    ctx: ConversionContext,
+    rows: TensorRef,
+    ids: TensorRef,
+    keep: TensorRef | None,
+    mode: int,
+    bags: int,
+) -> TensorRef:
+    """Sum, mean or max of the (float32) ``rows`` per bag; rows not kept take no part."""
+    f32 = DataType.FLOAT
+    n, dim = rows.shape
+    num = ctx.const(bags, DataType.INT64)
+    vec = (f32, (bags, dim))
+    if keep is not None:
+        # The identity of the reduction where a row is left out (never a 0 * inf).
+        fill = torch.finfo(torch.float32).min if mode == 2 else 0.0
+        mask = ctx.b.op("Unsqueeze", keep, out=(DataType.BOOL, (n, 1)), axes=[1])
+        rows = ctx.b.op("SelectV2", mask, rows, ctx.const(fill, f32), out=rows.spec)
+    if mode == 0:
+        return ctx.b.op("UnsortedSegmentSum", rows, ids, num, out=vec)
+    ones = ctx.const(torch.ones(n), f32) if keep is None else ctx.cast(keep, f32)
+    count = ctx.b.op("UnsortedSegmentSum", ones, ids, num, out=(f32, (bags,)))
+    count = ctx.b.op("Unsqueeze", count, out=(f32, (bags, 1)), axes=[1])
+    if mode == 1:
+        total = ctx.b.op("UnsortedSegmentSum", rows, ids, num, out=vec)
+        divisor = ctx.b.op("Maximum", count, ctx.const(1.0, f32), out=count.spec)
+        return ctx.b.op("RealDiv", total, divisor, out=vec)
+    y = ctx.b.op("UnsortedSegmentMax", rows, ids, num, out=vec)
+    filled = ctx.b.op("Greater", count, ctx.const(0.0, f32), out=(DataType.BOOL, (bags, 1)))
+    return ctx.b.op("SelectV2", filled, y, ctx.const(0.0, f32), out=vec)
