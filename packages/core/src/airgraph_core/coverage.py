@@ -71,12 +71,6 @@ LEFT_OUT_REASONS: dict[str, tuple[str, str]] = {
         "training-mode dropout (eval graphs never hold it); GE's "
         "StatelessDropOutGenMask + DropOutDoMask cannot reproduce torch's mask",
     ),
-    "aten._fft_r2c.default": (
-        NOT_YET,
-        "GE_REFERENCE.md lists no portable FFT op; a DFT as MatMul with cos/sin matrices "
-        "works for static lengths",
-    ),
-    "aten._fft_c2r.default": (NOT_YET, "as `_fft_r2c`: a MatMul DFT for static lengths"),
 }
 
 

@@ -15,6 +15,7 @@ FAMILIES = (
     "creation",
     "distance",
     "embedding_bag",
+    "fft",
     "elementwise",
     "index",
     "masked",

@@ -7,6 +7,7 @@ from airgraph_core.targets.host.ops import (  # noqa: F401
     conv3d,
     creation,
     elementwise,
+    fft,
     index,
     masked,
     math_ops,
