@@ -21,6 +21,7 @@ from torch.fx import Graph, GraphModule
 from airgraph_core.ir.dtypes import to_torch
 from airgraph_core.ir.graph import AttrKind, GeGraph, GeOp, parse_edge, topological_order
 from airgraph_core.targets.host.aliasing import views_of_written_inputs
+from airgraph_core.targets.host.data_sizes import reads_sizes_from_data
 from airgraph_core.targets.host.semantics import HostOp, lookup_host_op
 
 __all__ = ["HostProgram", "py_attrs", "specialize"]
@@ -343,6 +344,9 @@ class HostProgram:
         self._key, self._tensors_of = _call_functions(
             self._scalar_pos, self._open_pos, self._tensor_pos
         )
+        # A size read off a NonZero output is folded as this call's value: such
+        # a graph is specialized again at every call (op by op, never compiled).
+        self._per_call = reads_sizes_from_data(graph)
 
     def signature(self, inputs: Sequence[Any]) -> tuple:
         """The specialization key of ``inputs``: the values of host scalar
@@ -370,6 +374,11 @@ class HostProgram:
         if fn is not None:
             return fn, None
         gm, tensors, outputs = specialize(self.graph, inputs)
+        if self._per_call:
+            runner = self._per_call_runner(key)
+            self._compiled[key] = lambda *tensors: runner(list(tensors))
+            self._runners[key] = runner
+            return self._compiled[key], outputs
         if self.mode == "inductor":
             from airgraph_core.targets.host.inductor import compile_inductor
 
@@ -381,6 +390,20 @@ class HostProgram:
         self._modules[key] = gm
         log.debug("host: specialized %s for %s", self.graph.name, key)
         return fn, outputs
+
+    def _per_call_runner(self, key: tuple) -> Callable[[list[Any]], list[Any]]:
+        """Runs each call (its tensor inputs) through :func:`specialize` afresh."""
+        scalars = key[: len(self._scalar_pos)]
+
+        def run(tensors: list[Any]) -> list[Any]:
+            inputs: list[Any] = [None] * self._n_inputs
+            for i, value in zip(self._scalar_pos, scalars):
+                inputs[i] = value
+            for i, tensor in zip(self._tensor_pos, tensors):
+                inputs[i] = tensor
+            return specialize(self.graph, inputs)[2]
+
+        return run
 
     @property
     def signatures(self) -> list[tuple]:

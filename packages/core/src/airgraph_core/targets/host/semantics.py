@@ -31,6 +31,7 @@ class HostOp:
     const_inputs: frozenset[int]
     side_effect: bool
     view: bool = False
+    shape_from_data: bool = False
 
     def is_const_input(self, position: int, n_inputs: int) -> bool:
         return position in self.const_inputs or position - n_inputs in self.const_inputs
@@ -45,6 +46,7 @@ def host_op(
     const_inputs: Iterable[int] = (),
     side_effect: bool = False,
     view: bool = False,
+    shape_from_data: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as the host semantics of ``op_types``.
 
@@ -57,6 +59,9 @@ def host_op(
         view: the function may return a view of (or the very) input 0
             instead of a new tensor. The host program copies such results
             where the input is later written by a side-effect op.
+        shape_from_data: the output's shape depends on the input's values
+            (e.g. ``NonZero``), not only on its shape; a host specialization
+            that reads such a size holds for one call only.
 
     Raises:
         ValueError: an op type is registered twice.
@@ -66,7 +71,9 @@ def host_op(
         for op_type in op_types:
             if op_type in HOST_OPS:
                 raise ValueError(f"op_types: {op_type} already has host semantics")
-            HOST_OPS[op_type] = HostOp(op_type, fn, frozenset(const_inputs), side_effect, view)
+            HOST_OPS[op_type] = HostOp(
+                op_type, fn, frozenset(const_inputs), side_effect, view, shape_from_data
+            )
         return fn
 
     return deco

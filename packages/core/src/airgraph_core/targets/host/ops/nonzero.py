@@ -14,7 +14,7 @@ from airgraph_core.ir.dtypes import DataType, to_torch
 from airgraph_core.targets.host.semantics import host_op
 
 
-@host_op("NonZero")
+@host_op("NonZero", shape_from_data=True)
 def nonzero(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     idx = torch.nonzero(inputs[0])
     if attrs.get("transpose", False):
