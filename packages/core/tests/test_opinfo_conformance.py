@@ -83,10 +83,28 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "index": ("__getitem__",),
     "_weight_norm_interface": ("_weight_norm_interface",),
     "grid_sampler_2d": ("nn.functional.grid_sample",),
+    # Variants are named as in the test ids: ``<OpInfo name>.<variant>``.
+    "upsample_nearest2d": ("nn.functional.interpolate.nearest", "nn.functional.upsample_nearest"),
+    "upsample_bilinear2d": (
+        "nn.functional.interpolate.bilinear",
+        "nn.functional.upsample_bilinear",
+    ),
+    "_cdist_forward": ("cdist",),
+    "_pdist_forward": ("nn.functional.pdist",),
+    "_fft_r2c": ("fft.rfft", "fft.rfft2", "fft.rfftn", "fft.fft", "fft.fft2", "fft.fftn"),
+    "_fft_c2c": ("fft.ifft", "fft.ifft2", "fft.ifftn"),
+    "_fft_c2r": ("fft.irfft", "fft.irfft2", "fft.irfftn"),
+}
+
+#: Packets whose converters take complex64 only, run with the OpInfo's float32 samples
+#: (the ops turn a real input complex first; complex dtypes are not in :data:`DTYPES`).
+SAMPLE_DTYPES: dict[str, tuple[torch.dtype, ...]] = {
+    "_fft_c2c": (torch.float32,),
+    "_fft_c2r": (torch.float32,),
 }
 
 #: OpInfo results with no defined values: only shape and dtype are compared.
-UNDEFINED_VALUES = frozenset({"empty", "empty_like", "new_empty"})
+UNDEFINED_VALUES = frozenset({"empty", "empty_like", "new_empty", "empty_strided"})
 
 #: Samples drawn in CI per OpInfo: float32, and one other declared dtype (seeded choice).
 CI_FLOAT32_SAMPLES = 2
@@ -111,6 +129,10 @@ KNOWN_GAPS: dict[str, tuple[str, Any]] = {
 FULL_SAMPLES = 24
 
 
+def _case_id(op: Any) -> str:
+    return op.name + (f".{op.variant_test_name}" if op.variant_test_name else "")
+
+
 def _converters_by_packet() -> dict[str, list[Any]]:
     packets: dict[str, list[Any]] = {}
     for target, conv in registered().items():
@@ -127,10 +149,11 @@ def claimed_opinfos() -> list[tuple[Any, tuple[torch.dtype, ...]]]:
     for op in op_db:
         short = op.name.removeprefix("nn.functional.")
         candidates = {op.aten_name, short, "_" + short}
-        packet = next((p for p in candidates if p in packets), by_alias.get(op.name))
-        if packet is None or packet not in packets or "." in short:
+        alias = by_alias.get(_case_id(op), by_alias.get(op.name))
+        packet = next((p for p in candidates if p in packets), alias)
+        if packet is None or packet not in packets or ("." in short and alias is None):
             continue
-        declared: set[torch.dtype] = set()
+        declared: set[torch.dtype] = set(SAMPLE_DTYPES.get(packet, ()))
         for conv in packets[packet]:
             declared |= set(DTYPES) if conv.dtypes is None else set(conv.dtypes)
         supported = op.supported_dtypes("cpu")
@@ -141,10 +164,6 @@ def claimed_opinfos() -> list[tuple[Any, tuple[torch.dtype, ...]]]:
 
 
 CLAIMED = claimed_opinfos()
-
-
-def _case_id(op: Any) -> str:
-    return op.name + (f".{op.variant_test_name}" if op.variant_test_name else "")
 
 
 # --- one sample ------------------------------------------------------------------
