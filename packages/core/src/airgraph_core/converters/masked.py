@@ -42,7 +42,7 @@ def _broadcast_known(node: Node) -> str | None:
 
 def _output_sizes(ctx: ConversionContext, x: TensorRef, mask: TensorRef) -> list[Any]:
     """Each output size, read off the operand that has it (the other one's is 1)."""
-    dtype, shape = ctx.out()
+    _, shape = ctx.out()
     if -1 not in shape:
         return list(shape)
     xv, mv = ctx.val(ctx.node.args[0]), ctx.val(ctx.node.args[1])
@@ -67,9 +67,10 @@ def _to_output(ctx: ConversionContext, t: TensorRef, index: int, sizes: list[Any
 def masked_scatter(
     ctx: ConversionContext, x: TensorRef, mask: TensorRef, source: TensorRef
 ) -> TensorRef:
+    """MaskedScatter of ``self`` and ``mask`` broadcast to the output, in a prototype dtype."""
     dtype, shape = ctx.out()
-    allowed = prototype("MaskedScatter").inputs[0].dtypes or ()
-    cd = dtype if dtype.opdef_name in allowed else DataType.FLOAT
+    allowed = prototype("MaskedScatter").inputs[0].dtypes
+    cd = dtype if allowed is None or dtype.opdef_name in allowed else DataType.FLOAT
     sizes = _output_sizes(ctx, x, mask)
     y = ctx.b.op(
         "MaskedScatter",
