@@ -59,10 +59,14 @@ def test_cdist(shapes, p, dtype):
 
 
 @pytest.mark.parametrize("dynamic", [False, True])
-def test_cdist_many_rows_is_euclidean(dynamic):
-    a, b = torch.randn(2, 30, 4), torch.randn(2, 27, 4)
+@pytest.mark.parametrize(
+    "shapes", [((2, 30, 4), (2, 27, 4)), ((30, 3), (26, 3)), ((2, 30, 4), (27, 4))]
+)
+def test_cdist_many_rows_is_euclidean(shapes, dynamic):
+    """Above 25 rows eager's p=2 cdist is ``_euclidean_dist``: a matrix product, lowered so."""
+    a, b = (torch.randn(s) for s in shapes)
     g = check_lowering(lambda a, b: torch.cdist(a, b), [a, b], dynamic=dynamic, atol=1e-4)
-    assert "Sqrt" in g.op_types()
+    assert "BatchMatMulV2" in g.op_types() and "Unsqueeze" not in g.op_types()
 
 
 @pytest.mark.parametrize("p", PS)

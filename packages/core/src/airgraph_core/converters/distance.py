@@ -8,9 +8,9 @@ upper-triangle row pairs for pdist) and the p-norm over the last dim:
 ``p = 0`` counts non-zero differences, ``p = 1`` sums ``Abs``, ``p = 2`` is
 ``Sqrt`` of the summed squares, ``p = inf`` is ``ReduceMax`` of ``Abs``,
 other ``p`` are ``Pow(ReduceSum(Pow(Abs(d), p)), 1 / p)``. Eager's p=2
-cdist of more than 25 rows goes through ``_euclidean_dist``, a matrix
-product, which rounds differently; it lowers as ``p = 2`` (this form is the
-more exact). Half precision is
+cdist of more than 25 rows goes through ``_euclidean_dist``, which lowers
+as eager computes it: a ``BatchMatMulV2`` of the rows and their squared
+norms, so no ``[*, P, R, M]`` difference tensor is built. Half precision is
 computed in float32 and cast back.
 """
 
@@ -108,11 +108,32 @@ def cdist_forward(
     aten._euclidean_dist.default,
     dtypes=FLOATS,
     ranks=range(2, 8),
-    ge_ops=(*_NORM_OPS, "Unsqueeze", "Fill"),
+    ge_ops=("Mul", "ReduceSum", "BatchMatMulV2", "Transpose", "Add", "Sub", "Maximum", "Sqrt"),
 )
 def euclidean_dist(ctx: ConversionContext, x1: TensorRef, x2: TensorRef) -> TensorRef:
-    """cdist's p=2 path for more than 25 rows (eager: a matrix product); as ``p=2`` here."""
-    return cdist_forward(ctx, x1, x2, 2.0)
+    """cdist's p=2 path for more than 25 rows, as eager computes it: through a matrix
+    product, ``sqrt(max(|a|^2 + |b|^2 - 2 a.b, 1e-30))``, so no ``[*, P, R, M]``
+    difference tensor is built."""
+    f32 = DataType.FLOAT
+    dtype, out_shape = ctx.out()
+    a, b = ctx.cast(x1, f32), ctx.cast(x2, f32)
+    last = ctx.const(torch.tensor([-1], dtype=torch.int64))
+
+    def squared_norm(t: TensorRef) -> TensorRef:
+        sq = ctx.b.op("Mul", t, t, out=t.spec)
+        return ctx.b.op("ReduceSum", sq, last, out=(f32, (*t.shape[:-1], 1)), keep_dims=True)
+
+    na, nb = squared_norm(a), squared_norm(b)
+    perm = [*range(nb.rank - 2), nb.rank - 1, nb.rank - 2]
+    nb_row = ctx.b.op(
+        "Transpose", nb, ctx.int_list(perm), out=(f32, (*nb.shape[:-2], 1, nb.shape[-2]))
+    )
+    prod = ctx.b.op("BatchMatMulV2", a, b, out=(f32, out_shape), adj_x1=False, adj_x2=True)
+    twice = ctx.b.op("Mul", prod, ctx.const(2.0, f32), out=prod.spec)
+    norms = ctx.b.op("Add", na, nb_row, out=(f32, out_shape))
+    squared = ctx.b.op("Sub", norms, twice, out=(f32, out_shape))
+    squared = ctx.b.op("Maximum", squared, ctx.const(1e-30, f32), out=squared.spec)
+    return ctx.cast(ctx.b.op("Sqrt", squared, out=squared.spec), dtype)
 
 
 def _pdist_supported(node: Node) -> str | None:
