@@ -1,0 +1,274 @@
+"""Mixed dtypes, broadcasting, reductions, sizes as values, views and in-place updates vs eager.
+
+Each seed of :mod:`generated_programs` is a small program over 1 to 3
+inputs of mixed dtypes and broadcast shapes (size-0 and size-1 dims
+included). It is compiled with airgraph (host target, interpret mode unless
+said) and every call is compared with eager: dtype, shape, values, which
+inputs each output aliases, and the inputs after the call. Modes:
+
+- ``static``: ``dynamic=False``, one call;
+- ``dynamic``: ``dynamic=True``; the second call changes every size symbol,
+  the third takes the first shapes in other memory layouts;
+- ``gears``: ``set_dim_gears`` on every symbolic dim (both values), then
+  the same three calls;
+- ``mark_static``: ``dynamic=True`` with ``torch._dynamo.mark_static`` on
+  the first input, the same three calls;
+- ``npu``: ``dynamic=True`` on the NPU target's contract fake;
+- ``inductor``: ``dynamic=True`` in the Inductor host mode (slow);
+- ``cache``: ``cache_compile`` cold start, then a warm start in a fresh
+  process with the three calls.
+
+A failure prints the program shrunk to a minimal reproducer. A compile may
+refuse a program with a clear error (a missing converter; under gears,
+Dynamo's data-dependent errors on unbacked sizes); refusals are counted and
+each mode must check most of its programs for real (``test_coverage``).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import generated_programs as gp
+import pytest
+import torch
+
+import airgraph as torchair
+from airgraph_dynamo.testing import fake_npu_backend
+
+SEEDS = {"static": 40, "dynamic": 40, "gears": 40, "mark_static": 30, "npu": 30, "inductor": 8}
+MIN_CHECKED = {"static": 0.8, "dynamic": 0.8, "gears": 0.6, "mark_static": 0.8, "npu": 0.8}
+MIN_CHECKED["inductor"] = 0.6
+_LAYOUTS = ["contiguous", "contiguous", "transposed", "strided"]
+HERE = Path(__file__).resolve().parent
+
+_outcomes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+
+
+class Refused(Exception):
+    """The compile refused the program with a clear error (counted, not a failure)."""
+
+
+def _refusal(error: BaseException, mode: str) -> str | None:
+    text = f"{type(error).__name__}: {error}"
+    if "UnsupportedOpError" in text:
+        return "unsupported op"
+    if mode == "gears" and "data-dependent" in text:
+        return "data-dependent size under gears"
+    return None
+
+
+def _compiled(program: gp.Program, mode: str):
+    fn = program.function()
+    config = torchair.CompilerConfig()
+    config.airgraph_config.target = "host"
+    config.airgraph_config.host_mode = "inductor" if mode == "inductor" else "interpret"
+    if mode == "npu":
+        backend = fake_npu_backend(config)
+    else:
+        backend = torchair.get_npu_backend(compiler_config=config)
+    dynamic = mode not in ("static", "gears")
+    return fn, torch.compile(fn, backend=backend, fullgraph=True, dynamic=dynamic)
+
+
+def calls(program: gp.Program, mode: str) -> list[tuple[int, list[str]]]:
+    """Per call: which shapes (0 or 1) and the inputs' memory layouts."""
+    if mode == "static":
+        return [(0, ["contiguous"] * len(program.templates))]
+    rng = random.Random(program.seed)
+    other = [rng.choice(_LAYOUTS) for _ in program.templates]
+    return [(0, ["contiguous"] * len(program.templates)), (1, other), (0, other)]
+
+
+def _mark(program: gp.Program, inputs: list[torch.Tensor], mode: str) -> None:
+    if mode == "mark_static":
+        torch._dynamo.mark_static(inputs[0])
+    if mode != "gears":
+        return
+    for t, template in zip(inputs, program.templates):
+        gears = {d: list(gp.SIZES[s]) for d, s in enumerate(template) if isinstance(s, str)}
+        if gears:
+            torchair.inference.set_dim_gears(t, dim_gears=gears)
+
+
+def run_program(program: gp.Program, mode: str) -> None:
+    """Compile ``program`` in ``mode`` and check every call against eager.
+
+    Raises:
+        Refused: the compile refused the program with a clear error.
+        AssertionError: a call differs from eager.
+    """
+    torch._dynamo.reset()
+    fn, compiled = _compiled(program, mode)
+    for call, (shapes, layouts) in enumerate(calls(program, mode)):
+        eager_inputs = program.inputs(shapes, call + 1, layouts)
+        inputs = program.inputs(shapes, call + 1, layouts)
+        if call == 0:
+            _mark(program, inputs, mode)
+        expected = fn(*eager_inputs)
+        try:
+            with torch.no_grad():
+                got = compiled(*inputs)
+        except Exception as e:
+            reason = _refusal(e, mode)
+            if reason is None or call > 0:
+                raise
+            raise Refused(reason) from e
+        gp.check_outputs(got, expected, inputs, eager_inputs, f"{mode} call {call} {layouts}")
+
+
+def _fails(program: gp.Program, mode: str) -> bool:
+    try:
+        run_program(program, mode)
+    except Refused:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+def _check(seed: int, mode: str) -> None:
+    program = gp.generate(seed)
+    try:
+        run_program(program, mode)
+    except Refused as e:
+        _outcomes[mode][f"refused: {e}"] += 1
+        pytest.skip(f"refused at compile: {e}")
+    except Exception as e:
+        _outcomes[mode]["failed"] += 1
+        small = gp.shrink(program, lambda p: _fails(p, mode))
+        raise AssertionError(
+            f"{type(e).__name__}: {e}\n\nminimal reproducer:\n{small.reproducer(mode)}"
+        ) from e
+    finally:
+        torch._dynamo.reset()
+    _outcomes[mode]["checked"] += 1
+
+
+@pytest.mark.parametrize(
+    ("mode", "seed"),
+    [(mode, seed) for mode in SEEDS if mode != "inductor" for seed in range(SEEDS[mode])],
+)
+def test_generated(mode, seed):
+    _check(seed, mode)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(SEEDS["inductor"]))
+def test_generated_inductor(seed):
+    _check(seed, "inductor")
+
+
+@pytest.mark.parametrize("mode", sorted(MIN_CHECKED))
+def test_coverage(mode):
+    """Runs after the generated tests of ``mode``: most programs must be checked, not refused."""
+    counts = _outcomes.get(mode)
+    if not counts:
+        pytest.skip(f"the {mode} programs did not run in this session")
+    total = sum(counts.values())
+    assert counts["checked"] >= MIN_CHECKED[mode] * total, dict(counts)
+
+
+# -- cache_compile: cold start, then a warm start in a fresh process -----------------
+
+#: Programs per cache run (each one cached method; a process compiles or loads all).
+CACHE_PROGRAMS = 16
+
+_RUNNER = textwrap.dedent(
+    """
+    import json, sys
+    sys.path[:0] = [sys.argv[1], sys.argv[2]]
+    import generated_programs as gp
+    import generated_cache_models as models
+    import test_generated_programs as t
+
+    phase, seeds, results = sys.argv[3], json.loads(sys.argv[4]), {}
+    for seed in seeds:
+        program = gp.generate(seed)
+        model = getattr(models, f"P{seed}")()
+        plan = t.calls(program, "cache")[: 1 if phase == "cold" else 3]
+        statuses = []
+        try:
+            for call, (shapes, layouts) in enumerate(plan):
+                eager_in = program.inputs(shapes, call + 1, layouts)
+                got_in = program.inputs(shapes, call + 1, layouts)
+                expected = program.function()(*eager_in)
+                got = model(*got_in)
+                statuses.append(model.cached.status)
+                gp.check_outputs(got, expected, got_in, eager_in, f"{phase} call {call} {layouts}")
+            # The first call's status: later shapes or layouts may compile more entries.
+            results[seed] = ["ok", statuses[0]]
+        except AssertionError as e:
+            results[seed] = ["failed", str(e)]
+        except Exception as e:
+            results[seed] = ["error", f"{type(e).__name__}: {e}"[:300]]
+    print("RESULTS" + json.dumps(results))
+    """
+)
+
+
+def _module_source(seeds: list[int], cache_dir: str) -> str:
+    lines = ["import torch", "import airgraph as torchair", "", f"CACHE_DIR = {cache_dir!r}", ""]
+    for seed in seeds:
+        program = gp.generate(seed)
+        params = program.params()
+        lines += [
+            f"class P{seed}(torch.nn.Module):",
+            "    def __init__(self):",
+            "        super().__init__()",
+            "        config = torchair.CompilerConfig()",
+            '        config.airgraph_config.host_mode = "interpret"',
+            "        self.cached = torchair.inference.cache_compile(",
+            "            self._forward, config=config, cache_dir=CACHE_DIR",
+            "        )",
+            "",
+            f"    def forward(self, {params}):",
+            f"        return self.cached({params})",
+            "",
+            textwrap.indent(program.source("_forward", self_arg=True), "    "),
+        ]
+    return "\n".join(lines)
+
+
+def _run(tmp_path: Path, phase: str, seeds: list[int]) -> dict[int, list[str]]:
+    env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
+    argv = [str(tmp_path), str(HERE), phase, json.dumps(seeds)]
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUNNER, *argv], capture_output=True, text=True, env=env, timeout=900
+    )
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULTS")), None)
+    assert line is not None, (
+        f"{phase} process failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
+    return {int(k): v for k, v in json.loads(line[len("RESULTS") :]).items()}
+
+
+def test_cache_cold_and_warm(tmp_path):
+    seeds = list(range(500, 500 + CACHE_PROGRAMS))
+    (tmp_path / "generated_cache_models.py").write_text(
+        _module_source(seeds, str(tmp_path / "cache"))
+    )
+    cold = _run(tmp_path, "cold", seeds)
+    warm = _run(tmp_path, "warm", seeds)
+    failed = [
+        f"{phase}: {result[1]}\n{gp.generate(seed).reproducer('cache ' + phase)}"
+        for phase, results in (("cold", cold), ("warm", warm))
+        for seed, result in results.items()
+        if result[0] == "failed"
+    ]
+    assert not failed, "\n\n".join(failed)
+    # Other errors are the backend's refusals (unsupported ops): the same
+    # seeds cold and warm, and few.
+    errors = {seed for seed, r in cold.items() if r[0] == "error"}
+    assert errors == {seed for seed, r in warm.items() if r[0] == "error"}, (cold, warm)
+    assert len(errors) <= CACHE_PROGRAMS // 4, {s: cold[s][1] for s in errors}
+    cached = {seed for seed, r in cold.items() if r == ["ok", "compiled"]}
+    hits = {seed for seed, r in warm.items() if r == ["ok", "hit"]}
+    assert cached <= hits, {s: warm[s] for s in sorted(cached - hits)}
+    assert len(hits) >= CACHE_PROGRAMS // 2, warm
