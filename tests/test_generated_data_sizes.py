@@ -11,7 +11,10 @@ elements, comparing every call with eager.
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -108,3 +111,67 @@ def test_only_graphs_that_read_a_count_are_specialized_per_call():
         with torch._dynamo.config.patch(capture_dynamic_output_shape_ops=True):
             torch.compile(fn, backend=backend, fullgraph=True)(torch.randn(3, 4))
         assert reads_sizes_from_data(backend.graphs[-1]) is per_call, fn.__name__
+
+
+_CACHED_MODEL = """
+import sys
+import torch
+import airgraph as torchair
+
+torch._dynamo.config.capture_dynamic_output_shape_ops = True
+
+
+class Model(torch.nn.Module):
+    def __init__(self, cache_dir, ge_cache):
+        super().__init__()
+        config = torchair.CompilerConfig()
+        config.airgraph_config.host_mode = "inductor" if ge_cache else "interpret"
+        self.cached = torchair.inference.cache_compile(
+            self._forward, config=config, cache_dir=cache_dir, ge_cache=ge_cache
+        )
+
+    def forward(self, x):
+        return self.cached(x)
+
+    def _forward(self, x):
+        idx = torch.nonzero(x > 0)
+        return idx, x.new_zeros(idx.shape[0] + 1), idx.float().sum(0) / (idx.shape[0] + 1)
+
+
+model = Model(sys.argv[1], sys.argv[2] == "1")
+grid = torch.arange(20.0).reshape(4, 5)
+for n in (12, 5, 0, 20):
+    x = (grid < n).float() * 2 - 1
+    got, expected = model(x), model._forward(x)
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert g.shape == e.shape, (n, g.shape, e.shape)
+        torch.testing.assert_close(g, e)
+    print(n, model.cached.status)
+"""
+
+
+def _cached_runs(tmp_path, ge_cache: bool) -> list[str]:
+    script = tmp_path / "cached_nonzero.py"
+    script.write_text(_CACHED_MODEL)
+    env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
+    argv = [sys.executable, str(script), str(tmp_path / "cache"), "1" if ge_cache else "0"]
+    outputs = []
+    for phase in ("cold", "warm"):
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+        assert proc.returncode == 0, f"{phase}:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+        outputs.append(proc.stdout)
+    return outputs
+
+
+@pytest.mark.slow
+def test_count_follows_the_data_after_a_warm_start(tmp_path):
+    """cache_compile: the cold start and a warm start in a fresh process, four counts each."""
+    cold, warm = _cached_runs(tmp_path, ge_cache=False)
+    assert warm.split() == ["12", "hit", "5", "hit", "0", "hit", "20", "hit"], warm
+
+
+@pytest.mark.slow
+def test_count_follows_the_data_after_a_warm_start_ge_cache(tmp_path):
+    cold, warm = _cached_runs(tmp_path, ge_cache=True)
+    assert warm.split() == ["12", "hit", "5", "hit", "0", "hit", "20", "hit"], warm

@@ -412,6 +412,10 @@ class HostProgram:
 
     def specialized_module(self, signature: tuple) -> GraphModule:
         """The FX module of one specialization (for export, e.g. as an AOTInductor package)."""
+        if self._per_call and signature in self._compiled:
+            raise KeyError(
+                f"{signature}: sizes read off values are folded per call, none to export"
+            )
         return self._modules[signature]
 
     def example_inputs(self, signature: tuple) -> list[torch.Tensor]:
