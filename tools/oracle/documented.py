@@ -105,12 +105,68 @@ REASONS: tuple[Reason, ...] = (
         "folds back into that Const)",
     ),
     Reason(
-        ("matmul_4d*", "linear_bias_3d*", "*view_out*", "attention_fp32", "attention_fp16"),
-        (r"TorchAir only: (Const, )?Reshape",),
-        "the output is a view (an ATen `view` of the matmul result): airgraph returns the "
-        "matmul result from GE and makes the output as a view of it after the run, with "
+        ("matmul_4d*", "linear_bias_3d*", "*view_out*", "attention_fp*", "cat_sym*"),
+        (
+            r"TorchAir only: (Const, )?Reshape",
+            r"TorchAir only: (Const, )?Gather, Pack, Reshape, Shape",
+            r"TorchAir only: Pack, Reshape",
+        ),
+        "the output is a view (an ATen `view` of the matmul or cat result): airgraph returns "
+        "that result from GE and makes the output as a view of it after the run, with "
         "eager's sizes, strides and aliasing (docs/concepts/targets.md, 'Outputs that alias "
-        "inputs or other outputs'); TorchAir copies it through a GE Reshape",
+        "inputs or other outputs'); TorchAir copies it through a GE Reshape (under "
+        "dynamic=True to a Pack of the sizes; TorchAir also leaves dead Packs of sizes)",
+    ),
+    Reason(
+        ("attention_fp32@dyn",),
+        (r"airgraph only: Cast",),
+        "`scalar_tensor(size)` is float32 in ATen (its default dtype) before the graph's "
+        "float64 cast, and airgraph casts as ATen does; TorchAir's scalar_tensor keeps the "
+        "int64 when no dtype is given and casts it to float64 directly (same value below 2**24)",
+    ),
+    Reason(
+        ("rsub_scalar*",),
+        (r"airgraph only: Sub", r"TorchAir only: Const, Sxpy"),
+        "`1 - x` is Sub(1, x) (rsub decomposes to sub): one op, exact, the form TorchAir's "
+        "own rsub.Tensor converter emits for alpha=1; its rsub.Scalar Sxpy(1, x, alpha=1) "
+        "(Axpy on arch35 SoCs) computes the same with an extra alpha Const",
+    ),
+    Reason(
+        ("select_scatter*",),
+        (
+            r"airgraph only: ConcatV2, Const, StridedSliceV2, Unsqueeze",
+            r"TorchAir only: BroadcastTo, ExpandDims, ScatterElements, Shape",
+        ),
+        "select_scatter is written as slice_scatter of the unsqueezed row (the slices around "
+        "it and ConcatV2, TorchAir's own slice_scatter form, identical in slice_scatter_fp32); "
+        "TorchAir's ScatterElements broadcasts an int64 index and the row to the input's full "
+        "shape, two input-sized tensors more, every position along dim writing the same slot",
+    ),
+    Reason(
+        ("scalar_tensor*",),
+        (r"TorchAir only: Identity",),
+        "`torch.tensor(3.0)` in the function is a graph constant read through lift_fresh_copy; "
+        "nothing writes it, so airgraph reads the Const directly; TorchAir copies it with "
+        "an Identity",
+    ),
+    Reason(
+        ("scatter_value*", "new_ones_sym*"),
+        (r"TorchAir only: Cast",),
+        "a fill value for a float16 tensor is a float16 Const, rounded once from the Python "
+        "number as eager rounds it; TorchAir builds a float32 Const and Casts it (two roundings)",
+    ),
+    Reason(
+        ("expand_sym*",),
+        (r"airgraph only: Gather, Shape",),
+        "expand's -1 (keep the size) becomes the input's size, read with Shape + Gather, so "
+        "BroadcastTo gets its explicit target shape; TorchAir passes -1 through and relies on "
+        "the kernel reading it as 'keep'",
+    ),
+    Reason(
+        ("reshape_product*",),
+        (r"TorchAir only: Pack",),
+        "TorchAir leaves a dead Pack of the sizes (a second copy of the Reshape's shape); "
+        "airgraph emits it once",
     ),
     Reason(
         ("all_reduce_avg*",),

@@ -9,7 +9,8 @@ What counts as harmless (dropped or rewritten before comparing):
 
 * **Op names.** Ops are put in a canonical order (a depth-first walk from
   ``NetOutput`` through the data inputs, in input order; ops the walk does not
-  reach follow in graph order and are marked dead) and renamed
+  reach follow, walked the same way from the dead ops nothing reads, in graph
+  order, and are marked dead) and renamed
   ``<Type>#<n>`` by that order. Inputs are rewritten to those names, so
   wiring is compared, not names.
 * **Private attributes.** Op attributes whose name starts with ``_`` are
@@ -247,15 +248,17 @@ def normalize(
     graph = model.graph[0]
     _drop_identity_casts(graph, dtypes_reliable)
     by_name = {op.name: op for op in graph.op}
-    order = _canonical_order(graph, by_name)
+    outputs = [op.name for op in graph.op if op.type == "NetOutput"]
+    order = _canonical_order(outputs, by_name, set())
     reached = set(order)
     dead = [op for op in graph.op if op.name not in reached and op.type != "Const"]
+    # Dead ops are walked the same way from the dead ops nothing reads (in graph
+    # order), so their numbering does not depend on the order they were built in.
     read_by_dead = {e.split(":")[0] for op in dead for e in op.input if e}
-    order += [
-        op.name
-        for op in graph.op
-        if op.name not in reached and (op.type != "Const" or op.name in read_by_dead)
-    ]
+    sinks = [op.name for op in dead if op.name not in read_by_dead]
+    order += _canonical_order(sinks, by_name, set(reached))
+    listed = set(order)
+    order += [op.name for op in dead if op.name not in listed]  # dead cycles, if any
 
     counts: Counter[str] = Counter()
     canon: dict[str, str] = {}
@@ -314,11 +317,10 @@ def _drop_identity_casts(graph: Any, dtypes_reliable: bool) -> None:
     graph.op.extend(kept)
 
 
-def _canonical_order(graph: Any, by_name: dict[str, Any]) -> list[str]:
-    outputs = [op.name for op in graph.op if op.type == "NetOutput"]
-    seen: set[str] = set()
+def _canonical_order(roots: list[str], by_name: dict[str, Any], seen: set[str]) -> list[str]:
+    """Ops ``roots`` depend on (``roots`` included), depth-first in input order, minus ``seen``."""
     order: list[str] = []
-    for root in outputs:
+    for root in roots:
         stack: list[tuple[str, bool]] = [(root, False)]
         while stack:
             name, expanded = stack.pop()

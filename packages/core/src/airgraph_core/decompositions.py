@@ -24,7 +24,8 @@ so that each converter stays small. Concretely:
      ``var_mean``), norms with an ``ord`` parameter (``linalg_vector_norm``);
   3. *aliases or variants* of ops we keep (``rsub`` -> ``sub``,
      ``_reshape_alias`` -> ``view``, ``_unsafe_index`` -> ``index``,
-     ``new_zeros``/``zeros_like``/... -> ``full``);
+     ``new_zeros``/``new_ones``/... -> ``full``; ``zeros_like``/``ones_like``
+     stay, as TorchAir's ``ZerosLike``/``OnesLike``);
   4. small activations/elementwise helpers that TorchAir does not lower and
      that decompose into a handful of kept elementwise ops.
 
@@ -109,8 +110,8 @@ _DECOMPOSED_OPS: tuple[tuple[tuple[Any, ...], str], ...] = (
             aten.new_ones.default,
             aten.new_full.default,
             aten.new_empty.default,
-            aten.zeros_like.default,
-            aten.ones_like.default,
+            # zeros_like/ones_like are kept: TorchAir's ZerosLike/OnesLike read
+            # the shape from the input, which needs no size ops under dynamic=True.
             aten.squeeze_copy,
             aten.unsqueeze_copy.default,
             aten.transpose_copy.int,

@@ -2,7 +2,9 @@
 
 Constant tensors become GE's ``Fill`` (a ``dims`` input, static or packed
 from symbolic sizes, and a rank-0 value) as in TorchAir; uninitialised
-``empty`` tensors are filled with 0. An integral ``arange`` becomes an int64
+``empty`` tensors are filled with 0. The ``*_like`` ops take TorchAir's forms,
+which read the shape from the input inside the graph: ``OnesLike``/``ZerosLike``
+of the input (same dtype), else ``Fill`` of the input's ``Shape``. An integral ``arange`` becomes an int64
 ``Range``. One with a fractional bound or step is TorchAir's float32 ``Range``
 when that counts ATen's length (static bounds, float32/float16/bfloat16 output);
 otherwise ``start + step * i`` over an int64 ``Range`` of ATen's length, in
@@ -24,6 +26,7 @@ from airgraph_core.converters.shape import DATA_DTYPES
 from airgraph_core.converters.symbolic import dim_sizes
 from airgraph_core.ir.builder import TensorRef
 from airgraph_core.ir.dtypes import DataType
+from airgraph_core.ir.opdefs import prototype
 
 __all__: list[str] = []
 
@@ -56,21 +59,57 @@ def ones(ctx: ConversionContext, size: list[Any], **_: Any) -> TensorRef:
     return _fill(ctx, size, 1)
 
 
-@register(aten.full_like.default, dtypes=_CREATED_DTYPES, ge_ops=("Fill",))
+_INT32_MAX = 2**31 - 1
+
+
+def _takes(op_type: str, dtype: DataType) -> bool:
+    allowed = prototype(op_type).inputs[0].dtypes
+    return allowed is None or dtype.opdef_name in allowed
+
+
+def _fill_like(ctx: ConversionContext, x: TensorRef, value: Any) -> TensorRef:
+    """``Fill`` of ``x``'s shape, read inside the graph with ``Shape`` as TorchAir does.
+
+    The dims are INT32 (``Shape``'s default, TorchAir's form) unless a static
+    dim needs int64. Where ``Shape`` does not take ``x``'s dtype (bf16), the
+    sizes are constants or read as in :func:`_sizes_of_input` instead.
+    """
+    if not _takes("Shape", x.dtype):
+        return _fill(ctx, _sizes_of_input(ctx, x), value)
+    wide = any(isinstance(d, int) and d > _INT32_MAX for d in ctx.val(ctx.node.args[0]).shape)
+    dims_dtype = DataType.INT64 if wide else DataType.INT32
+    dims = ctx.b.op("Shape", x, out=(dims_dtype, (x.rank,)), dtype=dims_dtype.ge_code)
+    dtype, shape = ctx.out()
+    return ctx.b.op("Fill", dims, ctx.scalar(value, dtype), out=(dtype, shape))
+
+
+def _like(ctx: ConversionContext, x: TensorRef, op_type: str, value: int) -> TensorRef:
+    """``op_type`` (``OnesLike``/``ZerosLike``) of ``x`` where it gives the output's dtype."""
+    dtype, shape = ctx.out()
+    if dtype == x.dtype and _takes(op_type, dtype):
+        return ctx.b.op(op_type, x, out=(dtype, shape))
+    # Another dtype: a Fill of the shape, rather than TorchAir's Cast of every element first.
+    return _fill_like(ctx, x, value)
+
+
+@register(aten.full_like.default, dtypes=_CREATED_DTYPES, ge_ops=("Shape", "Fill"))
 def full_like(ctx: ConversionContext, x: TensorRef, fill_value: Any, **_: Any) -> TensorRef:
-    return _fill(ctx, _sizes_of_input(ctx, x), fill_value)
+    return _fill_like(ctx, x, fill_value)
 
 
 @register(
-    aten.zeros_like.default, aten.empty_like.default, dtypes=_CREATED_DTYPES, ge_ops=("Fill",)
+    aten.zeros_like.default,
+    aten.empty_like.default,
+    dtypes=_CREATED_DTYPES,
+    ge_ops=("ZerosLike", "Shape", "Fill"),
 )
 def zeros_like(ctx: ConversionContext, x: TensorRef, **_: Any) -> TensorRef:
-    return _fill(ctx, _sizes_of_input(ctx, x), 0)
+    return _like(ctx, x, "ZerosLike", 0)
 
 
-@register(aten.ones_like.default, dtypes=_CREATED_DTYPES, ge_ops=("Fill",))
+@register(aten.ones_like.default, dtypes=_CREATED_DTYPES, ge_ops=("OnesLike", "Shape", "Fill"))
 def ones_like(ctx: ConversionContext, x: TensorRef, **_: Any) -> TensorRef:
-    return _fill(ctx, _sizes_of_input(ctx, x), 1)
+    return _like(ctx, x, "OnesLike", 1)
 
 
 @register(aten.new_zeros.default, aten.new_empty.default, dtypes=_CREATED_DTYPES, ge_ops=("Fill",))

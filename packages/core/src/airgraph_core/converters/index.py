@@ -168,7 +168,7 @@ def scatter_add(
     aten.scatter.value,
     aten.scatter.value_reduce,
     dtypes=_SCATTER_DTYPES,
-    ge_ops=("ScatterElements", "Fill"),
+    ge_ops=("ScatterElements", "Shape", "Fill"),
     predicate=_known_reduce,
 )
 def scatter_value(
@@ -176,7 +176,10 @@ def scatter_value(
 ) -> TensorRef:
     dtype = ctx.out()[0]
     index_val = _val(ctx, 2)
-    dims = ctx.int_list(dim_sizes(ctx, index, index_val))
+    # The updates are the value in the index's shape, read with Shape as TorchAir reads it.
+    dims = ctx.b.op(
+        "Shape", index, out=(DataType.INT32, (index.rank,)), dtype=DataType.INT32.ge_code
+    )
     updates = ctx.b.op("Fill", dims, ctx.scalar(value, dtype), out=(dtype, spec_of(index_val)[1]))
     reduction = "none" if reduce is None else _REDUCTIONS[reduce]
     return _scatter_elements(ctx, x, dim, index, updates, reduction)

@@ -44,18 +44,33 @@ def _static_eps(node: Node) -> str | None:
     return None
 
 
+def _filled_if_none(
+    ctx: ConversionContext, t: Any, x: Any, normalized_shape: list, value: float
+) -> Any:
+    """``t``, or ``value`` in ``normalized_shape`` (INT32 dims) and ``x``'s dtype if absent."""
+    if t is not None:
+        return t
+    dims = ctx.int_list(list(normalized_shape), DataType.INT32)
+    spec = (x.dtype, ctx.out(0)[1][x.rank - len(normalized_shape) :])
+    return ctx.b.op("Fill", dims, ctx.const(value, x.dtype), out=spec)
+
+
 @register(
     aten.native_layer_norm.default,
     dtypes=FLOATS,
-    ge_ops=("LayerNormV4",),
+    ge_ops=("LayerNormV4", "Fill"),
     predicate=_static_eps,
 )
 def native_layer_norm(
     ctx: ConversionContext, x: Any, normalized_shape: list, weight: Any, bias: Any, eps: float
 ) -> Any:
     """LayerNormV4: ``normalized_shape`` is a 1-D int tensor input; an absent
-    gamma/beta is an unfed optional input (GE fills ones/zeros)."""
+    gamma/beta is fed as ones/zeros of that shape (``Fill``), as TorchAir feeds
+    them, rather than left unfed (the prototype marks them optional, but
+    TorchAir's is the form known to run on the NPU)."""
     shape = ctx.int_list(list(normalized_shape))
+    weight = _filled_if_none(ctx, weight, x, normalized_shape, 1.0)
+    bias = _filled_if_none(ctx, bias, x, normalized_shape, 0.0)
     y, mean, rstd = ctx.b.op(
         "LayerNormV4", x, shape, weight, bias,
         out=[ctx.out(0), ctx.out(1), ctx.out(2)], epsilon=float(eps),

@@ -1,4 +1,4 @@
-"""Host semantics of GE creation ops: Fill, Range, Triu, Tril."""
+"""Host semantics of GE creation ops: Fill, OnesLike, ZerosLike, Range, Triu, Tril."""
 
 from __future__ import annotations
 
@@ -13,6 +13,16 @@ from airgraph_core.targets.host.semantics import host_op
 def fill(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     dims, value = inputs
     return value.reshape(()).expand(list(dims)).contiguous()
+
+
+@host_op("OnesLike")
+def ones_like(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    return torch.ones_like(inputs[0])
+
+
+@host_op("ZerosLike")
+def zeros_like(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
+    return torch.zeros_like(inputs[0])
 
 
 @host_op("Range", const_inputs=(0, 1, 2))
