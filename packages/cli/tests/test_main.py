@@ -65,7 +65,9 @@ def _published_entry(tmp_path, fingerprint="cfg"):
     return entry
 
 
-def test_cache_ls_and_show(tmp_path, capsys):
+def test_cache_ls_and_show(tmp_path, capsys, monkeypatch):
+    # Piped output is wide unless COLUMNS says otherwise (pytest-xdist workers set it).
+    monkeypatch.delenv("COLUMNS", raising=False)
     entry = _published_entry(tmp_path)
     assert main(["cache", "ls", str(tmp_path)]) == 0
     out = capsys.readouterr().out
