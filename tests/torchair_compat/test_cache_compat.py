@@ -7,7 +7,7 @@ raise, we start a second process: the cold process compiles and publishes,
 the warm one must load every entry (``status == "hit"``) and give the same
 values as eager PyTorch.
 
-Upstream cases read (torchair_cache_compile_st.py, 30: 24 ported, 23 passing, 1 xfail;
+Upstream cases read (torchair_cache_compile_st.py, 30: 24 ported, 24 passing;
 6 not ported) and what became of them:
 
 ==========================================  ====================================================
@@ -29,7 +29,7 @@ test_no_guard_function                      skipped: private ``_NoGuardCompiledF
 test_cache_with_explicit_module             skipped: private ``_NoGuardCompiledFunction``
 test_huggingface_dataclass                  skipped: private ``_NoGuardCompiledFunction``
 test_use_outer_globals                      ported (a dataclass return value)
-test_func_use_closure                       ported; xfail: closure tensors are not cached yet
+test_func_use_closure                       ported (closure tensors: inputs read per call)
 test_cache_hint_for_anonymous_buffer        ported
 test_cache_hint_for_anonymous_buffer_...    ported (``..._with_comma``: a module in a list)
 test_decomp                                 ported (an op of our own library)
@@ -160,15 +160,7 @@ def test_prompt_and_decode_cached_then_hit(runs, case, upstream):
         ("view_as_real", "test_view_as_real_dynamic_sym_cache"),
         ("view_as_complex", "test_view_as_complex_dynamic_sym_cache"),
         ("complex_io", "test_cache_hint_for_complex_io_process"),
-        pytest.param(
-            "func_use_closure",
-            "test_func_use_closure",
-            marks=pytest.mark.xfail(
-                reason="tensors read from closure cells are not replayed by the cache yet: "
-                "the method runs uncached (with a warning naming the closure)",
-                strict=True,
-            ),
-        ),
+        ("func_use_closure", "test_func_use_closure"),
         ("namedtuple_io", "issue 14 item 3 (namedtuple argument and return value)"),
     ],
 )

@@ -154,3 +154,28 @@ def test_the_closure_tensors_are_program_inputs_read_from_their_cells(tmp_path):
     heads = {path[0][1] for path in program.binding.paths}
     assert {"weight", "helper"} <= heads
     assert program.binding._direct is not None  # no per-call frame binding
+
+
+class _Base(torch.nn.Module):
+    def _forward(self, x):
+        return x + 1
+
+
+class _Child(_Base):
+    def __init__(self, cache_dir: str) -> None:
+        super().__init__()
+        config = cache_models.interpret_config()
+        self.cached = cache_compile(self._forward, cache_dir=cache_dir, config=config)
+
+    def _forward(self, x):
+        return super()._forward(x) * 2
+
+
+def test_a_method_calling_super_is_cached(tmp_path):
+    # ``super()`` reads the method's ``__class__`` cell, which Dynamo guards: a closure read.
+    model = _Child(str(tmp_path))
+    x = _t(2, 4)
+    with torch.inference_mode():
+        got = [model.cached(x), model.cached(x + 1)]
+    assert model.cached.status == "compiled"
+    assert torch.allclose(got[0], (x + 1) * 2) and torch.allclose(got[1], (x + 2) * 2)
