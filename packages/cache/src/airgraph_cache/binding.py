@@ -2,8 +2,8 @@
 
 At the cold start, Dynamo knows where every graph input comes from (its
 *source*: ``L['x']``, ``L['self']._modules['attn']._parameters['weight']``,
-``L['x'].size()[0]``...). :func:`source_to_path` turns each source into a
-plain JSON path, and :class:`InputBinding` evaluates those paths on later
+``L['x'].size()[0]``...). :func:`~airgraph_cache.source_paths.source_to_path`
+turns each source into a plain JSON path, and :class:`InputBinding` evaluates those paths on later
 calls against the method's ``self`` and arguments, its module's globals and
 its closure cells (Dynamo names a free variable ``L['y']`` like a local; its
 cell is read at every call, so a rebound or mutated value is what runs). Outputs are described by
@@ -32,7 +32,6 @@ from airgraph_cache.records import RecordError, decode_records, encode_records, 
 __all__ = [
     "UncacheableError",
     "closure_cells",
-    "source_to_path",
     "InputBinding",
     "OutputSpec",
 ]
@@ -44,55 +43,6 @@ Step = list[Any]
 
 class UncacheableError(RuntimeError):
     """The compiled program cannot be replayed without Dynamo (the cache is skipped)."""
-
-
-def source_to_path(source: Any) -> list[Step]:
-    """Convert a Dynamo source into a JSON-able access path.
-
-    Raises:
-        UncacheableError: the source reads something a path cannot replay
-            (a global, a closure cell, a random value...).
-    """
-    kind = type(source).__name__
-    base = getattr(source, "base", None)
-    if kind == "LocalSource":
-        return [["local", source.local_name]]
-    if kind == "GlobalSource":
-        name = source.global_name
-        if name.startswith("__import_") or name.startswith("___"):
-            # Installed by Dynamo in the traced frame's globals: absent in a fresh process.
-            raise UncacheableError(f"cannot replay Dynamo's own global {name!r}")
-        return [["global", name]]
-    if kind in (
-        "AttrSource",
-        "CellContentsSource",
-        "ParamBufferSource",
-        "UnspecializedParamBufferSource",
-    ):
-        return [*source_to_path(base), ["attr", source.member]]
-    if kind == "ClosureSource":
-        return [*source_to_path(base), ["attr", "__closure__"]]
-    if kind in ("GetItemSource", "ListGetItemSource", "DictGetItemSource"):
-        index = source.index
-        if not isinstance(index, (int, str)) or getattr(source, "index_is_slice", False):
-            raise UncacheableError(f"cannot replay the item access {source.name}")
-        return [*source_to_path(base), ["item", index]]
-    if kind == "TensorPropertySource":
-        prop = source.prop.name.lower()
-        if prop not in ("size", "stride"):
-            raise UncacheableError(f"cannot replay the tensor property {source.name}")
-        return [*source_to_path(base), [prop, source.idx]]
-    if kind == "FloatTensorSource":
-        return [*source_to_path(base), ["float_tensor"]]
-    if kind == "ConvertIntSource":
-        return [*source_to_path(base), ["int"]]
-    if kind in (
-        "NNModuleSource",
-        "UnspecializedNNModuleSource",
-        "UnspecializedBuiltinNNModuleSource",
-    ):
-        return source_to_path(base)
-    raise UncacheableError(f"cannot replay the Dynamo source {getattr(source, 'name', source)!r}")
 
 
 def closure_cells(fn: Callable[..., Any]) -> dict[str, Any]:

@@ -16,7 +16,8 @@ become generated, straight-line Python:
 Only code this module writes is compiled: paths are validated step by step
 (identifiers, int/str keys), constants live in the generated function's
 namespace (never in its text), and shape expressions are parsed and must use
-only comparisons, arithmetic, ints/floats and ``.size()``/``.stride()`` reads.
+only comparisons, arithmetic, ints/floats and ``.size()``/``.stride()`` reads
+(:mod:`airgraph_cache.guard_expressions`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from airgraph_cache.binding import closure_cells
+from airgraph_cache.guard_expressions import HELPER_NAMES, rewrite_names, validate_expression
 from airgraph_cache.guards import code_digest, function_digest, hook_identities, is_call_spec
 from airgraph_cache.sources import qualified_name
 
@@ -54,40 +56,6 @@ _BUILTIN_TYPES = {
     "list": list,
     "dict": dict,
 }
-_SIZE_METHODS = frozenset({"size", "stride", "storage_offset", "numel", "dim"})
-# Pure predicates Dynamo puts in guards on float values (``math.isnan``).
-_MATH_FUNCTIONS = frozenset({"isnan", "isinf", "isfinite", "floor", "ceil", "trunc"})
-_AST_NODES = (
-    ast.Expression,
-    ast.BoolOp,
-    ast.And,
-    ast.Or,
-    ast.Compare,
-    ast.Eq,
-    ast.NotEq,
-    ast.Lt,
-    ast.LtE,
-    ast.Gt,
-    ast.GtE,
-    ast.BinOp,
-    ast.Add,
-    ast.Sub,
-    ast.Mult,
-    ast.Div,
-    ast.FloorDiv,
-    ast.Mod,
-    ast.Pow,
-    ast.UnaryOp,
-    ast.USub,
-    ast.UAdd,
-    ast.Not,
-    ast.Constant,
-    ast.Name,
-    ast.Load,
-    ast.Attribute,
-    ast.Subscript,
-    ast.Call,
-)
 
 
 def _fact_value(fact: Any) -> Any:
@@ -340,76 +308,9 @@ class _Writer:
         """A shape guard's expression with ``L[...]``/``G[...]`` replaced, validated."""
         if not isinstance(text, str):
             raise ValueError(f"checks: bad expression {text!r}")
-        tree = ast.fix_missing_locations(_Rewrite(self).visit(ast.parse(text, mode="eval")))
-        allowed = self.params | self.cell_names | {"_glob", "_cell", "_math", "_max", "_min"}
-        _validate(tree, allowed, text)
+        tree = rewrite_names(text, self.local)
+        validate_expression(tree, self.params | self.cell_names | HELPER_NAMES, text)
         return f"({ast.unparse(tree)})"
-
-
-class _Rewrite(ast.NodeTransformer):
-    """Dynamo's names in a shape guard (``L[...]``, ``G[...]``, closures) to the writer's."""
-
-    def __init__(self, writer: _Writer) -> None:
-        self.writer = writer
-
-    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
-        base, key = node.value, node.slice
-        if isinstance(base, ast.Name) and isinstance(key, ast.Constant):
-            if base.id == "L":
-                return ast.parse(self.writer.local(key.value), mode="eval").body
-            if base.id == "G" and isinstance(key.value, str):
-                return ast.Call(ast.Name("_glob", ast.Load()), [key], [])
-        self.generic_visit(node)
-        return node
-
-    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        # ``f.__closure__[i].cell_contents`` (a nested function's cell): ``_cell(f, i)``.
-        inner = node.value
-        if (
-            node.attr == "cell_contents"
-            and isinstance(inner, ast.Subscript)
-            and isinstance(inner.value, ast.Attribute)
-            and inner.value.attr == "__closure__"
-            and isinstance(inner.slice, ast.Constant)
-            and type(inner.slice.value) is int
-        ):
-            fn = self.visit(inner.value.value)
-            return ast.Call(ast.Name("_cell", ast.Load()), [fn, inner.slice], [])
-        self.generic_visit(node)
-        return node
-
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        # The module (and the builtins), not parameters that happen to be named so:
-        # guards name the frame's locals only as L[...].
-        renamed = {"math": "_math", "max": "_max", "min": "_min"}.get(node.id)
-        return node if renamed is None else ast.Name(id=renamed, ctx=ast.Load())
-
-
-def _validate(tree: ast.AST, allowed_names: set[str], text: str) -> None:
-    """Refuse anything in a rewritten shape guard but comparisons, arithmetic and size reads."""
-    for node in ast.walk(tree):
-        if not isinstance(node, _AST_NODES):
-            raise ValueError(f"checks: {type(node).__name__} in shape guard {text!r}")
-        if isinstance(node, ast.Name) and node.id not in allowed_names:
-            raise ValueError(f"checks: name {node.id!r} in shape guard {text!r}")
-        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str)):
-            raise ValueError(f"checks: constant {node.value!r} in shape guard {text!r}")
-        if isinstance(node, ast.Attribute) and node.attr.startswith("__"):
-            raise ValueError(f"checks: attribute {node.attr!r} in shape guard {text!r}")
-        if isinstance(node, ast.Call):
-            func = node.func
-            method_ok = isinstance(func, ast.Attribute) and func.attr in _SIZE_METHODS
-            # ``_max``/``_min``: e.g. ``max(1, L['n']) == L['n']`` from torch.ones([m, n]).
-            glob_ok = isinstance(func, ast.Name) and func.id in ("_glob", "_cell", "_max", "_min")
-            # Dynamo guards float attributes with e.g. ``not math.isnan(L['self'].scale)``.
-            math_ok = (
-                isinstance(func, ast.Attribute)
-                and isinstance(func.value, ast.Name)
-                and func.value.id == "_math"
-                and func.attr in _MATH_FUNCTIONS
-            )
-            if not (method_ok or glob_ok or math_ok) or node.keywords:
-                raise ValueError(f"checks: call in shape guard {text!r}")
 
 
 def _signature_text(fn: Callable[..., Any], namespace: dict[str, Any]) -> tuple[str, set[str]]:

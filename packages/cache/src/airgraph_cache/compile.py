@@ -9,6 +9,14 @@ a hit it deserializes the GE graph and runs it on the target directly:
 no Dynamo trace, no guards, no lowering. Every later call in the process,
 cold or warm, goes straight to the compiled program after a cheap explicit
 check of the inputs (dtypes, static dims, devices), which can be turned off.
+
+This module is the orchestration (cold and warm starts, variants, leaving the
+cache); the pieces it puts together live beside it: argument checks in
+:mod:`~airgraph_cache.arguments`, the cold start's traced call in
+:mod:`~airgraph_cache.recorder`, the recipe written and read back in
+:mod:`~airgraph_cache.recipe`, the runtime program in
+:mod:`~airgraph_cache.program`, the entry's disk access in
+:mod:`~airgraph_cache.cache_access`.
 """
 
 from __future__ import annotations
@@ -26,13 +34,11 @@ from typing import Any
 import torch
 
 from airgraph_cache import rank_agreement, sharing
-from airgraph_cache._dynamo_compat import tree_leaves
-from airgraph_cache.arguments import config_of_backend
+from airgraph_cache.arguments import CACHE_DIR_ENV, DEFAULT_CACHE_DIR, checked_arguments
 from airgraph_cache.binding import UncacheableError
 from airgraph_cache.cache_access import EntryAccess
 from airgraph_cache.keys import CacheKey, build_key, variant_key
 from airgraph_cache.program import GuardMismatch, InputMismatch, Program
-from airgraph_cache.random_ops import RandomOpRefusal
 from airgraph_cache.recipe import (
     GRAPH_FILE,
     MethodContext,
@@ -40,17 +46,12 @@ from airgraph_cache.recipe import (
     load_program,
     package_artifacts,
 )
-from airgraph_cache.recorder import Recorder, compile_options
+from airgraph_cache.recorder import record_trace
 from airgraph_cache.store import ArtifactStore
 
-__all__ = ["CachedFunction", "cache_compile", "DEFAULT_CACHE_DIR"]
+__all__ = ["CACHE_DIR_ENV", "CachedFunction", "cache_compile", "DEFAULT_CACHE_DIR"]
 
 log = logging.getLogger("airgraph.cache")
-
-#: The documented default root, as in TorchAir.
-DEFAULT_CACHE_DIR = ".torchair_cache"
-#: Environment variable overriding the default root.
-CACHE_DIR_ENV = "AIRGRAPH_CACHE_DIR"
 
 #: Variants of one key a process may go through (one per distinct guarded situation)
 #: before the method runs uncached through torch.compile.
@@ -62,15 +63,6 @@ def _default_rank() -> int | None:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank()
     return None
-
-
-def _check_optional_rank(name: str, value: Any) -> None:
-    if value is None:
-        return
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name}: expected an int >= 0 or None, got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name}: expected an int >= 0 or None, got {value!r}")
 
 
 def cache_compile(
@@ -133,43 +125,20 @@ def cache_compile(
         ...     def _forward(self, x, y):
         ...         return x + y
     """
-    if not isinstance(func, types.MethodType) or not isinstance(func.__self__, torch.nn.Module):
-        raise TypeError(
-            "func: expected a bound method of an nn.Module instance (e.g. self._forward), "
-            f"got {func!r}"
-        )
-    if hasattr(func.__func__, "__wrapped__") or isinstance(func.__func__, functools.partial):
-        raise TypeError(
-            f"func: {func.__qualname__} is wrapped by another decorator; cache the undecorated "
-            "method and apply the decorator to the method that calls it"
-        )
-    if not isinstance(dynamic, bool):
-        raise TypeError(f"dynamic: expected a bool, got {type(dynamic).__name__}")
-    if not isinstance(ge_cache, bool):
-        raise TypeError(f"ge_cache: expected a bool, got {type(ge_cache).__name__}")
-    if not isinstance(check_inputs, bool):
-        raise TypeError(f"check_inputs: expected a bool, got {type(check_inputs).__name__}")
-    if cache_dir is None:
-        cache_dir = os.environ.get(CACHE_DIR_ENV) or DEFAULT_CACHE_DIR
-    if not isinstance(cache_dir, (str, os.PathLike)):
-        raise TypeError(f"cache_dir: expected a path or None, got {type(cache_dir).__name__}")
-    for name, value in (("global_rank", global_rank), ("tp_rank", tp_rank), ("pp_rank", pp_rank)):
-        _check_optional_rank(name, value)
-    from airgraph_dynamo.config import CompilerConfig
-
-    config = config_of_backend(backend, config)
-    if config is None:
-        config = CompilerConfig()
-    if not isinstance(config, CompilerConfig):
-        raise TypeError(f"config: expected an airgraph CompilerConfig or None, got {config!r}")
-    if custom_decompositions is not None and not isinstance(custom_decompositions, dict):
-        raise TypeError(
-            "custom_decompositions: expected a dict from ATen ops to callables or None, got "
-            f"{type(custom_decompositions).__name__}"
-        )
+    config, cache_dir = checked_arguments(
+        func,
+        config=config,
+        backend=backend,
+        dynamic=dynamic,
+        cache_dir=cache_dir,
+        ranks=(global_rank, tp_rank, pp_rank),
+        custom_decompositions=custom_decompositions,
+        ge_cache=ge_cache,
+        check_inputs=check_inputs,
+    )
     return CachedFunction(
         func,
-        config=config.copy(),
+        config=config,
         dynamic=dynamic,
         store=ArtifactStore(cache_dir),
         ranks=(global_rank, tp_rank, pp_rank),
@@ -362,7 +331,8 @@ class CachedFunction:
                 return None
             executable = None
         try:
-            program = self._load(files, executable)
+            # Bind the verified (signed) entry's program to this method's ``self``.
+            program = load_program(self._method, files, executable)
         except Exception as e:  # a verified entry we cannot use: recompile it
             log.warning("cache entry %s is unusable (%s); recompiling", self.entry_dir, e)
             self._replace_entry = True
@@ -381,42 +351,30 @@ class CachedFunction:
 
     def _compile(self, args: tuple, kwargs: dict, *, publish: bool = True) -> Any:
         from airgraph_core import serialize
-        from airgraph_dynamo import get_npu_backend
 
-        backend = get_npu_backend(
-            compiler_config=self.config, custom_decompositions=self.custom_decompositions
+        trace = record_trace(
+            self.func,
+            args,
+            kwargs,
+            config=self.config,
+            decompositions=self.custom_decompositions,
+            dynamic=self.dynamic,
+            compile_kwargs=self.compile_kwargs,
+            before_first_run=self._agree_compiled,
         )
-        recorder = Recorder(RandomOpRefusal(backend))
-        recorder.before_first_run = self._agree_compiled
-        # With gears, exactly the geared dims are dynamic (Dynamo's default
-        # marks-only mode); dynamic=True would leave other dims without gears.
-        dynamic = None if _has_gears(args, kwargs) else self.dynamic
-        # A code object of its own: the Nth instance (or recompile) is a first compile for
-        # Dynamo, never FailOnRecompileLimitHit.
-        compiled = torch.compile(
-            sharing.fresh_method(self.func),
-            backend=recorder,
-            fullgraph=True,
-            dynamic=dynamic,
-            **compile_options(self.compile_kwargs, recorder.options),
-        )
-        hook = backend.compiler.add_first_call_hook(recorder.record_first_call)
-        try:
-            result = compiled(*args, **kwargs)
-        finally:
-            hook.remove()
+        recorder, backend, result = trace.recorder, trace.backend, trace.result
         # Only now: a first call that raised (e.g. it needed gradients) leaves
         # the function new, so the next call looks the cache up again.
-        self._uncached = compiled
+        self._uncached = trace.compiled
         try:
-            program, files = self._capture(recorder, backend, result)
+            program, files = capture_program(self._method, recorder, backend, result)
         except UncacheableError as e:
             self.status = "uncached"
             log.warning("cache_compile(%s): not cached: %s", self.func.__qualname__, e)
             return result
         files[GRAPH_FILE] = serialize(backend.compiled[-1].ge_graph)
         if self.ge_cache:
-            self._package_host(program, files)
+            package_artifacts(program, files)
         key = self.key
         assert key is not None and self.entry_dir is not None
         self._program = program
@@ -449,16 +407,6 @@ class CachedFunction:
         raise rank_agreement.RankMismatchError(
             f"the ranks could not agree on how to run {self.entry_dir}"
         )
-
-    def _capture(self, recorder: Recorder, backend: Any, result: Any) -> tuple[Program, dict]:
-        return capture_program(self._method, recorder, backend, result)
-
-    def _package_host(self, program: Program, files: dict[str, bytes]) -> None:
-        package_artifacts(program, files)
-
-    def _load(self, files: dict[str, bytes], executable: Callable | None = None) -> Program:
-        """Bind a verified (signed) entry's program to this method's ``self``."""
-        return load_program(self._method, files, executable)
 
     @property
     def _method(self) -> MethodContext:
@@ -544,10 +492,3 @@ def _is_callers_error(error: Exception) -> bool:
 
 def _kwargs_text(kwargs: dict[str, Any]) -> str:
     return "" if not kwargs else json.dumps(kwargs, sort_keys=True, default=repr)
-
-
-def _has_gears(args: tuple, kwargs: dict) -> bool:
-    from airgraph_gears import get_dim_gears
-
-    leaves = tree_leaves((args, kwargs))
-    return any(isinstance(t, torch.Tensor) and get_dim_gears(t) for t in leaves)

@@ -15,6 +15,7 @@ being imported.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,9 @@ from typing import Any
 
 from airgraph_cache import safe_files, signing
 from airgraph_cache.entry_paths import entry_location
-from airgraph_cache.errors import CacheIntegrityError, CacheSignatureError
+from airgraph_cache.entry_usage import record_use
+from airgraph_cache.errors import CacheIntegrityError, CacheSecurityError, CacheSignatureError
+from airgraph_cache.locking import storage_error
 from airgraph_cache.manifest import (
     MANIFEST_NAME,
     MAX_MANIFEST_BYTES,
@@ -36,8 +39,11 @@ __all__ = [
     "check_entry_bytes",
     "check_file_bytes",
     "check_manifest_bytes",
+    "load_files",
     "read_entry",
 ]
+
+log = logging.getLogger("airgraph.cache")
 
 
 @dataclass(frozen=True)
@@ -192,3 +198,52 @@ def check_entry_bytes(path: Path, manifest: bytes, files: dict[str, bytes]) -> d
     for name, record in table.items():
         check_file_bytes(path, name, record, files[name], len(files[name]))
     return parsed
+
+
+def load_files(
+    path: Path,
+    *,
+    read: Callable[[Path], CacheEntry | None],
+    discard: Callable[[Path, tuple[int, int] | None], bool],
+    key_digest: str | None,
+) -> dict[str, bytes] | None:
+    """The verified files of a rank folder, or None for a miss (see ``ArtifactStore.load``).
+
+    Args:
+        path: a checked rank folder.
+        read: reads and verifies it (``ArtifactStore.read``).
+        discard: moves a damaged entry aside (``ArtifactStore.discard``).
+        key_digest: the ``key_digest`` its manifest must record, or None.
+
+    Raises:
+        CacheStorageError: the cache cannot be read.
+    """
+    # Two rounds: if the damaged entry was replaced while we read it
+    # (another process rebuilt it), read the replacement once.
+    for _ in range(2):
+        try:
+            entry = read(path)
+        except CacheSecurityError as error:
+            log.warning(
+                "compile cache: refusing %s: %s; treating it as a miss and leaving it untouched",
+                path,
+                error,
+            )
+            return None
+        except CacheIntegrityError as error:
+            problem, identity = str(error), error.identity
+        except OSError as error:
+            raise storage_error("cannot read", path, error) from None
+        else:
+            if entry is None:
+                return None
+            recorded = entry.manifest.get("key_digest")
+            if key_digest is None or recorded == key_digest:
+                record_use(path)
+                return entry.files
+            problem = f"{path}: manifest records key digest {recorded!r}, expected {key_digest!r}"
+            identity = entry.identity
+        log.warning("compile cache: %s; moving the entry aside to rebuild it", problem)
+        if discard(path, identity):
+            return None
+    return None

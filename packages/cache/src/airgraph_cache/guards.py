@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from airgraph_cache.binding import UncacheableError
+from airgraph_cache.source_paths import check_path
 from airgraph_cache.sources import (
     VERSIONED_PACKAGES,
     functions_of,
@@ -103,64 +104,6 @@ def code_digest(code: types.CodeType) -> str:
 
     feed(code)
     return digest.hexdigest()[:32]
-
-
-def check_path(source: Any) -> list[list[Any]]:
-    """A JSON access path for a Dynamo source, including globals and closures.
-
-    Raises:
-        UncacheableError: the source reads something a path cannot replay.
-    """
-    from airgraph_cache._dynamo_compat import source_kind
-
-    kind = source_kind(source)
-    base = getattr(source, "base", None)
-    if kind == "LocalSource":
-        return [["local", source.local_name]]
-    if kind == "GlobalSource":
-        return [["global", source.global_name]]
-    if kind in (
-        "AttrSource",
-        "CellContentsSource",
-        "ParamBufferSource",
-        "UnspecializedParamBufferSource",
-    ):
-        return [*check_path(base), ["attr", source.member]]
-    if kind == "ClosureSource":
-        return [*check_path(base), ["attr", "__closure__"]]
-    if kind in (
-        "GetItemSource",
-        "ListGetItemSource",
-        "DictGetItemSource",
-        "DictSubclassGetItemSource",
-        "ODictGetItemSource",
-    ):
-        index = source.index
-        if source_kind(index) == "ConstDictKeySource" and isinstance(index.index, int):
-            return [*check_path(base), ["item_at", index.index]]
-        if isinstance(index, (int, str)) and not getattr(source, "index_is_slice", False):
-            return [*check_path(base), ["item", index]]
-    if kind == "ConstDictKeySource" and type(source.index) is int:  # a dict's i-th key
-        return [*check_path(base), ["key_at", source.index]]
-    if kind == "TypeSource":  # type(x)
-        return [*check_path(base), ["type"]]
-    if kind in ("TypeDictSource", "TypeMROSource"):  # type(x).__dict__, type(x).__mro__
-        return [*check_path(base), ["attr", "__dict__" if kind == "TypeDictSource" else "__mro__"]]
-    if kind == "DefaultsSource":  # a function's default argument (``fn.__defaults__[i]``)
-        field = "__kwdefaults__" if source.is_kw else "__defaults__"
-        return [*check_path(base), ["attr", field], ["item", source.idx_key]]
-    if kind == "TensorPropertySource":
-        prop = source.prop.name.lower()
-        if prop in ("size", "stride"):
-            return [*check_path(base), [prop, source.idx]]
-    if kind in (
-        "NNModuleSource",
-        "UnspecializedNNModuleSource",
-        "UnspecializedBuiltinNNModuleSource",
-        "FSDPNNModuleSource",
-    ):
-        return check_path(base)
-    raise UncacheableError(f"cannot replay the Dynamo source {getattr(source, 'name', source)!r}")
 
 
 def _top_package(obj: Any) -> str:

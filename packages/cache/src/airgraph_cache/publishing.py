@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from airgraph_cache import locking, safe_files, signing
-from airgraph_cache.errors import CacheIntegrityError, CacheSecurityError
+from airgraph_cache.errors import CacheIntegrityError, CacheSecurityError, CacheStorageError
 from airgraph_cache.manifest import MANIFEST_NAME, check_file_name
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "move_aside_and_delete",
     "publish_locked",
     "remove_entry_folder_if_empty",
+    "remove_rank_folder",
     "remove_stale_temporaries",
     "write_and_rename",
 ]
@@ -179,3 +180,37 @@ def remove_entry_folder_if_empty(entry_folder: Path) -> None:
             os.rmdir(entry_folder)
     except OSError as error:
         log.debug("compile cache: left %s in place: %s", entry_folder, error)
+
+
+def remove_rank_folder(
+    path: Path, lock: Callable[[Path], contextlib.AbstractContextManager[Any]]
+) -> bool:
+    """Delete a rank folder under its lock, then its entry folder if empty (``ArtifactStore.remove``).
+
+    Args:
+        path: a checked rank folder.
+        lock: takes the rank folder's lock (``ArtifactStore.lock``).
+
+    Returns:
+        True if it was removed, False if it did not exist.
+
+    Raises:
+        CacheSecurityError: the rank folder is not a private folder of the current user.
+        CacheStorageError: it could not be locked or removed.
+    """
+    if not os.path.lexists(path):
+        return False
+    try:
+        with lock(path):
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                return False
+            safe_files.check_safe(st, path, kind="folder")
+            move_aside_and_delete(path)
+    except OSError as error:
+        if isinstance(error, CacheStorageError):
+            raise
+        raise locking.storage_error("cannot remove", path, error) from None
+    remove_entry_folder_if_empty(path.parent)
+    return True

@@ -19,13 +19,14 @@ from typing import Any
 
 import torch
 
-from airgraph_cache.binding import InputBinding, OutputSpec, UncacheableError, source_to_path
+from airgraph_cache.binding import InputBinding, OutputSpec, UncacheableError
 from airgraph_cache.cache_access import private_extraction_dir
 from airgraph_cache.checks import GuardChecks
 from airgraph_cache.guards import checks_from_guards, traced_functions
 from airgraph_cache.manifest import safe_json_loads
 from airgraph_cache.program import Program
 from airgraph_cache.recorder import Recorder
+from airgraph_cache.source_paths import source_to_path
 from airgraph_core import lowered_of, output_views
 
 __all__ = [

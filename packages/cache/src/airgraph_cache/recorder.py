@@ -5,23 +5,28 @@ of the frame, keeps each graph input's Dynamo source (to turn into an access
 path), the first graph call's inputs and outputs, and every guard Dynamo built
 (through the ``guard_filter_fn`` option it hands to ``torch.compile``), from
 which :mod:`airgraph_cache.guards` derives the warm path's checks.
+:func:`record_trace` runs the cold start's one traced call through it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
+from airgraph_cache import sharing
 from airgraph_cache._dynamo_compat import (
     GuardRecord,
     compile_frame_id,
     guard_recording_options,
     placeholder_source,
+    tree_leaves,
 )
+from airgraph_cache.random_ops import RandomOpRefusal
 
-__all__ = ["Recorder"]
+__all__ = ["ColdTrace", "Recorder", "compile_options", "record_trace"]
 
 
 class Recorder:
@@ -98,3 +103,72 @@ def compile_options(kwargs: dict[str, Any], recording: dict[str, Any]) -> dict[s
         return merged
     merged["options"] = {**(merged.get("options") or {}), **recording}
     return merged
+
+
+@dataclasses.dataclass
+class ColdTrace:
+    """What :func:`record_trace` returns: the compiled function, its first result, and
+    the recorder and backend that saw the trace."""
+
+    compiled: Callable[..., Any]
+    result: Any
+    recorder: Recorder
+    backend: Any
+
+
+def record_trace(
+    func: Any,
+    args: tuple,
+    kwargs: dict,
+    *,
+    config: Any,
+    decompositions: dict | None,
+    dynamic: bool,
+    compile_kwargs: dict[str, Any],
+    before_first_run: Callable[[Any], None] | None = None,
+) -> ColdTrace:
+    """Compile ``func`` through the airgraph backend with a :class:`Recorder` and call it once.
+
+    Args:
+        func: the cached bound method.
+        args: the call's positional arguments.
+        kwargs: the call's keyword arguments.
+        config: the ``CompilerConfig`` to compile with.
+        decompositions: the user's decomposition table, or None.
+        dynamic: ``cache_compile``'s ``dynamic`` (ignored when an input has gears).
+        compile_kwargs: the user's ``torch.compile`` keyword arguments.
+        before_first_run: called with the backend's record before the graph first runs.
+
+    Returns:
+        The :class:`ColdTrace`; an exception of the call propagates.
+    """
+    from airgraph_dynamo import get_npu_backend
+
+    backend = get_npu_backend(compiler_config=config, custom_decompositions=decompositions)
+    recorder = Recorder(RandomOpRefusal(backend))
+    recorder.before_first_run = before_first_run
+    # With gears, exactly the geared dims are dynamic (Dynamo's default
+    # marks-only mode); dynamic=True would leave other dims without gears.
+    mode = None if _has_gears(args, kwargs) else dynamic
+    # A code object of its own: the Nth instance (or recompile) is a first compile for
+    # Dynamo, never FailOnRecompileLimitHit.
+    compiled = torch.compile(
+        sharing.fresh_method(func),
+        backend=recorder,
+        fullgraph=True,
+        dynamic=mode,
+        **compile_options(compile_kwargs, recorder.options),
+    )
+    hook = backend.compiler.add_first_call_hook(recorder.record_first_call)
+    try:
+        result = compiled(*args, **kwargs)
+    finally:
+        hook.remove()
+    return ColdTrace(compiled, result, recorder, backend)
+
+
+def _has_gears(args: tuple, kwargs: dict) -> bool:
+    from airgraph_gears import get_dim_gears
+
+    leaves = tree_leaves((args, kwargs))
+    return any(isinstance(t, torch.Tensor) and get_dim_gears(t) for t in leaves)

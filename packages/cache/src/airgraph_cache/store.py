@@ -54,8 +54,8 @@ from airgraph_cache.entry_paths import (
     lock_path,
     rank_folder,
 )
-from airgraph_cache.entry_reading import CacheEntry, check_entry_bytes, read_entry
-from airgraph_cache.entry_usage import EntryUsage, read_usage, record_use
+from airgraph_cache.entry_reading import CacheEntry, check_entry_bytes, load_files, read_entry
+from airgraph_cache.entry_usage import EntryUsage, read_usage
 from airgraph_cache.errors import (
     CacheError,
     CacheIntegrityError,
@@ -69,7 +69,7 @@ from airgraph_cache.publishing import (
     check_files,
     move_aside_and_delete,
     publish_locked,
-    remove_entry_folder_if_empty,
+    remove_rank_folder,
 )
 
 if TYPE_CHECKING:
@@ -316,38 +316,7 @@ class ArtifactStore:
             CacheKeyError: the user's signing key file is unusable.
         """
         path = check_entry_path(self.root, entry_dir)
-        # Two rounds: if the damaged entry was replaced while we read it
-        # (another process rebuilt it), read the replacement once.
-        for _ in range(2):
-            try:
-                entry = self.read(path)
-            except CacheSecurityError as error:
-                log.warning(
-                    "compile cache: refusing %s: %s; treating it as a miss and leaving it "
-                    "untouched",
-                    path,
-                    error,
-                )
-                return None
-            except CacheIntegrityError as error:
-                problem, identity = str(error), error.identity
-            except OSError as error:
-                raise storage_error("cannot read", path, error) from None
-            else:
-                if entry is None:
-                    return None
-                recorded = entry.manifest.get("key_digest")
-                if key_digest is None or recorded == key_digest:
-                    record_use(path)
-                    return entry.files
-                problem = (
-                    f"{path}: manifest records key digest {recorded!r}, expected {key_digest!r}"
-                )
-                identity = entry.identity
-            log.warning("compile cache: %s; moving the entry aside to rebuild it", problem)
-            if self.discard(path, identity):
-                return None
-        return None
+        return load_files(path, read=self.read, discard=self.discard, key_digest=key_digest)
 
     # -- removing ----------------------------------------------------------------
 
@@ -406,23 +375,7 @@ class ArtifactStore:
                 current user (it is left alone).
             CacheStorageError: it could not be locked or removed.
         """
-        path = check_entry_path(self.root, entry_dir)
-        if not os.path.lexists(path):
-            return False
-        try:
-            with self.lock(path):
-                try:
-                    st = os.lstat(path)
-                except FileNotFoundError:
-                    return False
-                safe_files.check_safe(st, path, kind="folder")
-                move_aside_and_delete(path)
-        except OSError as error:
-            if isinstance(error, CacheStorageError):
-                raise
-            raise storage_error("cannot remove", path, error) from None
-        remove_entry_folder_if_empty(path.parent)
-        return True
+        return remove_rank_folder(check_entry_path(self.root, entry_dir), self.lock)
 
     # -- writing -----------------------------------------------------------------
 
