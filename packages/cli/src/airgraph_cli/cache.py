@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from airgraph_cli import cache_manage
-from airgraph_cli._console import console, fail, print_json
+from airgraph_cli._console import console, exit_codes, fail, print_json
 
 __all__ = ["app", "entry_rows"]
 
@@ -98,7 +98,7 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
-@app.command("ls")
+@app.command("ls", epilog=exit_codes("ROOT is not a directory"))
 def ls_command(
     root: RootArg = ".torchair_cache",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
@@ -137,7 +137,7 @@ def ls_command(
     )
 
 
-@app.command("show")
+@app.command("show", epilog=exit_codes("PATH is not a directory"))
 def show_command(
     path: Annotated[str, typer.Argument(help="the cache root, an entry folder or a rank folder")],
 ) -> None:
@@ -168,7 +168,7 @@ def _key_of(path: str) -> dict[str, Any]:
     fail("cache diff", f"{path!r} holds no readable manifest.json with a cache key")
 
 
-@app.command("diff")
+@app.command("diff", epilog=exit_codes("A or B is not a directory or holds no readable cache key"))
 def diff_command(
     a: Annotated[str, typer.Argument(help="an entry folder or rank folder")],
     b: Annotated[str, typer.Argument(help="another entry folder or rank folder")],
@@ -196,8 +196,34 @@ def diff_command(
     out.print(f"{len(rows)} field{'s differ' if len(rows) != 1 else ' differs'}")
 
 
-app.command("verify")(cache_manage.verify_command)
-app.command("clear")(cache_manage.clear_command)
-app.command("prune")(cache_manage.prune_command)
-app.command("export")(cache_manage.export_command)
-app.command("import")(cache_manage.import_command)
+_NO_ROOT = "ROOT is not a directory, an --entry or --key matches nothing"
+app.command("verify", epilog=exit_codes(f"{_NO_ROOT}, or any rank folder does not verify"))(
+    cache_manage.verify_command
+)
+app.command(
+    "clear",
+    epilog=exit_codes(
+        f"{_NO_ROOT}, the removal is not confirmed (off a terminal: no --yes), or a folder "
+        "cannot be removed"
+    ),
+)(cache_manage.clear_command)
+app.command(
+    "prune",
+    epilog=exit_codes(
+        "ROOT is not a directory, neither limit is given, a limit is malformed, or a folder "
+        "cannot be removed"
+    ),
+)(cache_manage.prune_command)
+app.command(
+    "export",
+    epilog=exit_codes(
+        f"{_NO_ROOT}, there is no entry, an entry does not verify, or the archive cannot be written"
+    ),
+)(cache_manage.export_command)
+app.command(
+    "import",
+    epilog=exit_codes(
+        "ARCHIVE is not a file, --exporter-key is missing or not a key, an entry is refused "
+        "(then nothing is installed), or ROOT cannot be written"
+    ),
+)(cache_manage.import_command)

@@ -38,11 +38,19 @@ DEFAULT_ROOT = ".torchair_cache"
 RootArg = Annotated[str, typer.Argument(help="the cache root (cache_dir of cache_compile)")]
 EntryOpt = Annotated[
     list[str] | None,
-    typer.Option("--entry", help="an entry folder name (or ENTRY/rank_N); repeat for more"),
+    typer.Option(
+        "--entry",
+        metavar="NAME",
+        help="an entry folder name (or ENTRY/rank_N); repeat for more",
+    ),
 ]
 KeyOpt = Annotated[
     list[str] | None,
-    typer.Option("--key", help="a key digest or its first hex digits (>= 6); repeat for more"),
+    typer.Option(
+        "--key",
+        metavar="DIGEST",
+        help="a key digest or its first hex digits (>= 6); repeat for more",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 
@@ -246,12 +254,18 @@ def prune_command(
     root: RootArg = DEFAULT_ROOT,
     older_than: Annotated[
         str | None,
-        typer.Option("--older-than", help="remove entries not used for this long (30min, 12h, 7d)"),
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="remove entries not used for this long (30min, 12h, 7d)",
+        ),
     ] = None,
     max_size: Annotated[
         str | None,
         typer.Option(
-            "--max-size", help="then remove least recently used until the cache fits (500M, 2G)"
+            "--max-size",
+            metavar="SIZE",
+            help="then remove least recently used until the cache fits (500M, 2G)",
         ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="list, remove nothing")] = False,

@@ -162,8 +162,7 @@ def check_command(
     """Trace and lower a model to GE without running it compiled; report what GE gets.
 
     Reports GE op counts by type, ATen ops without a converter (with source
-    lines), graph breaks, and what GE's op prototypes would reject. Exits 1
-    when any of those is found.
+    lines), graph breaks, and what GE's op prototypes would reject.
     """
     analysis = run_analysis("check", target, inputs, gears, dynamic, policy)
     if as_json:

@@ -172,10 +172,7 @@ def doctor_command(
     ] = ".torchair_cache",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
-    """Report torch, airgraph, torch_npu, CANN, the target `auto` picks, Inductor and the cache.
-
-    Exits 1 when something airgraph needs on this machine is missing.
-    """
+    """Report torch, airgraph, torch_npu, CANN, the target `auto` picks, Inductor and the cache."""
     found = diagnose(cache_dir)
     if as_json:
         print_json([asdict(f) for f in found])

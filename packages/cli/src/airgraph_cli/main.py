@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from airgraph_cli import cache, check, doctor, gears, graphs, ops
-from airgraph_cli._console import EXIT_USAGE
+from airgraph_cli._console import EXIT_USAGE, exit_codes
 
 __all__ = ["DISTRIBUTIONS", "app", "installed_versions", "main"]
 
@@ -84,17 +84,36 @@ def _root(
     """airgraph: torch.compile backend lowering FX graphs to Ascend GE graphs."""
 
 
-app.command("doctor")(doctor.doctor_command)
-app.command("check")(check.check_command)
-app.command("dump")(graphs.dump_command)
-app.command("ops")(ops.ops_command)
+app.command("doctor", epilog=exit_codes("something airgraph needs on this machine is missing"))(
+    doctor.doctor_command
+)
+app.command(
+    "check",
+    epilog=exit_codes(
+        "the model cannot be imported or built, an --input or --gears value is malformed, or "
+        "the model does not lower cleanly (unsupported ops, graph breaks, prototype problems)"
+    ),
+)(check.check_command)
+app.command(
+    "dump",
+    epilog=exit_codes(
+        "the graph file cannot be read, the model does not give one GE graph, --format svg "
+        "lacks graphviz, or the output cannot be written"
+    ),
+)(graphs.dump_command)
+app.command(
+    "ops",
+    epilog=exit_codes("a filter matches nothing (without --json), or --markdown gets a filter"),
+)(ops.ops_command)
 app.command(
     "gears",
     help=gears.HELP,
     short_help="Show the gear combinations and GE options of gear specs, without compiling.",
+    options_metavar="--input SHAPE [DIM=GEARS ...] ... [OPTIONS]",
+    epilog=exit_codes("a shape or gear spec is malformed or breaks a rule of set_dim_gears"),
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )(gears.gears_command)
-app.command("graph")(graphs.graph_command)
+app.command("graph", epilog=exit_codes("PATH is not a readable GE graph"))(graphs.graph_command)
 app.add_typer(cache.app, name="cache")
 
 
