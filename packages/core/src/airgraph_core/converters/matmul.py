@@ -1,4 +1,4 @@
-"""Matrix-product converters: mm, bmm, addmm, baddbmm.
+"""Matrix-product converters: mm, bmm, addmm, baddbmm, addmv, addbmm, addr.
 
 ``aten.matmul`` and ``aten.linear`` never reach the lowering: they are
 CompositeImplicit and arrive as ``view``/``expand`` + ``mm``/``bmm`` and
@@ -48,7 +48,7 @@ def _bias_fits(ctx: ConversionContext) -> bool:
 @register(
     aten.addmm.default,
     dtypes=MATMUL_DTYPES,
-    ranks=range(1, 3),
+    ranks=range(0, 3),
     ge_ops=("MatMulV2", "Mul", "Add", "AxpyV2", "BroadcastTo", "Fill"),
 )
 def addmm(
@@ -81,7 +81,7 @@ def addmm(
 @register(
     aten.baddbmm.default,
     dtypes=MATMUL_DTYPES,
-    ranks=range(1, 4),
+    ranks=range(0, 4),
     ge_ops=("BatchMatMul", "Mul", "Add", "AxpyV2", "BroadcastTo", "Fill"),
 )
 def baddbmm(
@@ -94,6 +94,80 @@ def baddbmm(
     prod_shape = (x1.shape[0], x1.shape[1], x2.shape[2])
     y = ctx.b.op("BatchMatMul", x1, x2, out=(dtype, prod_shape), adj_x1=False, adj_x2=False)
     return _scaled_sum(ctx, y, ctx.cast(bias, dtype), beta, alpha)
+
+
+@register(
+    aten.addmv.default,
+    dtypes=MATMUL_DTYPES,
+    ranks=range(0, 3),
+    ge_ops=("MatMulV2", "Unsqueeze", "Squeeze", "Mul", "Add", "AxpyV2", "BroadcastTo", "Fill"),
+)
+def addmv(
+    ctx: ConversionContext, bias: Any, mat: Any, vec: Any, *, beta: Any = 1, alpha: Any = 1
+) -> Any:
+    """``beta * self + alpha * (mat @ vec)``: MatMulV2 with ``vec`` as a column.
+
+    ``alpha == 0`` skips the product, as eager's gemv does.
+    """
+    dtype, _ = ctx.out()
+    if alpha == 0:
+        return _without_product(ctx, bias, beta, [(mat, 1, 0)])
+    col = ctx.b.op("Unsqueeze", vec, out=(vec.dtype, (vec.shape[0], 1)), axes=[1])
+    rows = mat.shape[0]
+    y = ctx.b.op(
+        "MatMulV2", mat, col, out=(dtype, (rows, 1)), transpose_x1=False, transpose_x2=False
+    )
+    y = ctx.b.op("Squeeze", y, out=(dtype, (rows,)), axis=[1])
+    return _scaled_sum(ctx, y, ctx.cast(bias, dtype), beta, alpha)
+
+
+@register(
+    aten.addbmm.default,
+    dtypes=MATMUL_DTYPES,
+    ranks=range(0, 4),
+    ge_ops=("Transpose", "Reshape", "MatMulV2", "Mul", "Add", "AxpyV2", "BroadcastTo", "Fill"),
+)
+def addbmm(
+    ctx: ConversionContext, bias: Any, x1: Any, x2: Any, *, beta: Any = 1, alpha: Any = 1
+) -> Any:
+    """``beta * self + alpha * sum_b(x1[b] @ x2[b])`` as one MatMulV2 over the batch and
+    the contraction dim together: ``x1`` as ``[N, B*M]``, ``x2`` as ``[B*M, P]`` (one
+    GEMM, and closer to eager's per-batch accumulation than a BatchMatMul + ReduceSum).
+
+    ``alpha == 0`` skips the product, as eager's does.
+    """
+    dtype, shape = ctx.out()
+    if alpha == 0:
+        return _without_product(ctx, bias, beta, [(x1, 1, 1), (x2, 2, 2)])
+    b, n, m = x1.shape
+    inner = b * m if -1 not in (b, m) else -1
+    rows = dim_size(ctx, x1, ctx.val(ctx.node.args[1]), 1)
+    cols = dim_size(ctx, x2, ctx.val(ctx.node.args[2]), 2)
+    moved = ctx.b.op("Transpose", x1, ctx.int_list([1, 0, 2]), out=(x1.dtype, (n, b, m)))
+    a = ctx.b.op("Reshape", moved, ctx.int_list([rows, -1]), out=(x1.dtype, (n, inner)))
+    w = ctx.b.op("Reshape", x2, ctx.int_list([-1, cols]), out=(x2.dtype, (inner, shape[1])))
+    y = ctx.b.op("MatMulV2", a, w, out=(dtype, shape), transpose_x1=False, transpose_x2=False)
+    return _scaled_sum(ctx, y, ctx.cast(bias, dtype), beta, alpha)
+
+
+@register(
+    aten.addr.default,
+    dtypes=MATMUL_DTYPES,
+    ranks=range(0, 3),
+    ge_ops=("Unsqueeze", "Mul", "Add", "AxpyV2"),
+)
+def addr(
+    ctx: ConversionContext, bias: Any, vec1: Any, vec2: Any, *, beta: Any = 1, alpha: Any = 1
+) -> Any:
+    """``beta * self + alpha * outer(vec1, vec2)``: a broadcast Mul of a column and a row.
+
+    Eager multiplies even when ``alpha == 0`` (infs give NaN), and so does this.
+    """
+    dtype, shape = ctx.out()
+    col = ctx.b.op("Unsqueeze", ctx.cast(vec1, dtype), out=(dtype, (vec1.shape[0], 1)), axes=[1])
+    row = ctx.b.op("Unsqueeze", ctx.cast(vec2, dtype), out=(dtype, (1, vec2.shape[0])), axes=[0])
+    outer = ctx.b.op("Mul", col, row, out=(dtype, shape))
+    return _scaled_sum(ctx, outer, ctx.cast(bias, dtype), beta, alpha)
 
 
 def _without_product(
