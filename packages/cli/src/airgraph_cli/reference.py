@@ -84,6 +84,11 @@ def _param(record: tuple[str, str], required: bool) -> Param:
     return Param(name=name, help=text.strip(), default=default, required=required)
 
 
+def _context(command: Any, name: str, parent: Any) -> Any:
+    # As click makes it for a run: the command's context settings (``-h`` for help) apply.
+    return typer.Context(command, info_name=name, parent=parent, **command.context_settings)
+
+
 def _walk(command: Any, ctx: Any) -> Iterator[CommandDoc]:
     arguments: list[Param] = []
     options: list[Param] = []
@@ -106,7 +111,7 @@ def _walk(command: Any, ctx: Any) -> Iterator[CommandDoc]:
     )
     for name in names:
         sub = command.get_command(ctx, name)
-        yield from _walk(sub, typer.Context(sub, info_name=name, parent=ctx))
+        yield from _walk(sub, _context(sub, name, ctx))
 
 
 def command_docs(app: typer.Typer | None = None) -> list[CommandDoc]:
@@ -121,7 +126,7 @@ def command_docs(app: typer.Typer | None = None) -> list[CommandDoc]:
     if app is None:
         from airgraph_cli.main import app
     root = typer.main.get_command(app)
-    return list(_walk(root, typer.Context(root, info_name="airgraph")))
+    return list(_walk(root, _context(root, "airgraph", None)))
 
 
 def _param_lines(title: str, params: tuple[Param, ...]) -> list[str]:
