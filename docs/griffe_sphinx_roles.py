@@ -22,6 +22,9 @@ ROLE = re.compile(
     r":`(?P<body>[^`]+)`"
 )
 _CALLABLE_ROLES = {"func", "meth"}
+# Any other role (``:ref:``, ``:obj:`` with a typo) would show as text: the build warns, and
+# ``mkdocs build --strict`` fails on it.
+LEFTOVER_ROLE = re.compile(r"(?<![\w`]):[a-z]+(?::[a-z]+)?:`")
 
 
 def _target(obj: Any, name: str) -> str:
@@ -71,4 +74,10 @@ class SphinxRoles(griffe.Extension):
             docstring = obj.docstring
             if docstring is not None and ":`" in docstring.value:
                 docstring.value = rewrite_roles(obj, docstring.value)
+                leftover = LEFTOVER_ROLE.search(docstring.value)
+                if leftover:
+                    griffe.logger.warning(
+                        f"{obj.path}: docstring role {leftover.group(0)!r} is not rendered; "
+                        "use :func:, :class:, :meth:, :mod:, :attr:, :data:, :exc: or :obj:"
+                    )
             pending += [member for member in obj.members.values() if not member.is_alias]
