@@ -2,7 +2,7 @@
 
 Each case draws the mode, the bag boundaries (empty bags included), the
 padding index, per-sample weights (sum only), include_last_offset and the
-weight dtype.
+weight dtype; symbolic lengths are tested too.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from airgraph_core.lowering import UnsupportedOpError
 from airgraph_core.testing import check_lowering
 
 TOL = {torch.float32: (1e-5, 1e-4), torch.float16: (2e-3, 2e-3), torch.bfloat16: (2e-2, 2e-2)}
@@ -64,7 +63,19 @@ def test_module_with_2d_input_int32():
     check_lowering(bag, [torch.randint(0, 10, (3, 5), dtype=torch.int32)])
 
 
-def test_symbolic_lengths_are_refused():
-    bag = torch.nn.EmbeddingBag(10, 4, mode="sum")
-    with pytest.raises(UnsupportedOpError, match="symbolic length"):
-        check_lowering(bag, [torch.randint(0, 10, (3, 5))], dynamic=True)
+@pytest.mark.parametrize("mode", ["sum", "mean", "max"])
+def test_module_dynamic(mode):
+    """Symbolic numbers of indices and bags (2-D input: offsets from an arange)."""
+    bag = torch.nn.EmbeddingBag(10, 4, mode=mode, padding_idx=3 if mode == "mean" else None)
+    check_lowering(bag, [torch.randint(0, 10, (3, 5))], dynamic=True)
+
+
+@pytest.mark.parametrize("last", [False, True])
+def test_offsets_dynamic(last):
+    weight, indices = torch.randn(8, 3), torch.randint(0, 8, (7,))
+    offsets = torch.tensor([0, 2, 2, 7] if last else [0, 2, 2, 5])
+    check_lowering(
+        lambda w, i, o: F.embedding_bag(i, w, o, mode="mean", include_last_offset=last),
+        [weight, indices, offsets],
+        dynamic=True,
+    )

@@ -18,8 +18,9 @@ drops them unless ``padding_idx`` is set, its mean counts them in the
 divisor, its max takes them). Only the first
 result (the bags) may be used: ``offset2bag``, ``bag_size`` and
 ``max_indices`` are training bookkeeping. Half precision is reduced in
-float32 and cast back. The indices and offsets need static lengths (the
-number of bags is a constant of the segment ops).
+float32 and cast back. Symbolic lengths of the indices and offsets are
+read in the graph (``Range`` of the positions, the bag count as the segment
+ops' ``num_segments``).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from typing import Any
 import torch
 from torch.fx import Node
 
-from airgraph_core.converters.context import ConversionContext, static_dim
+from airgraph_core.converters.context import ConversionContext, SymValue
 from airgraph_core.converters.registry import FLOATS, INTS, register
 from airgraph_core.converters.shape import strided_slice
+from airgraph_core.converters.symbolic import dim_size, sym_operand
 from airgraph_core.ir.builder import TensorRef
 from airgraph_core.ir.dtypes import DataType
 
@@ -58,36 +60,61 @@ def _supported(node: Node) -> str | None:
         val = arg.meta["val"]
         if val.dim() != 1:
             return f"{name} has rank {val.dim()}; expected 1-D (F.embedding_bag flattens 2-D input)"
-        if static_dim(val.shape[0]) == -1:
-            return f"{name} has a symbolic length; the number of bags must be static"
     if _arg(node, 4, "mode", 0) not in _MODES:
         return f"mode={_arg(node, 4, 'mode', 0)}: expected 0 (sum), 1 (mean) or 2 (max)"
     return None
 
 
+def _positions(ctx: ConversionContext, n: int | SymValue, dtype: DataType) -> TensorRef:
+    """``[0, 1, ..., n - 1]`` of ``dtype``: a Const, or a Range for a symbolic ``n``."""
+    if isinstance(n, int):
+        return ctx.const(torch.arange(n), dtype)
+    one = ctx.const(1, DataType.INT64)
+    index = ctx.b.op("Range", ctx.const(0, DataType.INT64), n.ref, one, out=(DataType.INT64, (-1,)))
+    return ctx.cast(index, dtype)
+
+
 def _bag_ids(
-    ctx: ConversionContext, offsets: TensorRef, n: int, bags: int, include_last: bool
+    ctx: ConversionContext,
+    offsets: TensorRef,
+    n: int | SymValue,
+    bags: int | SymValue,
+    include_last: bool,
 ) -> tuple[TensorRef, TensorRef | None]:
     """The bag of each of the ``n`` indices (int32), and whether it is inside the last offset."""
     i32, dt = DataType.INT32, offsets.dtype
-    positions = ctx.const(torch.arange(n).reshape(n, 1), dt)
+    ns, bs = _spec(n), _spec(bags)
+    positions = _positions(ctx, n, dt)
+    column = ctx.b.op("Unsqueeze", positions, out=(dt, (ns, 1)), axes=[1])
     starts = offsets
     if include_last:
-        starts = strided_slice(ctx, offsets, 0, 0, bags, out=(dt, (bags,)))
-    row = ctx.b.op("Unsqueeze", starts, out=(dt, (1, bags)), axes=[0])
-    started = ctx.b.op("LessEqual", row, positions, out=(DataType.BOOL, (n, bags)))
+        starts = strided_slice(ctx, offsets, 0, 0, bags, out=(dt, (bs,)))
+    row = ctx.b.op("Unsqueeze", starts, out=(dt, (1, bs)), axes=[0])
+    started = ctx.b.op("LessEqual", row, column, out=(DataType.BOOL, (ns, bs)))
     count = ctx.b.op(
         "ReduceSum", ctx.cast(started, i32), ctx.const(torch.tensor([1]), DataType.INT64),
-        out=(i32, (n,)), keep_dims=False,
+        out=(i32, (ns,)), keep_dims=False,
     )  # fmt: skip
-    ids = ctx.b.op("Sub", count, ctx.const(1, i32), out=(i32, (n,)))
+    ids = ctx.b.op("Sub", count, ctx.const(1, i32), out=(i32, (ns,)))
     if not include_last:
         return ids, None
-    last = strided_slice(ctx, offsets, 0, bags, bags + 1, out=(dt, (1,)))
-    inside = ctx.b.op("Less", ctx.const(torch.arange(n), dt), last, out=(DataType.BOOL, (n,)))
+    last = strided_slice(ctx, offsets, 0, bags, _plus(ctx, bags, 1), out=(dt, (1,)))
+    inside = ctx.b.op("Less", positions, last, out=(DataType.BOOL, (ns,)))
     # Indices past the last offset land in the last bag's id but are masked out.
-    ids = ctx.b.op("Minimum", ids, ctx.const(bags - 1, i32), out=(i32, (n,)))
+    last_id = ctx.cast(sym_operand(ctx, _plus(ctx, bags, -1)), i32)
+    ids = ctx.b.op("Minimum", ids, last_id, out=(i32, (ns,)))
     return ids, inside
+
+
+def _spec(size: int | SymValue) -> int:
+    return size if isinstance(size, int) else -1
+
+
+def _plus(ctx: ConversionContext, size: int | SymValue, k: int) -> int | SymValue:
+    if isinstance(size, int):
+        return size + k
+    ref = ctx.b.op("Add", size.ref, ctx.const(k, DataType.INT64), out=(DataType.INT64, ()))
+    return SymValue(ref, f"({size.expr}) + {k}")
 
 
 def _and(ctx: ConversionContext, a: TensorRef | None, b: TensorRef | None) -> TensorRef | None:
@@ -103,7 +130,8 @@ def _and(ctx: ConversionContext, a: TensorRef | None, b: TensorRef | None) -> Te
     ge_ops=(
         "GatherV2", "LessEqual", "Less", "ReduceSum", "Sub", "Minimum", "StridedSliceV2",
         "NotEqual", "LogicalAnd", "SelectV2", "Mul", "UnsortedSegmentSum",
-        "UnsortedSegmentMax", "Maximum", "RealDiv", "Greater", "Cast", "Unsqueeze",
+        "UnsortedSegmentMax", "Maximum", "RealDiv", "Greater", "Cast", "Unsqueeze", "Range",
+        "OnesLike", "Add",
     ),
     predicate=_supported,
 )  # fmt: skip
@@ -121,21 +149,25 @@ def embedding_bag(
 ) -> list[TensorRef | None]:
     """The bags ``[B, D]``; the three bookkeeping results are left out (unused)."""
     f32 = DataType.FLOAT
-    dtype, (bags, dim) = ctx.out(0)
-    n = indices.shape[0]
+    dtype, (_, dim) = ctx.out(0)
+    n = dim_size(ctx, indices, ctx.val(ctx.node.args[1]), 0)
+    bags = dim_size(ctx, offsets, ctx.val(ctx.node.args[2]), 0)
+    if include_last_offset:
+        bags = _plus(ctx, bags, -1)
     rows = ctx.b.op(
         "GatherV2", ctx.cast(weight, f32), indices, ctx.const(0, DataType.INT64),
-        out=(f32, (n, dim)), batch_dims=0,
+        out=(f32, (indices.shape[0], dim)), batch_dims=0,
     )  # fmt: skip
     ids, keep = _bag_ids(ctx, offsets, n, bags, bool(include_last_offset))
     if padding_idx is not None and padding_idx >= 0:
         not_pad = ctx.b.op(
             "NotEqual", indices, ctx.const(int(padding_idx), indices.dtype),
-            out=(DataType.BOOL, (n,)),
+            out=(DataType.BOOL, indices.shape),
         )  # fmt: skip
         keep = _and(ctx, keep, not_pad)
     if per_sample_weights is not None:
-        psw = ctx.b.op("Unsqueeze", ctx.cast(per_sample_weights, f32), out=(f32, (n, 1)), axes=[1])
+        psw = ctx.cast(per_sample_weights, f32)
+        psw = ctx.b.op("Unsqueeze", psw, out=(f32, (psw.shape[0], 1)), axes=[1])
         rows = ctx.b.op("Mul", rows, psw, out=rows.spec)
     y = _reduce_bags(ctx, rows, ids, keep, int(mode), bags)
     return [ctx.cast(y, dtype), None, None, None]
@@ -147,13 +179,13 @@ def _reduce_bags(
     ids: TensorRef,
     keep: TensorRef | None,
     mode: int,
-    bags: int,
+    bags: int | SymValue,
 ) -> TensorRef:
     """Sum, mean or max of the (float32) ``rows`` per bag; rows not kept take no part."""
     f32 = DataType.FLOAT
     n, dim = rows.shape
-    num = ctx.const(bags, DataType.INT64)
-    vec = (f32, (bags, dim))
+    num = sym_operand(ctx, bags)
+    vec = (f32, (_spec(bags), dim))
     if keep is not None:
         # The identity of the reduction where a row is left out (never a 0 * inf).
         fill = torch.finfo(torch.float32).min if mode == 2 else 0.0
@@ -161,13 +193,17 @@ def _reduce_bags(
         rows = ctx.b.op("SelectV2", mask, rows, ctx.const(fill, f32), out=rows.spec)
     if mode == 0:
         return ctx.b.op("UnsortedSegmentSum", rows, ids, num, out=vec)
-    ones = ctx.const(torch.ones(n), f32) if keep is None else ctx.cast(keep, f32)
-    count = ctx.b.op("UnsortedSegmentSum", ones, ids, num, out=(f32, (bags,)))
-    count = ctx.b.op("Unsqueeze", count, out=(f32, (bags, 1)), axes=[1])
+    if keep is not None:
+        ones = ctx.cast(keep, f32)
+    else:
+        ones = ctx.b.op("Cast", ids, out=(f32, ids.shape), dst_type=f32.ge_code)
+        ones = ctx.b.op("OnesLike", ones, out=ones.spec)
+    count = ctx.b.op("UnsortedSegmentSum", ones, ids, num, out=(f32, (_spec(bags),)))
+    count = ctx.b.op("Unsqueeze", count, out=(f32, (_spec(bags), 1)), axes=[1])
     if mode == 1:
         total = ctx.b.op("UnsortedSegmentSum", rows, ids, num, out=vec)
         divisor = ctx.b.op("Maximum", count, ctx.const(1.0, f32), out=count.spec)
         return ctx.b.op("RealDiv", total, divisor, out=vec)
     y = ctx.b.op("UnsortedSegmentMax", rows, ids, num, out=vec)
-    filled = ctx.b.op("Greater", count, ctx.const(0.0, f32), out=(DataType.BOOL, (bags, 1)))
+    filled = ctx.b.op("Greater", count, ctx.const(0.0, f32), out=(DataType.BOOL, (_spec(bags), 1)))
     return ctx.b.op("SelectV2", filled, y, ctx.const(0.0, f32), out=vec)
