@@ -80,7 +80,7 @@ def test_sections_show_usage_options_defaults_and_exit_codes():
     section = page[
         page.index("## `airgraph cache prune`") : page.index("## `airgraph cache export`")
     ]
-    assert "airgraph cache prune [OPTIONS] [root]" in section
+    assert "airgraph cache prune [OPTIONS] [ROOT]" in section
     assert "- `--older-than DURATION`: remove entries not used for this long" in section
     assert f"(default `{cache_manage.DEFAULT_ROOT}`)" in section
     assert "Exit codes: 0 success; 1 when ROOT is not a directory, neither limit" in section

@@ -25,7 +25,9 @@ app = typer.Typer(
     add_completion=False,
 )
 
-RootArg = Annotated[str, typer.Argument(help="the cache root (cache_dir of cache_compile)")]
+RootArg = Annotated[
+    str, typer.Argument(metavar="ROOT", help="the cache root (cache_dir of cache_compile)")
+]
 
 
 def _root(command: str, root: str) -> str:
@@ -139,7 +141,9 @@ def ls_command(
 
 @app.command("show", epilog=exit_codes("PATH is not a directory"))
 def show_command(
-    path: Annotated[str, typer.Argument(help="the cache root, an entry folder or a rank folder")],
+    path: Annotated[
+        str, typer.Argument(metavar="PATH", help="the cache root, an entry folder or a rank folder")
+    ],
 ) -> None:
     """Print a cache entry: key, versions, files with sha256, GE graph."""
     from airgraph_cache import readable_cache
@@ -170,8 +174,8 @@ def _key_of(path: str) -> dict[str, Any]:
 
 @app.command("diff", epilog=exit_codes("A or B is not a directory or holds no readable cache key"))
 def diff_command(
-    a: Annotated[str, typer.Argument(help="an entry folder or rank folder")],
-    b: Annotated[str, typer.Argument(help="another entry folder or rank folder")],
+    a: Annotated[str, typer.Argument(metavar="A", help="an entry folder or rank folder")],
+    b: Annotated[str, typer.Argument(metavar="B", help="another entry folder or rank folder")],
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
 ) -> None:
     """Show which cache key fields differ between two entries (why both exist)."""

@@ -35,7 +35,9 @@ __all__ = [
 ]
 
 DEFAULT_ROOT = ".torchair_cache"
-RootArg = Annotated[str, typer.Argument(help="the cache root (cache_dir of cache_compile)")]
+RootArg = Annotated[
+    str, typer.Argument(metavar="ROOT", help="the cache root (cache_dir of cache_compile)")
+]
 EntryOpt = Annotated[
     list[str] | None,
     typer.Option(
@@ -344,7 +346,9 @@ def export_command(
 
 
 def import_command(
-    archive: Annotated[str, typer.Argument(help="an archive written by `airgraph cache export`")],
+    archive: Annotated[
+        str, typer.Argument(metavar="ARCHIVE", help="an archive written by `airgraph cache export`")
+    ],
     root: RootArg = DEFAULT_ROOT,
     exporter_key: Annotated[
         str | None,

@@ -140,7 +140,10 @@ def _write(command: str, text: str, output: str | None) -> None:
 
 def graph_command(
     path: Annotated[
-        str, typer.Argument(help="a GE ModelDef protobuf file, e.g. a cache entry's graph.pb")
+        str,
+        typer.Argument(
+            metavar="PATH", help="a GE ModelDef protobuf file, e.g. a cache entry's graph.pb"
+        ),
     ],
 ) -> None:
     """Print a serialized GE graph (.pb) as text."""
