@@ -66,6 +66,8 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
+    epilog="Exit codes: 0 success; 1 on a user error (each command's --help says when); 2 on a "
+    "usage error.",
 )
 
 
