@@ -52,6 +52,8 @@ def _scales_match_sizes(node: Node, first_scale: int) -> str | None:
         if not isinstance(scale, (int, float)):
             return f"{name} is symbolic; GE derives the scale from the sizes"
         size_in, size_out = x.shape[2 + axis], out_size[axis]
+        if isinstance(size_out, Node):
+            size_out = size_out.meta["val"]  # a symbolic size computed in the graph
         if _scale_matches(float(scale), size_in, size_out):
             continue
         return (
