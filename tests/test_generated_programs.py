@@ -272,3 +272,21 @@ def test_cache_cold_and_warm(tmp_path):
     hits = {seed for seed, r in warm.items() if r == ["ok", "hit"]}
     assert cached <= hits, {s: warm[s] for s in sorted(cached - hits)}
     assert len(hits) >= CACHE_PROGRAMS // 2, warm
+
+
+@pytest.mark.parametrize("rows", [17, 20])
+def test_regression_chunk_into_many_pieces_under_dynamic_shapes(rows):
+    """``chunk`` into more than 16 pieces crashed (AttributeError) under ``dynamic=True``: its
+    computed split sizes (a value too large to fold) feed a constant input of ``SplitV``."""
+    torch._dynamo.reset()
+    config = torchair.CompilerConfig()
+    config.airgraph_config.host_mode = "interpret"
+    fn = lambda x: [t * 2 for t in x.chunk(rows)]  # noqa: E731
+    backend = torchair.get_npu_backend(compiler_config=config)
+    compiled = torch.compile(fn, backend=backend, dynamic=True)
+    for n in (rows, 2 * rows):
+        x = torch.randn(n, 3)
+        got, expected = compiled(x), fn(x)
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected):
+            torch.testing.assert_close(g, e, rtol=0, atol=0)

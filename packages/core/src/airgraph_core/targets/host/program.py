@@ -213,7 +213,8 @@ def _emit(
                     f"{op.type} {op.name!r}: input {i} must be foldable to a constant on the "
                     "host target (a data-dependent shape)"
                 )
-            fixed[i] = _const_arg(sem, i, v, n)
+            else:
+                fixed[i] = _const_arg(sem, i, v, n)
         elif isinstance(v, _Dyn):
             args.append(v.node)
         elif v is None:
