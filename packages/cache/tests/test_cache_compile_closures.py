@@ -179,3 +179,37 @@ def test_a_method_calling_super_is_cached(tmp_path):
         got = [model.cached(x), model.cached(x + 1)]
     assert model.cached.status == "compiled"
     assert torch.allclose(got[0], (x + 1) * 2) and torch.allclose(got[1], (x + 2) * 2)
+
+
+def _closure_module_class(cache_dir: str) -> tuple[type, torch.nn.Linear]:
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(4, 4)  # captured by the closure, not a submodule of the model
+
+    class ClosureModule(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            config = cache_models.interpret_config()
+            self.cached = cache_compile(self._forward, cache_dir=cache_dir, config=config)
+
+        def _forward(self, x):
+            return lin(x).relu()
+
+    return ClosureModule, lin
+
+
+def test_parameters_of_a_module_in_a_closure_are_read_per_call(tmp_path):
+    cls, lin = _closure_module_class(str(tmp_path))
+    models = [cls()]
+    x = _t(2, 4)
+    with torch.no_grad():
+        for change in (None, "in_place", "reassigned", "second_instance"):
+            if change == "in_place":
+                lin.weight.mul_(2)
+            elif change == "reassigned":
+                lin.weight = torch.nn.Parameter(_t(4, 4, seed=7))
+            elif change == "second_instance":
+                models.append(cls())
+            model = models[-1]
+            got, want = model.cached(x), model._forward(x)
+            assert cache_models.max_error(got, want) <= cache_models.ATOL, change
+    assert [m.cached.status for m in models] == ["compiled", "hit"]
