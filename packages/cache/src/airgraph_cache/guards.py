@@ -429,7 +429,11 @@ def _identity_needs_no_check(value: Any) -> bool:
 
 
 def is_call_spec(spec: dict[str, Any], self_name: str) -> bool:
-    """Whether a spec reads something that comes with the call (an argument but ``self``)."""
+    """Whether a spec is checked at every call: it reads a local other than ``self``.
+
+    Dynamo's locals are the arguments and the frame's closure variables; both can
+    differ from one call to the next (a cell can be rebound between calls).
+    """
     if spec["op"] == "expr":
         return any(name != self_name for name in re.findall(r"L\['([^']+)'\]", spec["value"]))
     path = spec["path"]
