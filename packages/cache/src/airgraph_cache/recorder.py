@@ -11,6 +11,7 @@ which :mod:`airgraph_cache.guards` derives the warm path's checks.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,6 +35,8 @@ class Recorder:
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend
+        # Dynamo names the backend by __name__ (else its repr) in its logs and errors.
+        self.__name__ = getattr(backend, "__name__", "airgraph")
         self.traces = 0
         self._compile_ids: set[Any] = set()
         self.sources: dict[str, Any] = {}
@@ -64,7 +67,15 @@ class Recorder:
                 # turns into a tensor before calling the graph: the path must do the same.
                 if as_tensor:
                     self.as_tensor.add(source.name)
-        compiled = self.backend(gm, example_inputs)
+        try:
+            compiled = self.backend(gm, example_inputs)
+        except Exception as error:  # airgraph's errors reach the user as themselves
+            from airgraph_dynamo.backend import user_facing_error
+
+            surfaced = user_facing_error(error, self.__name__, inspect.currentframe())
+            if surfaced is error:
+                raise
+            raise surfaced.with_traceback(error.__traceback__) from error.__cause__
         if self.before_first_run is None:
             return compiled
         return _BeforeFirstRun(compiled, self.before_first_run, self.backend.compiled[-1])

@@ -9,6 +9,9 @@ checked with. The Dynamo -> AOTAutograd capture itself lives in
 from __future__ import annotations
 
 import contextlib
+import functools
+import traceback
+import types
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +32,7 @@ __all__ = [
     "shape_guards",
     "size_expr",
     "static_dims",
+    "surfaced_backend_error",
 ]
 
 
@@ -232,3 +236,80 @@ def shape_guards(size: torch.SymInt) -> tuple[list[Any], dict[Any, Any]]:
         return [], {}
     guards = [shape_env.replace(guard.expr) for guard in shape_env.guards]
     return guards, dict(shape_env.var_to_range)
+
+
+# -- backend errors: airgraph's own error, not Dynamo's wrapper ------------------------------
+
+
+def surfaced_backend_error(
+    error: Exception, backend_name: str, hint: str, first_useful_frame: types.FrameType | None
+) -> Exception:
+    """``error`` re-typed so that Dynamo passes it to the user as it is.
+
+    The result is an instance of ``type(error)`` and of Dynamo's
+    ``BackendCompilerFailed`` (so TorchAir-style ``except
+    BackendCompilerFailed`` / ``except RuntimeError`` and its
+    ``inner_exception`` still work); it carries ``error``'s attributes and
+    its ``str`` is ``error``'s message, then ``hint``, then the user's source
+    lines Dynamo records (``real_stack``), without Dynamo's "backend=...
+    raised" header and "report a bug to PyTorch" footer (appended to
+    ``args[0]``, which this ``str`` does not read). ``error`` itself when its
+    class is Dynamo's own or cannot be combined with ``BackendCompilerFailed``.
+
+    Why: Dynamo wraps what a backend raises in ``BackendCompilerFailed`` but
+    re-raises a ``ShortenTraceback`` (which ``BackendCompilerFailed`` is)
+    unchanged (``OutputGraph._call_user_compiler``, ``convert_frame``);
+    ``first_useful_frame`` is where the user's traceback starts
+    (``ShortenTraceback.remove_dynamo_frames``). Checked with torch 2.13.
+    """
+    cls = _surfaced_class(type(error))
+    if cls is None:
+        return error
+    surfaced = cls.__new__(cls, *error.args)
+    state = {k: v for k, v in vars(error).items() if k != "real_stack"}
+    surfaced.__dict__.update(state)
+    surfaced.args = error.args
+    surfaced.backend_name = backend_name
+    surfaced.inner_exception = error
+    surfaced.first_useful_frame = first_useful_frame
+    surfaced.airgraph_hint = hint
+    return surfaced
+
+
+def _surfaced_str(self: Any) -> str:
+    text = str(self.inner_exception)
+    if self.airgraph_hint:
+        text = f"{text}\n{self.airgraph_hint}"
+    stack = getattr(self, "real_stack", None)
+    if stack:
+        text = f"{text}\n\nfrom user code:\n{''.join(traceback.format_list(stack))}"
+    return text
+
+
+def _surfaced_repr(self: Any) -> str:
+    return repr(self.inner_exception)  # not args[0], to which Dynamo appended its footer
+
+
+def _surfaced_reduce(self: Any) -> Any:
+    return self.inner_exception.__reduce__()  # pickles as the error airgraph raised
+
+
+@functools.cache
+def _surfaced_class(error_class: type[Exception]) -> type[Exception] | None:
+    from torch._dynamo.exc import BackendCompilerFailed, TorchDynamoException
+
+    # Dynamo's own exceptions steer its control flow (restart, skip, graph break): untouched.
+    if issubclass(error_class, TorchDynamoException):
+        return None
+    namespace = {
+        "__module__": error_class.__module__,
+        "__qualname__": error_class.__qualname__,
+        "__doc__": error_class.__doc__,
+        "__str__": _surfaced_str,
+        "__repr__": _surfaced_repr,
+        "__reduce__": _surfaced_reduce,
+    }
+    try:
+        return type(error_class.__name__, (error_class, BackendCompilerFailed), namespace)
+    except TypeError:  # a class whose layout cannot be combined (e.g. with __slots__)
+        return None

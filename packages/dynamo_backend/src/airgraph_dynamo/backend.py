@@ -9,7 +9,9 @@ GE, static-marks check, dump, target) -> a callable that runs the target.
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,7 +28,13 @@ from airgraph_dynamo.inputs import aten_input_origins, dynamo_module_state_posit
 from airgraph_dynamo.targets import Target
 from airgraph_dynamo.ungeared import specialize_ungeared_dims
 
-__all__ = ["InferenceOnlyError", "NpuBackend", "get_compiler", "get_npu_backend"]
+__all__ = [
+    "InferenceOnlyError",
+    "NpuBackend",
+    "get_compiler",
+    "get_npu_backend",
+    "user_facing_error",
+]
 
 log = logging.getLogger("airgraph.dynamo")
 
@@ -149,7 +157,27 @@ class NpuBackend:
         Raises:
             InferenceOnlyError: grad mode is on and graph inputs require grad.
             TypeError: ``mode`` is not a string, or ``options`` is given.
+            airgraph_core.UnsupportedOpError: some ops cannot be lowered and
+                ``airgraph_config.unsupported_op`` is ``"error"``.
+
+        An error airgraph raises here reaches the user as that error (its
+        class, message and a fix hint), not as Dynamo's
+        ``BackendCompilerFailed`` wrapper; it is also a
+        ``BackendCompilerFailed`` (``inner_exception`` is the error itself) for
+        code written against TorchAir. Errors from torch pass through as
+        Dynamo reports them.
         """
+        try:
+            return self._compile(gm, example_inputs, mode, options)
+        except Exception as error:
+            surfaced = user_facing_error(error, self.__name__, inspect.currentframe())
+            if surfaced is error:
+                raise
+            raise surfaced.with_traceback(error.__traceback__) from error.__cause__
+
+    def _compile(
+        self, gm: GraphModule, example_inputs: Sequence[Any], mode: Any, options: Any
+    ) -> Callable[..., Any]:
         _check_compile_arguments(mode, options)
         _check_inference(gm, example_inputs)
         dynamo_inputs = list(example_inputs)
@@ -164,6 +192,67 @@ class NpuBackend:
 
     def __repr__(self) -> str:
         return f"NpuBackend({self.config!r})"
+
+
+_UNSUPPORTED_HINT = (
+    'Hint: set config.airgraph_config.unsupported_op = "fallback" to run such graphs '
+    "eagerly in PyTorch (the others still compile); `airgraph ops --op NAME` lists the "
+    "supported ATen ops."
+)
+
+
+def user_facing_error(
+    error: Exception, backend_name: str = "airgraph", frame: types.FrameType | None = None
+) -> Exception:
+    """The exception a Dynamo backend raises so that an airgraph error reaches the user as itself.
+
+    Dynamo wraps whatever a backend raises in its ``BackendCompilerFailed``
+    ("backend=... raised:" and a "report a bug to PyTorch" footer). For an
+    error airgraph raised (its class is airgraph's, or airgraph code raised
+    it), this returns an exception that Dynamo lets through: an instance of
+    ``type(error)`` with its attributes, whose message is ``error``'s plus a
+    fix hint where there is one, and which is also a ``BackendCompilerFailed``
+    whose ``inner_exception`` is ``error`` (code written against TorchAir
+    catches that). Any other error is returned as it is.
+
+    Args:
+        error: what the backend caught.
+        backend_name: the backend's name (``BackendCompilerFailed.backend_name``).
+        frame: the backend's frame that caught ``error``; the user's traceback
+            starts there (Dynamo's own frames are left out).
+
+    Returns:
+        The exception to raise, with ``error.__traceback__``; ``error`` itself
+        when it is not airgraph's or is already such an exception.
+
+    Examples:
+        >>> try:
+        ...     compiled = backend(gm, example_inputs)  # doctest: +SKIP
+        ... except Exception as error:
+        ...     surfaced = user_facing_error(error, "airgraph", inspect.currentframe())
+        ...     if surfaced is error:
+        ...         raise
+        ...     raise surfaced.with_traceback(error.__traceback__) from error.__cause__
+    """
+    if not _raised_by_airgraph(error):
+        return error
+    return _dynamo_compat.surfaced_backend_error(error, backend_name, _hint_for(error), frame)
+
+
+def _raised_by_airgraph(error: BaseException) -> bool:
+    """Whether airgraph raised ``error``: its class is airgraph's, or its raising frame is in airgraph."""
+    if type(error).__module__.startswith("airgraph"):
+        return True
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and str(tb.tb_frame.f_globals.get("__name__", "")).startswith("airgraph")
+
+
+def _hint_for(error: BaseException) -> str:
+    # The compiler's fallback catches NotImplementedError (UnsupportedOpError and
+    # a GE op the target lacks), so that is what the fallback hint is for.
+    return _UNSUPPORTED_HINT if isinstance(error, NotImplementedError) else ""
 
 
 def _check_compile_arguments(mode: Any, options: Any) -> None:
