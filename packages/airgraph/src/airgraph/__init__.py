@@ -65,4 +65,6 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # The public names (lazy ones too, before first use) for dir() and tab-completion,
+    # not the helpers this module imports.
+    return sorted(set(__all__) | {name for name in globals() if name.startswith("__")})

@@ -31,3 +31,9 @@ def __getattr__(name: str) -> Any:
     value = getattr(importlib.import_module(module), attr)
     globals()[name] = value
     return value
+
+
+def __dir__() -> list[str]:
+    # The public names (lazy ones too, before first use) for dir() and tab-completion,
+    # not the helpers this module imports.
+    return sorted(set(__all__) | {name for name in globals() if name.startswith("__")})

@@ -15,3 +15,9 @@ def __getattr__(name: str) -> ModuleType:
     if name != "compiler_config":
         raise AttributeError(f"module 'airgraph.configs' has no attribute {name!r}")
     return importlib.import_module("airgraph.configs.compiler_config")
+
+
+def __dir__() -> list[str]:
+    # The public names (lazy ones too, before first use) for dir() and tab-completion,
+    # not the helpers this module imports.
+    return sorted(set(__all__) | {name for name in globals() if name.startswith("__")})
