@@ -58,12 +58,34 @@ def _test_env(session: nox.Session) -> dict[str, str]:
     return {**TEST_ENV, "TORCHINDUCTOR_CACHE_DIR": cache_dir}
 
 
+# Parallel runs: one pytest-xdist worker per CPU; a test file stays on one worker (module
+# fixtures build cache entries once; test_view_outputs counts its outcomes per module).
+# The workers already fill the CPUs, so each compiles and computes on one thread: no
+# Inductor compile-worker pool per process, no OpenMP oversubscription.
+XDIST = ["--numprocesses=auto", "--dist=loadfile"]
+XDIST_ENV = {"TORCHINDUCTOR_COMPILE_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run every package's tests and the cross-package tests in tests/."""
+    """Run every package's tests and the cross-package tests in tests/ (all CPUs)."""
     _install_packages(session, _all_folders())
     # No paths given: pytest collects the testpaths of the root pyproject.toml.
-    session.run("pytest", *session.posargs, env=_test_env(session))
+    session.run("pytest", *XDIST, *session.posargs, env={**_test_env(session), **XDIST_ENV})
+
+
+@nox.session(name="tests-fast", python=PYTHON)
+def tests_fast(session: nox.Session) -> None:
+    """The development lane: every test not marked slow, on all CPUs (under 2 minutes)."""
+    _install_packages(session, _all_folders())
+    session.run(
+        "pytest",
+        *XDIST,
+        "-m",
+        "not slow",
+        *session.posargs,
+        env={**_test_env(session), **XDIST_ENV},
+    )
 
 
 def _package_tests_session(short: str, position: int) -> None:

@@ -8,6 +8,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+# Slow: cold and warm starts in fresh processes.
+pytestmark = pytest.mark.slow
+
 SCRIPT = textwrap.dedent(
     """
     import json, sys

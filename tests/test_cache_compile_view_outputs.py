@@ -17,7 +17,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 import view_programs as vp
+
+# Slow: cold and warm starts in fresh processes.
+pytestmark = pytest.mark.slow
 
 #: Programs per run (each is one cached method; a process compiles or loads all).
 N_PROGRAMS = 40

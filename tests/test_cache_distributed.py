@@ -205,6 +205,7 @@ def _cold(script, cache_dir) -> list[str]:
     return entries
 
 
+@pytest.mark.slow
 def test_two_ranks_write_and_reuse_their_own_rank_folders(tmp_path):
     script = tmp_path / "ranked_model.py"
     script.write_text(SCRIPT)
@@ -237,6 +238,7 @@ def test_a_missing_rank_entry_and_another_world_size(tmp_path):
     assert os.path.dirname(alone["entry"]) != os.path.dirname(entries[0])
 
 
+@pytest.mark.slow
 def test_ranks_running_different_collectives_raise_instead_of_hanging(tmp_path):
     script = tmp_path / "rank_dependent.py"
     script.write_text(MISMATCH)

@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+# Slow: the docs examples run cold and warm in fresh processes.
+pytestmark = pytest.mark.slow
+
 PAGE = Path(__file__).resolve().parents[1] / "docs" / "concepts" / "cache.md"
 
 INTERPRET_BY_DEFAULT = """

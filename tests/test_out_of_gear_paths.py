@@ -17,6 +17,9 @@ import textwrap
 
 import pytest
 
+# Slow: cold and warm starts in fresh processes.
+pytestmark = pytest.mark.slow
+
 POLICIES = ("error", "pad", "fallback")
 GEARS = [2, 4, 8]
 # In-gear batches, then out-of-gear ones: 3 and 5 pad to 4 and 8, 9 exceeds every gear.

@@ -110,6 +110,7 @@ def _run_example(tmp_path: Path, preamble: str) -> None:
     assert re.findall(r"TRACES (\d+)", out) == ["1", "1"], out  # one Dynamo trace per rank
 
 
+@pytest.mark.slow
 def test_docs_example_interpret(tmp_path):
     _run_example(tmp_path, INTERPRET_BY_DEFAULT)
 
@@ -226,6 +227,7 @@ COLLECTIVES = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_every_collective_across_two_ranks(tmp_path):
     script = tmp_path / "collectives.py"
     script.write_text(COLLECTIVES)

@@ -126,22 +126,31 @@ def _check(seed: int, mode: str) -> None:
     _outcomes[mode]["checked"] += 1
 
 
-@pytest.mark.parametrize("seed", range(SEEDS["static"]))
+#: Seeds per mode in the development lane (`-m "not slow"`); the others are marked slow.
+FAST_SEEDS = 20
+
+
+def _seeds(mode: str) -> list:
+    slow = pytest.mark.slow
+    return [pytest.param(s, marks=slow if s >= FAST_SEEDS else ()) for s in range(SEEDS[mode])]
+
+
+@pytest.mark.parametrize("seed", _seeds("static"))
 def test_static(seed):
     _check(seed, "static")
 
 
-@pytest.mark.parametrize("seed", range(SEEDS["dynamic"]))
+@pytest.mark.parametrize("seed", _seeds("dynamic"))
 def test_dynamic(seed):
     _check(seed, "dynamic")
 
 
-@pytest.mark.parametrize("seed", range(SEEDS["gears"]))
+@pytest.mark.parametrize("seed", _seeds("gears"))
 def test_gears(seed):
     _check(seed, "gears")
 
 
-@pytest.mark.parametrize("seed", range(SEEDS["npu"]))
+@pytest.mark.parametrize("seed", _seeds("npu"))
 def test_npu_contract_fake(seed):
     _check(seed, "npu")
 
@@ -189,6 +198,7 @@ def test_regression_split_of_transposed_slice_under_dynamic_shapes():
                 torch.testing.assert_close(g, e, rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_graph_without_view_ops_needs_no_converter_for_them():
     """Ops that only make outputs rebuilt as views are not lowered (diagonal has no converter)."""
     backend = torchair.get_npu_backend()

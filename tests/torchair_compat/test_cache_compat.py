@@ -74,6 +74,9 @@ import torch
 import airgraph as torchair
 from airgraph.configs.compiler_config import CompilerConfig
 
+# Slow: TorchAir's cache cases run in fresh processes.
+pytestmark = pytest.mark.slow
+
 CASES = Path(__file__).resolve().parent / "cache_compat_cases.py"
 ATOL = 1e-5
 

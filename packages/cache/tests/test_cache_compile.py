@@ -174,6 +174,7 @@ def runs(tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 def test_default_cache_dir_is_used_by_a_call(runs):
     # A fresh process in an empty folder, without AIRGRAPH_CACHE_DIR: ./.torchair_cache.
     run, cwd = runs["default_dir"], runs["cwd"]
@@ -182,6 +183,7 @@ def test_default_cache_dir_is_used_by_a_call(runs):
     assert list((cwd / ".torchair_cache").glob("AddModel__forward_*/rank_0/manifest.json"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_cold_start_compiles_and_publishes(runs, model):
     cold = runs["cold"][model]
@@ -197,6 +199,7 @@ def test_cold_start_compiles_and_publishes(runs, model):
     assert "WARNING" not in cold["stderr"], cold["stderr"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_warm_start_hits_without_dynamo(runs, model):
     cold, warm = runs["cold"][model], runs["warm"][model]
@@ -207,6 +210,7 @@ def test_warm_start_hits_without_dynamo(runs, model):
     assert "WARNING" not in warm["stderr"], warm["stderr"]
 
 
+@pytest.mark.slow
 def test_warm_calls_never_retrace(runs):
     many = runs["hundred_calls"]
     assert many["statuses"] == ["hit"], many["stderr"]
@@ -217,6 +221,7 @@ def test_warm_calls_never_retrace(runs):
 # -- calls that leave the cached program ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_call_in_grad_mode_runs_under_no_grad_cold_and_warm(runs):
     """TorchAir's cache_compile runs the method under torch.no_grad() itself."""
     cold, warm = runs["cold"]["grad"], runs["warm"]["grad"]
@@ -228,6 +233,7 @@ def test_a_call_in_grad_mode_runs_under_no_grad_cold_and_warm(runs):
     assert warm["dynamo_imported"] is False
 
 
+@pytest.mark.slow
 def test_an_input_the_program_was_not_compiled_for_abandons_the_cache(runs):
     cold, warm = runs["cold"]["mismatch"], runs["warm"]["mismatch"]
     assert (cold["before"], warm["before"]) == ("compiled", "hit")
@@ -238,11 +244,13 @@ def test_an_input_the_program_was_not_compiled_for_abandons_the_cache(runs):
         assert "expects torch.float32" in run["stderr"]
 
 
+@pytest.mark.slow
 def test_in_place_updates_of_module_state_are_seen(runs):
     result = runs["cold"]["replace_state"]
     assert result["errors"]["in_place_update"] <= cache_models.ATOL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", ["new_parameter", "reassigned_buffer", "load_state_dict_assign"])
 def test_replaced_module_state_is_seen(runs, change):
     result = runs["cold"]["replace_state"]

@@ -12,6 +12,9 @@ from __future__ import annotations
 import cache_models
 import pytest
 
+# Slow: cold and warm generation in fresh processes.
+pytestmark = pytest.mark.slow
+
 STEPS = 16
 
 

@@ -152,6 +152,7 @@ loader = torch._C._aoti.AOTIModelPackageLoader(sys.argv[1], "model", False, 1, -
 """
 
 
+@pytest.mark.slow
 def test_the_constructor_package_is_live(tmp_path, published):
     """Control: loaded directly, the crafted package really runs its constructor."""
     root, mine, _ = published

@@ -14,6 +14,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+# Slow: warm starts in fresh processes.
+pytestmark = pytest.mark.slow
+
 SCRIPT = textwrap.dedent(
     """
     import json, sys

@@ -16,6 +16,9 @@ import pytest
 
 from airgraph_cache.manifest import manifest_checksum
 
+# Slow: every case runs fresh processes.
+pytestmark = pytest.mark.slow
+
 PROCESSES = 8
 FOREIGN_UID = 4242
 

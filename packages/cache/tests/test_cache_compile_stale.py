@@ -14,6 +14,9 @@ from __future__ import annotations
 import cache_models
 import pytest
 
+# Slow: every case runs fresh processes.
+pytestmark = pytest.mark.slow
+
 CASES = [
     "method_source",
     "helper_source",

@@ -204,6 +204,7 @@ os.kill(os.getpid(), signal.SIGSTOP)
 """
 
 
+@pytest.mark.slow
 def test_a_lock_held_by_a_stopped_process_costs_seconds(tmp_path, monkeypatch, caplog):
     root = tmp_path / "cache"
     probe = cache_models.build("linear", str(tmp_path / "probe"))
@@ -279,6 +280,7 @@ def test_ten_instances_with_an_unusable_cache_compile_once(tmp_path, caplog):
     assert len(_warnings(caplog)) == 1
 
 
+@pytest.mark.slow
 def test_ten_instances_of_different_keys_never_hit_the_recompile_limit(tmp_path):
     # Ten different weight shapes: ten keys, ten compiles of the same method in one process
     # (Dynamo's limit is 8 per code object; fullgraph=True turns the 9th into an error).
@@ -301,6 +303,7 @@ def test_fresh_method_keeps_the_method_but_not_the_code_object():
 # -- an entry that loads but fails when run ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_entry_failing_when_run_is_discarded_and_rebuilt_once(tmp_path):
     import json
 

@@ -215,6 +215,7 @@ def test_rank_changes_the_folder(base_key, tmp_path):
     assert store.entry_dir(base_key, global_rank=1, tp_rank=0, pp_rank=1).name == "rank_1_tp0_pp1"
 
 
+@pytest.mark.slow
 def test_digest_is_stable_across_processes(base_key, tmp_path):
     # Another interpreter with another hash seed computes the same digest.
     script = textwrap.dedent(

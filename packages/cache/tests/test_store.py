@@ -533,6 +533,7 @@ else:
 """
 
 
+@pytest.mark.slow
 def test_concurrent_writers_one_wins_and_readers_never_see_a_partial_entry(tmp_path):
     import subprocess
     import sys

@@ -138,6 +138,7 @@ def test_every_command_has_a_one_line_help():
         assert len(line.split(command, 1)[1].strip(" │")) > 10, line
 
 
+@pytest.mark.slow
 def test_check_runs_as_a_process_without_warnings(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "airgraph_cli", "check", f"{MODELS}:mlp_with_inputs"],

@@ -58,6 +58,7 @@ def test_cdist(shapes, p, dtype):
     torch.testing.assert_close(got, expected, atol=atol, rtol=rtol)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dynamic", [False, True])
 @pytest.mark.parametrize(
     "shapes", [((2, 30, 4), (2, 27, 4)), ((30, 3), (26, 3)), ((2, 30, 4), (27, 4))]

@@ -173,6 +173,7 @@ def test_is_static_ignores_unfed_optional_inputs():
     assert not b2.graph.is_static()
 
 
+@pytest.mark.slow
 def test_tensor_values_do_not_need_numpy():
     # numpy is not a dependency of airgraph: a machine without it must still lower graphs.
     import subprocess

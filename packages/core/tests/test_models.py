@@ -116,6 +116,7 @@ def _build(name, attn):
     return model.eval(), inputs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
 @pytest.mark.parametrize("name", list(MODELS))
 def test_model_has_no_unsupported_ops(name, attn):
@@ -124,12 +125,14 @@ def test_model_has_no_unsupported_ops(name, attn):
     assert find_unsupported(gm) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(MODELS))
 def test_model_matches_eager_interpreted(name):
     model, inputs = _build(name, "sdpa")
     check_lowering(model, inputs, modes=("interpret",), atol=ATOL, rtol=RTOL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gpt2", "llama"])
 def test_model_matches_eager_with_dynamic_shapes(name):
     model, inputs = _build(name, "eager")
@@ -180,6 +183,7 @@ class DecoderStep(torch.nn.Module):
         return x + self.fc2(torch.nn.functional.gelu(self.fc1(self.ln3(x))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["setitem", "index_copy"])
 def test_decoder_step_updates_kv_cache_in_place(mode):
     torch.manual_seed(0)

@@ -146,6 +146,7 @@ def test_equality_and_hash_follow_values():
     assert a != object()
 
 
+@pytest.mark.slow
 def test_fingerprint_is_stable_across_processes():
     config = CompilerConfig()
     config.inference_config.dynamic_gears_merge_policy = "product"

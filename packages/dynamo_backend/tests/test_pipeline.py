@@ -72,6 +72,7 @@ def test_each_step_that_ran_is_timed(make_config):
     assert all(t >= 0 for t in record.timings.values())
 
 
+@pytest.mark.slow
 def test_airgraph_log_info_reports_the_compile_without_code():
     script = (
         "import torch, airgraph as torchair\n"
