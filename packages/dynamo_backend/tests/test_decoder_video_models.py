@@ -5,7 +5,7 @@ with the host backend in static and ``dynamic=True`` mode, each matching eager a
 float32 1e-4. The dynamic compile also runs at a second batch size. Under
 ``dynamic=True`` only the batch stays symbolic: the other input dims are marked static,
 since the transposed and 3-D convolution converters need static channel and spatial
-sizes (GE's ``Conv2DBackpropInput`` takes a constant ``input_size``; the float32 3-D
+sizes (GE's ``Conv2DBackpropInput`` takes them in ``input_size``; the float32 3-D
 convolution is unrolled over the kernel's depth taps) and refuse symbolic ones."""
 
 from __future__ import annotations
@@ -93,22 +93,8 @@ def _videomae():
 
 
 MODELS = {"unet_decoder": _unet, "videomae": _videomae}
-# The transposed convolution converter (converters/nn.py) refuses a symbolic batch too:
-# it gives Conv2DBackpropInput a constant input_size. Passing the batch as a size read
-# in the graph (as the other shape ops do) would lift this; until then the dynamic U-Net
-# must fail with that clear error, not a wrong value.
-_TRANSPOSED_DYNAMIC = pytest.mark.xfail(
-    raises=torch._dynamo.exc.BackendCompilerFailed,
-    strict=True,
-    reason="transposed convolution needs a static output shape (symbolic batch)",
-)
 CASES = [
-    pytest.param(
-        name,
-        dyn,
-        id=f"{name}-{'dyn' if dyn else 'static'}",
-        marks=[_TRANSPOSED_DYNAMIC] if (name, dyn) == ("unet_decoder", True) else [],
-    )
+    pytest.param(name, dyn, id=f"{name}-{'dyn' if dyn else 'static'}")
     for name in MODELS
     for dyn in (False, True)
 ]

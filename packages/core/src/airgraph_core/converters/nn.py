@@ -14,6 +14,7 @@ from torch.fx import Node
 from airgraph_core.converters.context import ConversionContext
 from airgraph_core.converters.conv3d import CONV3D_GE_OPS, conv3d, conv3d_unsupported
 from airgraph_core.converters.registry import FLOATS, NUMERIC, register
+from airgraph_core.converters.symbolic import dim_size
 from airgraph_core.ir.dtypes import DataType
 
 aten = torch.ops.aten
@@ -103,8 +104,8 @@ def _plain_conv(node: Node) -> str | None:
         return f"convolution needs input rank 3, 4 or 5, got rank {x.dim()}"
     if any(isinstance(p, (Node, torch.SymInt)) for p in [*node.args[4], *node.args[7]]):
         return "symbolic padding is not supported"
-    if node.args[6] and any(not isinstance(d, int) for d in node.meta["val"].shape):
-        return "transposed convolution needs a static output shape (GE's input_size)"
+    if node.args[6] and any(not isinstance(d, int) for d in node.meta["val"].shape[1:]):
+        return "transposed convolution needs a static output shape except the batch (input_size)"
     return None
 
 
@@ -231,7 +232,9 @@ def _transposed_conv(
         else ("Conv2DBackpropInput", "NCHW")
     )
     cd = DataType.FLOAT if dtype == DataType.BF16 else dtype
-    size = ctx.const(torch.tensor(out_shape_nd, dtype=torch.int32), DataType.INT32)
+    # A symbolic batch is read off the input (Shape + Gather); the rest is constant.
+    batch = dim_size(ctx, x, ctx.val(ctx.node.args[0]), 0)
+    size = ctx.int_list([batch, *out_shape_nd[1:]], DataType.INT32)
     y = ctx.b.op(
         op_type, size, ctx.cast(weight, cd), ctx.cast(x, cd),
         out=(cd, out_shape_nd),
