@@ -9,9 +9,13 @@ become generated, straight-line Python:
   function with the cached method's own signature, so binding the call is Python's and a missing
   argument is Python's named ``TypeError``; it returns ``-1`` when every check
   holds;
-- the *process* checks (attributes, config objects, globals, global torch
-  state, hooks, environment variables) run once when a program is loaded or
-  compiled for a module.
+  Module globals are call checks too (a global can be rebound between calls,
+  and torch.compile's guards see it): each is read with one dict lookup, and
+  a class, module, enum or type is compared by identity with the last value
+  that passed before its name or digest is computed;
+- the *process* checks (attributes of the module and its submodules, config
+  objects, hooks on the modules, global torch state, environment variables)
+  run once when a program is loaded or compiled for a module.
 
 Only code this module writes is compiled: paths are validated step by step
 (identifiers, int/str keys), constants live in the generated function's
@@ -122,6 +126,17 @@ def _fn_digest(obj: Any) -> str:
     return digest
 
 
+#: The empty first value of a memo (see :meth:`_Writer.memo`): never a checked value.
+_UNSEEN = object()
+
+
+def _passed(memo: list[Any], value: Any, ok: bool) -> bool:
+    """Remember ``value`` as the last one that passed a check (``ok``), then return ``ok``."""
+    if ok:
+        memo[0] = value
+    return ok
+
+
 def _cell(fn: Any, index: int) -> Any:
     """``fn.__closure__[index].cell_contents`` (a nested closure in a shape guard)."""
     return fn.__closure__[index].cell_contents
@@ -201,6 +216,8 @@ class _Writer:
         #: The namespace names of the cells ``local`` has handed out (shape guards use them).
         self.cell_names: set[str] = set()
         self.namespace: dict[str, Any] = {
+            "_gd": globals_,
+            "_passed": _passed,
             "_cell": _cell,
             "_glob": _global_getter(globals_),
             "_item_at": _item_at,
@@ -236,12 +253,39 @@ class _Writer:
             return f"{slot}.cell_contents"
         raise ValueError(f"checks: {name!r} is not an argument or closure variable of the method")
 
+    def global_(self, name: str) -> str:
+        """A global as Dynamo names it, read with one lookup (call checks read it every call).
+
+        Dynamo's aliases of imported modules (``__import_a_dot_b``) and of the builtins
+        are the module objects themselves; any other name is looked up in the method's
+        globals at check time, so a rebinding is seen (a missing name fails the check).
+        """
+        if name.startswith("__import_"):
+            module = sys.modules.get(name.removeprefix("__import_").replace("_dot_", "."))
+            if module is not None:
+                return self.const(module)
+        elif name.startswith("__builtins_dict__"):
+            return self.const(builtins.__dict__)
+        else:
+            return f"_gd[{self.const(name)}]"
+        return f"_glob({self.const(name)})"
+
+    def memo(self, value: str, helper: str, expected: Any) -> str:
+        """``helper(value) == expected``, skipped when ``value`` is the last one that passed.
+
+        For what is compared by name (classes, modules, enum members, types): the same
+        object has the same name, so a call with an unchanged global costs one ``is``.
+        """
+        memo = self.const([_UNSEEN])
+        fact = self.const(expected)
+        return f"({value} is {memo}[0] or _passed({memo}, {value}, {helper}({value}) == {fact}))"
+
     def path(self, path: Sequence[Sequence[Any]]) -> str:
         head = path[0]
         if head[0] == "local":
             text = self.local(head[1])
         elif head[0] == "global" and isinstance(head[1], str):
-            text = f"_glob({self.const(head[1])})"
+            text = self.global_(head[1])
         else:
             raise ValueError(f"checks: a path starts with a local or a global, got {head!r}")
         for step in path[1:]:
@@ -279,18 +323,23 @@ class _Writer:
             if fact is None or isinstance(fact, bool):
                 return f"{v} is {fact}"
             if isinstance(value, dict) and "enum" in value:
-                return f"_enum_id({v}) == {self.const(fact)}"
+                return self.memo(v, "_enum_id", fact)
             if isinstance(value, dict) and ("dtype" in value or "device" in value):
                 return f"{v} == {self.const(fact)}"
             return f"type({v}) is {self.const(type(fact))} and {v} == {self.const(fact)}"
         if op == "type":
             if value in _BUILTIN_TYPES:
                 return f"type({v}) is {self.const(_BUILTIN_TYPES[value])}"
-            return f"_qualtype({v}) == {self.const(str(value))}"
+            return self.memo(f"type({v})", "_qualname", str(value))
         if op == "len" and type(value) is int:
             return f"len({v}) == {value}"
         if op == "keys":
             return f"list({v}.keys()) == {self.const(list(value))}"
+        if op in ("module", "class"):
+            return self.memo(v, "_modname" if op == "module" else "_qualname", value)
+        if op == "hooks" and value == []:
+            # No hooks (the usual case, e.g. torch's global module hooks): an empty dict.
+            return f"(not {v} or _hooks({v}) == [])"
         helper = {
             "function": "_fn_digest",
             "code": "_code_digest",

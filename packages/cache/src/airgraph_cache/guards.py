@@ -429,15 +429,24 @@ def _identity_needs_no_check(value: Any) -> bool:
 
 
 def is_call_spec(spec: dict[str, Any], self_name: str) -> bool:
-    """Whether a spec is checked at every call: it reads a local other than ``self``.
+    """Whether a spec is checked at every call: it reads a local other than ``self``, or a global.
 
     Dynamo's locals are the arguments and the frame's closure variables; both can
-    differ from one call to the next (a cell can be rebound between calls).
+    differ from one call to the next (a cell can be rebound between calls). So can
+    a module global (``module.SCALE = 5`` after the first call), which torch.compile's
+    guards see at every call too. What is reached from ``self`` (attributes,
+    submodules, their hooks) is checked once per load: a model holds hundreds of such
+    facts, too many for the per-call budget.
     """
     if spec["op"] == "expr":
-        return any(name != self_name for name in re.findall(r"L\['([^']+)'\]", spec["value"]))
+        value = spec["value"]
+        locals_ = re.findall(r"L\['([^']+)'\]", value)
+        return "G[" in value or any(name != self_name for name in locals_)
     path = spec["path"]
-    return bool(path) and path[0][0] == "local" and path[0][1] != self_name
+    if not path:
+        return False
+    head = path[0]
+    return head[0] == "global" or (head[0] == "local" and head[1] != self_name)
 
 
 def traced_functions(method: Any) -> list[Any]:

@@ -1,0 +1,98 @@
+"""Module globals the cached method reads: checked at every call, as torch.compile's guards are.
+
+A global Dynamo guarded (an int or a string that chose a branch, a tuple's
+length, ``None`` or a tensor, a helper function, an enum member, a dict value)
+can be rebound between calls (``module.SCALE = 5``). Each case alternates two
+values of one global of ``cache_global_models`` and compares every call with
+eager PyTorch: a changed value runs another program (a variant entry of the
+key), the first value back runs the first program again, never the old
+program for the new value. The same holds on a warm start in a fresh process,
+started with either value.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import cache_global_models
+import cache_models
+import pytest
+
+#: Cases whose global is a graph input under ``dynamic=True`` (a float), not a guarded
+#: constant: one program serves both values.
+_INPUTS = {"float"}
+
+
+@pytest.fixture(autouse=True)
+def _defaults():
+    cache_global_models.reset()
+    yield
+    cache_global_models.reset()
+
+
+def _assert_right(result: dict, case: str) -> None:
+    assert max(result["errors"]) <= cache_models.ATOL, (case, result)
+
+
+@pytest.mark.parametrize("dynamic", [True, False], ids=["dynamic", "static"])
+@pytest.mark.parametrize("case", [c[0] for c in cache_global_models.CHANGES])
+def test_a_rebound_global_is_checked_at_every_call(tmp_path, case, dynamic):
+    first = cache_global_models.run_case(case, str(tmp_path), "default", dynamic)
+    _assert_right(first, case)
+    assert first["status"] == "compiled", first
+    # A changed value has a program of its own (a variant), not the old one and not
+    # the uncached fallback; the first value back runs the first program again.
+    assert first["programs"] == (1 if dynamic and case in _INPUTS else 2), first
+    # A second instance of the process binds the entries' recipes (no compile).
+    again = cache_global_models.run_case(case, str(tmp_path), "default", dynamic)
+    _assert_right(again, case)
+    assert again["programs"] == first["programs"], again
+
+
+def test_the_global_checks_are_call_checks(tmp_path):
+    # The globals are read by the generated per-call check, not once per load.
+    model = cache_global_models.Globals(str(tmp_path))
+    cache_global_models.run_calls(model, [("N", 3)])
+    guards = model.cached._program.guards
+    heads = {s["path"][0][1] for s in guards.call_specs if s["path"]}
+    assert {"N", "FLAG", "NAME", "MODE", "EXTRA", "SIZES", "HELPER", "TABLE"} <= heads
+    assert not [s for s in guards.process_specs if s["path"] and s["path"][0][0] == "global"]
+
+
+def _children(cache_dir: str, *firsts: str) -> list[dict]:
+    """Run :func:`cache_global_models.main` in one fresh process per ``first``, at once."""
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import cache_global_models as m; m.main(sys.argv[2:])"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(cache_models.HERE), cache_dir, first],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cache_models.child_env(),
+        )
+        for first in firsts
+    ]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-4000:]
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def test_rebound_globals_on_a_warm_start(tmp_path):
+    cache_dir = str(tmp_path / "cache")
+    # The cold process compiles the program of the defaults (its first case; the
+    # later cases hit it) and one variant per case.
+    (cold,) = _children(cache_dir, "default")
+    # Fresh processes: one loads both programs of each case and switches between
+    # them, one starts with the changed values (another key: globals' values are in it).
+    warm, other_first = _children(cache_dir, "default", "other")
+    for case, _, _ in cache_global_models.CHANGES:
+        for run in (cold, warm, other_first):
+            _assert_right(run[case], case)
+            assert run[case]["status"] in ("hit", "compiled"), (case, run[case])
+        assert warm[case]["status"] == "hit", (case, warm[case])
+        assert warm[case]["programs"] == cold[case]["programs"], (case, warm[case])
