@@ -15,6 +15,12 @@ tensor (eager returns ``y`` in ``y = x + 1; x.copy_(y); return y``), TorchAir
 reuses that output for the update, so the returned tensor is the input's
 memory and changes with it; here the update gets its own output and the
 returned tensor stays a new one, as in eager.
+
+With TorchAir's ``experimental_config.enable_ref_data``, every input an
+``Assign`` writes is a ``RefData`` instead of a ``Data`` (:func:`as_ref_data`):
+the same op with the same ``index``, telling GE the graph writes that input's
+memory. The rewrite above treats both alike; targets that run graphs
+themselves read a ``RefData`` as a ``Data`` (:func:`as_plain_data`).
 """
 
 from __future__ import annotations
@@ -24,10 +30,77 @@ import dataclasses
 
 from airgraph_core.ir.graph import Attr, AttrKind, GeGraph, GeOp, parse_edge
 
-__all__ = ["REUSE_OPTION", "reuse_option", "updates_as_outputs"]
+__all__ = [
+    "INPUT_OP_TYPES",
+    "REUSE_OPTION",
+    "as_plain_data",
+    "as_ref_data",
+    "reuse_option",
+    "updates_as_outputs",
+    "written_inputs",
+]
 
 #: The GE option naming each (input, output) pair whose memory is shared.
 REUSE_OPTION = "ge.exec.outputReuseInputMemIndexes"
+
+#: The op types of a graph input: ``Data``, and ``RefData`` for an input the graph writes.
+INPUT_OP_TYPES = ("Data", "RefData")
+
+# TorchAir keeps a RefData's name as a Data under this attribute.
+_ORIGIN_NAME = "_origin_data_name"
+
+
+def written_inputs(graph: GeGraph) -> list[int]:
+    """The ``index`` of every graph input an ``Assign`` writes, ascending."""
+    inputs = {op.name: op for op in graph.ops if op.type in INPUT_OP_TYPES}
+    written = {
+        int(inputs[name].attr("index"))
+        for op in graph.ops
+        if op.type == "Assign" and (name := parse_edge(op.data_inputs[0])[0]) in inputs
+    }
+    return sorted(written)
+
+
+def as_ref_data(graph: GeGraph) -> GeGraph:
+    """``graph`` with each ``Data`` an ``Assign`` writes made a ``RefData``, as TorchAir emits it.
+
+    TorchAir's ``experimental_config.enable_ref_data``: the op keeps its name,
+    ``index`` and descriptor, changes type and records its name in the
+    ``_origin_data_name`` attribute. (TorchAir also renames it after the
+    first call's tensor, ``RefData_<shape>_<strides>_<offset>_<id>``, which
+    makes the graph depend on that call; the name here stays the lowered one.)
+
+    Args:
+        graph: a lowered GE graph; it is not changed.
+
+    Returns:
+        The rewritten copy, or ``graph`` itself when no ``Data`` is written.
+    """
+    indices = set(written_inputs(graph))
+    if not any(op.type == "Data" and int(op.attr("index")) in indices for op in graph.ops):
+        return graph
+    graph = copy.deepcopy(graph)
+    for op in graph.ops:
+        if op.type == "Data" and int(op.attr("index")) in indices:
+            op.type = "RefData"
+            op.attrs[_ORIGIN_NAME] = Attr(AttrKind.S, op.name)
+    return graph
+
+
+def as_plain_data(graph: GeGraph) -> GeGraph:
+    """``graph`` with every ``RefData`` read as the ``Data`` it stands for (``graph`` if none).
+
+    For a target that runs the graph itself (the host target): a
+    ``RefData`` is an input like a ``Data``, its writes applied the same way.
+    """
+    if not any(op.type == "RefData" for op in graph.ops):
+        return graph
+    graph = copy.deepcopy(graph)
+    for op in graph.ops:
+        if op.type == "RefData":
+            op.type = "Data"
+            op.attrs.pop(_ORIGIN_NAME, None)
+    return graph
 
 
 def updates_as_outputs(graph: GeGraph) -> tuple[GeGraph, dict[int, int]]:
@@ -36,7 +109,7 @@ def updates_as_outputs(graph: GeGraph) -> tuple[GeGraph, dict[int, int]]:
     An ``Assign`` whose result ``NetOutput`` returns is replaced there by the
     assigned value; otherwise the value is appended as a new output (after
     the graph's own outputs, which keep their positions). ``Assign`` ops
-    into anything but a ``Data`` stay, as in TorchAir.
+    into anything but a ``Data`` (or ``RefData``) stay, as in TorchAir.
 
     Args:
         graph: a lowered GE graph; it is not changed.
@@ -46,14 +119,14 @@ def updates_as_outputs(graph: GeGraph) -> tuple[GeGraph, dict[int, int]]:
         and, per output position that must be written into an input, the
         ``Data`` index of that input.
     """
-    datas = {op.name: op for op in graph.ops if op.type == "Data"}
+    datas = {op.name: op for op in graph.ops if op.type in INPUT_OP_TYPES}
     assigns = [
         op for op in graph.ops if op.type == "Assign" and parse_edge(op.data_inputs[0])[0] in datas
     ]
     if not assigns:
         return graph, {}
     graph = copy.deepcopy(graph)
-    datas = {op.name: op for op in graph.ops if op.type == "Data"}
+    datas = {op.name: op for op in graph.ops if op.type in INPUT_OP_TYPES}
     net = graph.net_output
     reuse: dict[int, int] = {}
     dropped: set[str] = set()

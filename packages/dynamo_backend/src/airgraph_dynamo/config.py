@@ -8,6 +8,7 @@ unchanged. airgraph acts on these::
     config.debug.graph_dump.type                         # None | "txt" | "pbtxt" | "py"
     config.debug.graph_dump.path                         # folder for the dumps
     config.experimental_config.frozen_parameter          # bool
+    config.experimental_config.enable_ref_data           # bool
 
 The other TorchAir options (``mode``, ``ge_config``, ``dump_config``,
 ``aoe_config``, ``fusion_config``, ``export``, ``aclgraph_config``, the rest of
@@ -143,7 +144,8 @@ class DebugConfig(_ConfigNode):
 class ExperimentalConfig(_ConfigNode):
     """``experimental_config``: experimental options (TorchAir names).
 
-    airgraph acts on ``frozen_parameter``; the others are accepted-only.
+    airgraph acts on ``frozen_parameter`` and ``enable_ref_data``; the others
+    are accepted-only.
     """
 
     _options: ClassVar[dict[str, _Option]] = {
@@ -167,7 +169,11 @@ class ExperimentalConfig(_ConfigNode):
         "topology_sorting_strategy": choice(
             "DFS", tuple(TOPO_SORTING_MODES), "GE's topological sort of the ops"
         ),
-        "enable_ref_data": flag(False, "mutated inputs as GE RefData"),
+        # Acted on, but listed (to_dict, fingerprint) only when set, as it
+        # was while accepted-only: existing configs keep their fingerprints.
+        "enable_ref_data": flag(
+            False, "graph inputs written in place become GE RefData ops (not Data), as in TorchAir"
+        ),
         "enable_view_optimize": flag(True, "TorchAir's view-op optimization"),
         "remove_noop_ops": flag(True, "remove no-op ops before lowering"),
         "tiling_schedule_optimize": flag(False, "GE tiling schedule optimization"),
@@ -243,10 +249,11 @@ class CompilerConfig(_ConfigNode):
     name, default and allowed values; airgraph's own options are under
     ``airgraph_config``. Assignments are validated immediately. airgraph acts
     on ``inference_config.dynamic_gears_merge_policy``,
-    ``debug.graph_dump.*``, ``experimental_config.frozen_parameter`` and
-    ``airgraph_config.*``; every other option is *accepted-only*: stored,
-    counted in :meth:`fingerprint` and in :meth:`as_dict`'s GE options, but
-    without effect on what runs (never on the results).
+    ``debug.graph_dump.*``, ``experimental_config.frozen_parameter``,
+    ``experimental_config.enable_ref_data`` and ``airgraph_config.*``; every
+    other option is *accepted-only*: stored, counted in :meth:`fingerprint`
+    and in :meth:`as_dict`'s GE options, but without effect on what runs
+    (never on the results).
 
     Examples:
         >>> config = CompilerConfig()

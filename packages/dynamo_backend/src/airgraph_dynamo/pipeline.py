@@ -10,8 +10,8 @@ something a user can print, and each step's time is logged:
     >>> passes()  # doctest: +NORMALIZE_WHITESPACE
     ['fx_summary', 'data_dump', 'post_grad_custom_pre_pass', 'remove_noop_ops',
      'freeze_parameters', 'split_gear_size_asserts', 'post_grad_custom_post_pass',
-     'lower', 'dump_original_graph', 'check_static_marks', 'plan_gears', 'dump_graph',
-     'run_eagerly', 'compile_target']
+     'lower', 'dump_original_graph', 'check_static_marks', 'plan_gears', 'ref_data',
+     'dump_graph', 'run_eagerly', 'compile_target']
 
 The users' FX passes (``config.post_grad_custom_pre_pass`` and
 ``post_grad_custom_post_pass``, called as ``fn(gm, example_inputs, config)``)
@@ -37,6 +37,7 @@ import torch
 from torch.fx import GraphModule
 
 from airgraph_core import GeGraph, lower_graph, lowered_of
+from airgraph_core.input_updates import as_ref_data
 from airgraph_dynamo import _dynamo_compat
 from airgraph_dynamo.config import CompilerConfig
 from airgraph_dynamo.data_dump import DataDumper
@@ -252,6 +253,10 @@ def _plan_gears(state: CompileState) -> None:
         state.ge_options = {**state.gears.ge_options(graph), **state.ge_options}
 
 
+def _ref_data(state: CompileState) -> None:
+    state.graph = as_ref_data(_graph(state))
+
+
 def _compile_target(state: CompileState) -> None:
     state.executable = state.target.compile(_graph(state), state.ge_options)
 
@@ -324,6 +329,12 @@ STEPS: tuple[CompileStep, ...] = (
         _plan_gears,
         _always,
         "with gears: the gear plan, and GE's gear options for the npu target",
+    ),
+    CompileStep(
+        "ref_data",
+        _ref_data,
+        lambda c: c.experimental_config.enable_ref_data,
+        "inputs the graph writes become GE RefData (TorchAir's enable_ref_data)",
     ),
     CompileStep(
         "dump_graph",

@@ -236,8 +236,9 @@ class GeGraph:
 
     @property
     def data_ops(self) -> list[GeOp]:
-        """The ``Data`` ops sorted by their ``index`` attribute."""
-        return sorted(self.ops_of_type("Data"), key=lambda op: op.attr("index"))
+        """The graph's inputs (``Data`` and ``RefData`` ops) sorted by their ``index`` attribute."""
+        inputs = [op for op in self.ops if op.type in ("Data", "RefData")]
+        return sorted(inputs, key=lambda op: op.attr("index"))
 
     @property
     def net_output(self) -> GeOp:

@@ -153,7 +153,7 @@ def validate_graph(graph: GeGraph) -> list[str]:
         by_name[op.name] = op
     for op in graph.ops:
         problems.extend(_check_op(op, by_name))
-    indices = sorted(op.attr("index") for op in graph.ops_of_type("Data"))
+    indices = [op.attr("index") for op in graph.data_ops]
     if indices != list(range(len(indices))):
         problems.append(f"Data indices are {indices}, expected 0..{len(indices) - 1}")
     if len(graph.ops_of_type("NetOutput")) != 1:

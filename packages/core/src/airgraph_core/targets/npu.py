@@ -25,7 +25,10 @@ A graph that updates inputs in place is loaded as TorchAir loads it
 (:func:`airgraph_core.input_updates.updates_as_outputs`): each update is an
 output sharing the input's memory (``ge.exec.outputReuseInputMemIndexes``),
 and ``assigned_outputs`` holds the input tensor at that output's position
-(``None`` elsewhere); the outputs added for updates are not returned.
+(``None`` elsewhere); the outputs added for updates are not returned. With
+``experimental_config.enable_ref_data`` those inputs arrive as ``RefData``
+ops (:func:`airgraph_core.input_updates.as_ref_data`), which are loaded as
+they are, as TorchAir loads them.
 
 Nothing here imports torch_npu until a graph is compiled; tests pass a fake
 binding instead (``NpuTarget(binding=...)``, see

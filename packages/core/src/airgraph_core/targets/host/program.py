@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch.fx import Graph, GraphModule
 
+from airgraph_core.input_updates import as_plain_data
 from airgraph_core.ir.dtypes import to_torch
 from airgraph_core.ir.graph import AttrKind, GeGraph, GeOp, parse_edge, topological_order
 from airgraph_core.targets.host.aliasing import views_of_written_inputs
@@ -322,6 +323,7 @@ class HostProgram:
     def __init__(self, graph: GeGraph, mode: str = "inductor") -> None:
         if mode not in HOST_MODES:
             raise ValueError(f"mode: {mode!r} is not one of {HOST_MODES}")
+        graph = as_plain_data(graph)  # a RefData runs as the Data it stands for
         self.graph = graph
         self.mode = mode
         self._compiled: dict[tuple, Any] = {}

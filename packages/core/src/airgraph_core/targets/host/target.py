@@ -19,7 +19,7 @@ log = logging.getLogger("airgraph.core")
 _dispatch_modes_active = _torch_compat.dispatch_modes_active
 
 # Handled by HostProgram itself, not by the semantics table.
-_PLUMBING = frozenset({"Data", "Const", "NetOutput"})
+_PLUMBING = frozenset({"Data", "RefData", "Const", "NetOutput"})
 
 
 class HostExecutable(Executable):
