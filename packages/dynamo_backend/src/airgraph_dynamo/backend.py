@@ -257,11 +257,14 @@ def _hint_for(error: BaseException) -> str:
 
 def _check_compile_arguments(mode: Any, options: Any) -> None:
     if mode is not None and not isinstance(mode, str):
-        raise TypeError(f"mode: expected torch.compile's mode (a str) or None, got {mode!r}")
+        raise TypeError(
+            f"mode: expected torch.compile's mode (a str) or None, got {type(mode).__name__}"
+        )
     if options:
         raise TypeError(
             f"options: airgraph takes no torch.compile options (they are Inductor's), got "
-            f"{options!r}; set airgraph's options on the CompilerConfig given to get_npu_backend"
+            f"{_names(options)}; set airgraph's options on the CompilerConfig given to "
+            "get_npu_backend"
         )
     if mode is not None and mode != "default":
         log.info(
@@ -269,6 +272,13 @@ def _check_compile_arguments(mode: Any, options: Any) -> None:
             "TorchAir's modes are CompilerConfig.mode",
             mode,
         )
+
+
+def _names(options: Any) -> str:
+    """The option names (not their values, which may be any object) for a message."""
+    if isinstance(options, dict):
+        return ", ".join(repr(str(name)) for name in options)
+    return f"a {type(options).__name__}"
 
 
 def _check_inference(gm: GraphModule, example_inputs: Sequence[Any]) -> None:
