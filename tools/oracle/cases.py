@@ -57,6 +57,12 @@ class Case:
         dynamic: trace with ``torch.compile(dynamic=True)``.
         distributed: needs a default process group (``compare.py`` starts a
             1-rank gloo group in each worker that runs such a case).
+        config: ``(dotted option, value)`` pairs set on both sides'
+            ``CompilerConfig`` (TorchAir's option names), e.g.
+            ``(("experimental_config.enable_ref_data", True),)``. TorchAir's
+            graph of such a case is captured after its first-call step
+            ``update_graph_with_runtime``, where options such as
+            ``enable_ref_data`` act.
     """
 
     name: str
@@ -65,6 +71,7 @@ class Case:
     make_inputs: Callable[[], tuple[Any, ...]]
     dynamic: bool = False
     distributed: bool = False
+    config: tuple[tuple[str, Any], ...] = ()
 
 
 def _rand(shape: tuple[int, ...], dtype: torch.dtype, seed: int) -> torch.Tensor:
@@ -104,11 +111,14 @@ def _case(
     *,
     dtype: torch.dtype | None = None,
     dynamic: bool = False,
+    config: tuple[tuple[str, Any], ...] = (),
 ) -> Case:
     full = (
         name + (f"_{_DTYPE_TAGS[dtype]}" if dtype is not None else "") + ("@dyn" if dynamic else "")
     )
-    return Case(full, family, fn, make_inputs, dynamic, distributed=family == "collective")
+    return Case(
+        full, family, fn, make_inputs, dynamic, distributed=family == "collective", config=config
+    )
 
 
 # --------------------------------------------------------------------------- elementwise
@@ -739,6 +749,24 @@ def _index_cases() -> Iterator[Case]:
     )
     yield _case(
         fam, "slice_setitem", _slice_setitem, _inputs(((4, 8), F32), ((4, 2), F32)), dtype=F32
+    )
+    # The in-place updates again with TorchAir's enable_ref_data: written inputs as RefData.
+    ref_data = (("experimental_config.enable_ref_data", True),)
+    yield _case(
+        fam,
+        "copy_inplace_refdata",
+        _copy_into,
+        _inputs(((4, 8), F16), ((4, 8), F16)),
+        dtype=F16,
+        config=ref_data,
+    )
+    yield _case(
+        fam,
+        "slice_setitem_refdata",
+        _slice_setitem,
+        _inputs(((4, 8), F32), ((4, 2), F32)),
+        dtype=F32,
+        config=ref_data,
     )
     yield _case(
         fam,

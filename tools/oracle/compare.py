@@ -117,6 +117,7 @@ def _lower_airgraph(case: case_list.Case) -> list[bytes]:
     config = CompilerConfig()
     config.airgraph_config.target = "host"
     config.airgraph_config.host_mode = "interpret"
+    _set_options(config, case.config)
     backend = get_npu_backend(compiler_config=config)
     torch._dynamo.reset()
     try:
@@ -127,6 +128,28 @@ def _lower_airgraph(case: case_list.Case) -> list[bytes]:
         torch._dynamo.reset()
     # The host target applies Assign itself; GE gets the NPU target's form.
     return [to_proto(updates_as_outputs(g)[0]).SerializeToString() for g in backend.graphs]
+
+
+def _set_options(config: Any, options: tuple[tuple[str, Any], ...]) -> None:
+    """Set a case's ``(dotted option, value)`` pairs on a ``CompilerConfig`` (either side's)."""
+    for path, value in options:
+        *groups, name = path.split(".")
+        node = config
+        for group in groups:
+            node = getattr(node, group)
+        setattr(node, name, value)
+
+
+def _first_call_update(graph: Any, args: tuple[Any, ...]) -> None:
+    """TorchAir's first-call graph step (``update_graph_with_runtime``), where ``enable_ref_data`` acts.
+
+    It needs the GE inputs its ``__call__`` would build from ``args``; the
+    oracle's example inputs are CPU tensors, so the NPU-format update in it
+    is skipped (no torch_npu) and only options such as ``enable_ref_data`` act.
+    """
+    funcs = [info.func for info in graph._input_info_list]
+    process = graph._gen_input_process(graph._fx_input_names, graph._all_sym_input_idx, funcs)
+    graph.update_graph_with_runtime(process(*args), args)
 
 
 def _torchair_lowerer() -> Any:
@@ -154,6 +177,8 @@ def _torchair_lowerer() -> Any:
 
         def recording(self: Any, *args: Any, **kwargs: Any) -> Any:
             result = original(self, *args, **kwargs)
+            if case.config:
+                _first_call_update(self, args)
             captured.append(self)
             return result
 
@@ -161,6 +186,7 @@ def _torchair_lowerer() -> Any:
         try:
             config = torchair.CompilerConfig()
             config.debug.run_eagerly = True
+            _set_options(config, case.config)
             backend = torchair.get_npu_backend(compiler_config=config)
             torch._dynamo.reset()
             compiled = torch.compile(case.fn, backend=backend, fullgraph=True, dynamic=case.dynamic)
