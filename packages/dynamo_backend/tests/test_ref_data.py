@@ -139,3 +139,21 @@ def test_rewrites_round_trip_and_leave_graphs_without_writes_alone():
     back = as_plain_data(ref)
     assert [op.type for op in back.data_ops] == ["Data", "Data"]
     assert "_origin_data_name" not in back.data_ops[0].attrs
+
+
+def test_py_dump_names_ref_data_inputs_as_parameters():
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from airgraph_core import lower_graph
+    from airgraph_dynamo.dumps import dump_py
+
+    def add_(x, y):
+        return x.copy_(x + y)
+
+    inputs = [torch.randn(2), torch.randn(2)]
+    ref = as_ref_data(lower_graph(make_fx(add_)(*inputs), inputs))
+    name = ref.data_ops[0].name
+    text = dump_py(ref)
+    assert text.splitlines()[0].startswith(f"def {ref.name}({name}: FLOAT[2]")
+    assert f"    # {name} is a RefData" in text
+    assert "ge.RefData" not in text and "ge.Data" not in text

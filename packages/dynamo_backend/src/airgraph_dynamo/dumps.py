@@ -46,8 +46,9 @@ def dump_py(graph: GeGraph) -> str:
     lines = [f"def {_ident(graph.name)}({', '.join(params)}):"]
     for key, attr in sorted(graph.attrs.items()):
         lines.append(f"    # graph attr {key} = {_value(attr)}")
+    lines += [f"    # {op.name} is a RefData" for op in graph.data_ops if op.type != "Data"]
     for op in graph.ops:
-        if op.type == "Data":
+        if op.type in ("Data", "RefData"):
             continue
         args = []
         controls = []
