@@ -213,7 +213,7 @@ _RUNNER = textwrap.dedent(
 )
 
 
-def _module_source(seeds: list[int], cache_dir: str) -> str:
+def _module_source(seeds: list[int], cache_dir: str, ge_cache: bool) -> str:
     lines = ["import torch", "import airgraph as torchair", "", f"CACHE_DIR = {cache_dir!r}", ""]
     for seed in seeds:
         program = gp.generate(seed)
@@ -223,9 +223,9 @@ def _module_source(seeds: list[int], cache_dir: str) -> str:
             "    def __init__(self):",
             "        super().__init__()",
             "        config = torchair.CompilerConfig()",
-            '        config.airgraph_config.host_mode = "interpret"',
+            f"        config.airgraph_config.host_mode = {'inductor' if ge_cache else 'interpret'!r}",
             "        self.cached = torchair.inference.cache_compile(",
-            "            self._forward, config=config, cache_dir=CACHE_DIR",
+            f"            self._forward, config=config, cache_dir=CACHE_DIR, ge_cache={ge_cache}",
             "        )",
             "",
             f"    def forward(self, {params}):",
@@ -249,10 +249,17 @@ def _run(tmp_path: Path, phase: str, seeds: list[int]) -> dict[int, list[str]]:
     return {int(k): v for k, v in json.loads(line[len("RESULTS") :]).items()}
 
 
-def test_cache_cold_and_warm(tmp_path):
-    seeds = list(range(500, 500 + CACHE_PROGRAMS))
+@pytest.mark.parametrize(
+    "ge_cache",
+    # ge_cache: AOTInductor host packages (Inductor compiles: slow, fewer programs).
+    [False, pytest.param(True, marks=pytest.mark.slow)],
+    ids=["plain", "ge_cache"],
+)
+def test_cache_cold_and_warm(tmp_path, ge_cache):
+    n_programs = CACHE_PROGRAMS // 4 if ge_cache else CACHE_PROGRAMS
+    seeds = list(range(500, 500 + n_programs))
     (tmp_path / "generated_cache_models.py").write_text(
-        _module_source(seeds, str(tmp_path / "cache"))
+        _module_source(seeds, str(tmp_path / "cache"), ge_cache)
     )
     cold = _run(tmp_path, "cold", seeds)
     warm = _run(tmp_path, "warm", seeds)
@@ -267,11 +274,11 @@ def test_cache_cold_and_warm(tmp_path):
     # seeds cold and warm, and few.
     errors = {seed for seed, r in cold.items() if r[0] == "error"}
     assert errors == {seed for seed, r in warm.items() if r[0] == "error"}, (cold, warm)
-    assert len(errors) <= CACHE_PROGRAMS // 4, {s: cold[s][1] for s in errors}
+    assert len(errors) <= n_programs // 4, {s: cold[s][1] for s in errors}
     cached = {seed for seed, r in cold.items() if r == ["ok", "compiled"]}
     hits = {seed for seed, r in warm.items() if r == ["ok", "hit"]}
     assert cached <= hits, {s: warm[s] for s in sorted(cached - hits)}
-    assert len(hits) >= CACHE_PROGRAMS // 2, warm
+    assert len(hits) >= n_programs // 2, warm
 
 
 @pytest.mark.parametrize("rows", [17, 20])
