@@ -19,6 +19,9 @@ import sys
 import cache_global_models
 import cache_models
 import pytest
+import torch
+
+from airgraph_cache import cache_compile
 
 #: Cases whose global is a graph input under ``dynamic=True`` (a float), not a guarded
 #: constant: one program serves both values.
@@ -96,3 +99,59 @@ def test_rebound_globals_on_a_warm_start(tmp_path):
             assert run[case]["status"] in ("hit", "compiled"), (case, run[case])
         assert warm[case]["status"] == "hit", (case, warm[case])
         assert warm[case]["programs"] == cold[case]["programs"], (case, warm[case])
+
+
+def test_a_function_whose_code_is_replaced_in_place_fails_its_check():
+    # The per-call check remembers the function that passed (and its code): the same
+    # object with other code must be checked again, not pass by identity.
+    from airgraph_cache.checks import GuardChecks
+    from airgraph_cache.guards import function_digest
+
+    helper = cache_global_models.HELPER
+    spec = {"path": [["global", "HELPER"]], "op": "function", "value": function_digest(helper)}
+    checks = GuardChecks([spec], cache_global_models.Globals._forward)
+    x = torch.ones(2)
+    assert checks.call_ok(None, (x,), {})
+    assert checks.call_ok(None, (x,), {})  # the remembered function
+    code = helper.__code__
+    try:
+        helper.__code__ = cache_global_models._negate.__code__
+        assert not checks.call_ok(None, (x,), {})
+    finally:
+        helper.__code__ = code
+    assert checks.call_ok(None, (x,), {})
+
+
+def _add_one(module, inputs, output):
+    return output + 1
+
+
+class _WithSubmodule(torch.nn.Module):
+    def __init__(self, cache_dir: str) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+        config = cache_models.interpret_config()
+        self.cached = cache_compile(self._forward, cache_dir=cache_dir, config=config)
+
+    def _forward(self, x):
+        return self.linear(x) * 2
+
+
+def test_a_global_module_hook_registered_after_the_first_call_is_seen(tmp_path):
+    # torch's global module hooks live in module globals of torch.nn.modules.module:
+    # Dynamo guards them at every call, and so does the cached function.
+    model = _WithSubmodule(str(tmp_path))
+    x = torch.randn(2, 4, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        plain = model.cached(x)
+        handle = torch.nn.modules.module.register_module_forward_hook(_add_one)
+        try:
+            hooked = model.cached(x)
+            want = model._forward(x)
+        finally:
+            handle.remove()
+        again = model.cached(x)
+    assert torch.allclose(hooked, want, atol=cache_models.ATOL), (hooked, want)
+    assert not torch.allclose(hooked, plain)  # the hook changed the result
+    assert torch.allclose(again, model._forward(x), atol=cache_models.ATOL)
+    assert model.cached.status in ("compiled", "uncached")

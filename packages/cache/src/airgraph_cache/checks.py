@@ -137,6 +137,14 @@ def _passed(memo: list[Any], value: Any, ok: bool) -> bool:
     return ok
 
 
+def _passed_function(memo: list[Any], fn: Any, expected: str) -> bool:
+    """Whether ``fn``'s digest is ``expected``; remember ``fn`` and its code when it is."""
+    ok = _fn_digest(fn) == expected
+    if ok:
+        memo[0], memo[1] = fn, fn.__code__
+    return ok
+
+
 def _cell(fn: Any, index: int) -> Any:
     """``fn.__closure__[index].cell_contents`` (a nested closure in a shape guard)."""
     return fn.__closure__[index].cell_contents
@@ -218,6 +226,7 @@ class _Writer:
         self.namespace: dict[str, Any] = {
             "_gd": globals_,
             "_passed": _passed,
+            "_passed_function": _passed_function,
             "_cell": _cell,
             "_glob": _global_getter(globals_),
             "_item_at": _item_at,
@@ -335,16 +344,22 @@ class _Writer:
             return f"len({v}) == {value}"
         if op == "keys":
             return f"list({v}.keys()) == {self.const(list(value))}"
+        return self.by_helper(op, v, value)
+
+    def by_helper(self, op: str, v: str, value: Any) -> str:
+        """A check computed by a helper (a digest, a name...); the cheap way where there is one."""
+        if op == "function":
+            # The function that passed last, with the same code: one ``is`` and an attribute.
+            memo, fact = self.const([_UNSEEN, None]), self.const(value)
+            same = f"{v} is {memo}[0] and {v}.__code__ is {memo}[1]"
+            return f"({same} or _passed_function({memo}, {v}, {fact}))"
         if op in ("module", "class"):
             return self.memo(v, "_modname" if op == "module" else "_qualname", value)
         if op == "hooks" and value == []:
             # No hooks (the usual case, e.g. torch's global module hooks): an empty dict.
             return f"(not {v} or _hooks({v}) == [])"
         helper = {
-            "function": "_fn_digest",
             "code": "_code_digest",
-            "module": "_modname",
-            "class": "_qualname",
             "tensor": "_tensor_fact",
             "process_group": "_group_ranks",
             "hooks": "_hooks",
