@@ -151,10 +151,21 @@ def _check(seed: int, mode: str) -> None:
     _outcomes[mode]["checked"] += 1
 
 
-@pytest.mark.parametrize(
-    ("mode", "seed"),
-    [(mode, seed) for mode in SEEDS if mode != "inductor" for seed in range(SEEDS[mode])],
-)
+#: Seeds per mode in the development lane (``-m "not slow"``); the others are marked slow.
+FAST_SEEDS = 10
+
+
+def _cases() -> list:
+    slow = pytest.mark.slow
+    return [
+        pytest.param(mode, seed, marks=slow if seed >= FAST_SEEDS else ())
+        for mode in SEEDS
+        if mode != "inductor"
+        for seed in range(SEEDS[mode])
+    ]
+
+
+@pytest.mark.parametrize(("mode", "seed"), _cases())
 def test_generated(mode, seed):
     _check(seed, mode)
 
@@ -249,10 +260,10 @@ def _run(tmp_path: Path, phase: str, seeds: list[int]) -> dict[int, list[str]]:
     return {int(k): v for k, v in json.loads(line[len("RESULTS") :]).items()}
 
 
+@pytest.mark.slow  # fresh processes
 @pytest.mark.parametrize(
     "ge_cache",
-    # ge_cache: AOTInductor host packages (Inductor compiles: slow, fewer programs).
-    [False, pytest.param(True, marks=pytest.mark.slow)],
+    [False, True],  # True: AOTInductor host packages (Inductor compiles: fewer programs)
     ids=["plain", "ge_cache"],
 )
 def test_cache_cold_and_warm(tmp_path, ge_cache):

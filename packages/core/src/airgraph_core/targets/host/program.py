@@ -347,8 +347,7 @@ class HostProgram:
         self._key, self._tensors_of = _call_functions(
             self._scalar_pos, self._open_pos, self._tensor_pos
         )
-        # A size read off a NonZero output is folded as this call's value: such
-        # a graph is specialized again at every call (op by op, never compiled).
+        # A size read off a NonZero output is folded per call: specialized at every call.
         self._per_call = reads_sizes_from_data(graph)
 
     def signature(self, inputs: Sequence[Any]) -> tuple:
@@ -416,9 +415,7 @@ class HostProgram:
     def specialized_module(self, signature: tuple) -> GraphModule:
         """The FX module of one specialization (for export, e.g. as an AOTInductor package)."""
         if self._per_call and signature in self._compiled:
-            raise KeyError(
-                f"{signature}: sizes read off values are folded per call, none to export"
-            )
+            raise KeyError(f"{signature}: folds sizes read off values per call, none to export")
         return self._modules[signature]
 
     def example_inputs(self, signature: tuple) -> list[torch.Tensor]:
