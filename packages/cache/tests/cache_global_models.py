@@ -53,6 +53,7 @@ DEFAULTS = {
     "HELPER": HELPER,
     "MODE": MODE,
     "TABLE": TABLE,
+    "Globals.FACTOR": 1,  # a class attribute the method reads through ``self``
 }
 
 #: (case, global, another value); the first call sees the defaults above.
@@ -68,6 +69,7 @@ CHANGES = [
     ("function_rebound", "HELPER", _negate),
     ("enum", "MODE", Mode.ABS),
     ("dict_value", "TABLE", {"shift": 4}),
+    ("class_attribute", "Globals.FACTOR", 4),
 ]
 
 
@@ -80,7 +82,9 @@ def other_value(case: str) -> Any:
 
 
 class Globals(torch.nn.Module):
-    """Reads every global above in its cached method."""
+    """Reads every global above in its cached method, and a class attribute."""
+
+    FACTOR = 1
 
     def __init__(self, cache_dir: str, dynamic: bool = True) -> None:
         super().__init__()
@@ -91,7 +95,7 @@ class Globals(torch.nn.Module):
         )
 
     def _forward(self, x):
-        h = HELPER(x) * SCALE + SIZES[-1] + len(SIZES) + TABLE["shift"]
+        h = HELPER(x) * SCALE + SIZES[-1] + len(SIZES) + TABLE["shift"] + self.FACTOR
         if N > 2:
             h = h + N
         if FLAG:
@@ -110,7 +114,7 @@ def run_calls(model: Globals, steps: list[tuple[str, Any]]) -> list[float]:
     x = torch.randn(2, 4, generator=torch.Generator().manual_seed(9))
     errors = []
     for name, value in steps:
-        globals()[name] = value
+        _set(name, value)
         with torch.inference_mode():
             got = model.cached(x)
             want = model._forward(x)
@@ -118,9 +122,19 @@ def run_calls(model: Globals, steps: list[tuple[str, Any]]) -> list[float]:
     return errors
 
 
+def _set(name: str, value: Any) -> None:
+    """Rebind a global of this module, or a class attribute (``"Globals.FACTOR"``)."""
+    owner, _, attr = name.rpartition(".")
+    if owner:
+        setattr(globals()[owner], attr, value)
+    else:
+        globals()[name] = value
+
+
 def reset() -> None:
-    """Every global back to its value at import."""
-    globals().update(DEFAULTS)
+    """Every global (and class attribute) back to its value at import."""
+    for name, value in DEFAULTS.items():
+        _set(name, value)
 
 
 def run_case(case: str, cache_dir: str, first: str, dynamic: bool = True) -> dict[str, Any]:
@@ -130,7 +144,7 @@ def run_case(case: str, cache_dir: str, first: str, dynamic: bool = True) -> dic
     values = [DEFAULTS[name], other_value(case)]
     if first != "default":
         values.reverse()
-    globals()[name] = values[0]
+    _set(name, values[0])
     try:
         model = Globals(cache_dir, dynamic)
         errors = run_calls(model, [(name, v) for v in (*values, *values)])

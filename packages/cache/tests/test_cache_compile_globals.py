@@ -61,6 +61,10 @@ def test_the_global_checks_are_call_checks(tmp_path):
     guards = model.cached._program.guards
     heads = {s["path"][0][1] for s in guards.call_specs if s["path"]}
     assert {"N", "FLAG", "NAME", "MODE", "EXTRA", "SIZES", "HELPER", "TABLE"} <= heads
+    # The class attribute (read through ``self``) is reached through ``type(self)``.
+    paths = [[list(step) for step in s["path"]] for s in guards.call_specs]
+    class_reads = [p for p in paths if any("FACTOR" in step for step in p)]
+    assert class_reads and all(["type"] in p for p in class_reads), paths
     assert not [s for s in guards.process_specs if s["path"] and s["path"][0][0] == "global"]
 
 

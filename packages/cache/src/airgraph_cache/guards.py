@@ -433,8 +433,9 @@ def is_call_spec(spec: dict[str, Any], self_name: str) -> bool:
 
     Dynamo's locals are the arguments and the frame's closure variables; both can
     differ from one call to the next (a cell can be rebound between calls). So can
-    a module global (``module.SCALE = 5`` after the first call), which torch.compile's
-    guards see at every call too. What is reached from ``self`` (attributes,
+    a module global (``module.SCALE = 5`` after the first call), or a class attribute
+    (a path through ``type(...)``: ``Model.FACTOR = 5``), which torch.compile's guards
+    see at every call too. What else is reached from ``self`` (instance attributes,
     submodules, their hooks) is checked once per load: a model holds hundreds of such
     facts, too many for the per-call budget.
     """
@@ -446,7 +447,9 @@ def is_call_spec(spec: dict[str, Any], self_name: str) -> bool:
     if not path:
         return False
     head = path[0]
-    return head[0] == "global" or (head[0] == "local" and head[1] != self_name)
+    if head[0] == "global" or any(step[0] == "type" for step in path[1:]):
+        return True
+    return head[0] == "local" and head[1] != self_name
 
 
 def traced_functions(method: Any) -> list[Any]:
