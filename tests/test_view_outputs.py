@@ -127,7 +127,7 @@ def _check(seed: int, mode: str) -> None:
 
 
 #: Seeds per mode in the development lane (`-m "not slow"`); the others are marked slow.
-FAST_SEEDS = 20
+FAST_SEEDS = 10
 
 
 def _seeds(mode: str) -> list:
