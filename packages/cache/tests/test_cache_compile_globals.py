@@ -159,3 +159,46 @@ def test_a_global_module_hook_registered_after_the_first_call_is_seen(tmp_path):
     assert not torch.allclose(hooked, plain)  # the hook changed the result
     assert torch.allclose(again, model._forward(x), atol=cache_models.ATOL)
     assert model.cached.status in ("compiled", "uncached")
+
+
+class _TorchState(torch.nn.Module):
+    """Depends on torch's default dtype (a new tensor's dtype) and the deterministic flag."""
+
+    def __init__(self, cache_dir: str) -> None:
+        super().__init__()
+        config = cache_models.interpret_config()
+        self.cached = cache_compile(self._forward, cache_dir=cache_dir, config=config)
+
+    def _forward(self, x):
+        h = x + torch.ones(4)  # float64 under torch.set_default_dtype(torch.float64)
+        if torch.are_deterministic_algorithms_enabled():
+            h = h * 3
+        return h
+
+
+_STATES = {
+    "default_dtype": (torch.get_default_dtype, torch.set_default_dtype, torch.float64),
+    "deterministic": (
+        torch.are_deterministic_algorithms_enabled,
+        torch.use_deterministic_algorithms,
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize("state", list(_STATES))
+def test_torch_state_changed_between_calls_is_checked(tmp_path, state):
+    get, set_, other = _STATES[state]
+    first = get()
+    model = _TorchState(str(tmp_path))
+    x = torch.randn(2, 4, generator=torch.Generator().manual_seed(5))
+    try:
+        for value in (first, other, first, other):
+            set_(value)
+            with torch.inference_mode():
+                got, want = model.cached(x), model._forward(x)
+            assert got.dtype == want.dtype and torch.allclose(got, want), (state, value)
+    finally:
+        set_(first)
+    assert model.cached.status == "compiled"
+    assert len(model.cached._variants) == 2  # one program per value, the first reused

@@ -279,6 +279,19 @@ class _Writer:
             return f"_gd[{self.const(name)}]"
         return f"_glob({self.const(name)})"
 
+    def state(self, value: Any) -> str:
+        """A torch global state check; the default dtype and deterministic flag without ``str``."""
+        import torch
+
+        name, expected = value
+        if name == "deterministic" and type(expected) is bool:
+            fn = self.const(torch.are_deterministic_algorithms_enabled)
+            return f"{fn}() is {expected}"
+        dtype = getattr(torch, str(expected).removeprefix("torch."), None)
+        if name == "default_dtype" and isinstance(dtype, torch.dtype):
+            return f"{self.const(torch.get_default_dtype)}() is {self.const(dtype)}"
+        return f"_state({self.const(name)}) == {self.const(expected)}"
+
     def memo(self, value: str, helper: str, expected: Any) -> str:
         """``helper(value) == expected``, skipped when ``value`` is the last one that passed.
 
@@ -323,7 +336,7 @@ class _Writer:
         if op == "expr":
             return self.expression(value)
         if op == "state":
-            return f"_state({self.const(value[0])}) == {self.const(value[1])}"
+            return self.state(value)
         if op == "env":
             return f"_env({self.const(value[0])}) == {self.const(value[1])}"
         v = self.path(spec["path"])

@@ -46,6 +46,7 @@ __all__ = [
     "code_digest",
     "function_digest",
     "hook_identities",
+    "PER_CALL_STATE",
     "is_call_spec",
     "traced_functions",
 ]
@@ -428,6 +429,10 @@ def _identity_needs_no_check(value: Any) -> bool:
         return False
 
 
+#: The torch global state checked at every call (cheap to read), by the name in its spec.
+PER_CALL_STATE = frozenset({"default_dtype", "deterministic"})
+
+
 def is_call_spec(spec: dict[str, Any], self_name: str) -> bool:
     """Whether a spec is checked at every call: it reads a local other than ``self``, or a global.
 
@@ -435,10 +440,15 @@ def is_call_spec(spec: dict[str, Any], self_name: str) -> bool:
     differ from one call to the next (a cell can be rebound between calls). So can
     a module global (``module.SCALE = 5`` after the first call), or a class attribute
     (a path through ``type(...)``: ``Model.FACTOR = 5``), which torch.compile's guards
-    see at every call too. What else is reached from ``self`` (instance attributes,
-    submodules, their hooks) is checked once per load: a model holds hundreds of such
-    facts, too many for the per-call budget.
+    see at every call too, and so is torch's default dtype and deterministic flag
+    (``torch.set_default_dtype`` between calls; two C calls). What else is reached from
+    ``self`` (instance attributes, submodules, their hooks) is checked once per load: a
+    model holds hundreds of such facts, too many for the per-call budget; so is torch's
+    default device (``torch.get_default_device()`` alone costs microseconds) and the
+    environment.
     """
+    if spec["op"] == "state":
+        return spec["value"][0] in PER_CALL_STATE
     if spec["op"] == "expr":
         value = spec["value"]
         locals_ = re.findall(r"L\['([^']+)'\]", value)
