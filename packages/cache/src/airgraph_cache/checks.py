@@ -9,13 +9,14 @@ become generated, straight-line Python:
   function with the cached method's own signature, so binding the call is Python's and a missing
   argument is Python's named ``TypeError``; it returns ``-1`` when every check
   holds;
-  Module globals are call checks too (a global can be rebound between calls,
-  and torch.compile's guards see it): each is read with one dict lookup, and
-  a class, module, enum or type is compared by identity with the last value
-  that passed before its name or digest is computed;
-- the *process* checks (attributes of the module and its submodules, config
-  objects, hooks on the modules, global torch state, environment variables)
-  run once when a program is loaded or compiled for a module.
+  Module globals, class attributes and torch's default dtype and deterministic
+  flag are call checks too (they can change between calls, and torch.compile's
+  guards see it): a global is read with one dict lookup, and a function,
+  class, module, enum or type is compared by identity with the last value that
+  passed before its name or digest is computed;
+- the *process* checks (instance attributes of the module and its submodules,
+  config objects, hooks on the modules, torch's default device, environment
+  variables) run once when a program is loaded or compiled for a module.
 
 Only code this module writes is compiled: paths are validated step by step
 (identifiers, int/str keys), constants live in the generated function's
