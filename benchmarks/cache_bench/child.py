@@ -203,13 +203,31 @@ def percall_prep(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _filled(cell: Any) -> bool:
+    try:
+        cell.cell_contents  # noqa: B018
+    except ValueError:  # an empty cell
+        return False
+    return True
+
+
 def _aoti_loader(run: Any) -> Any:
     """The ``AOTIModelPackageLoader`` inside the host program's installed runner."""
     import torch
 
-    for cell in run.__closure__ or ():
-        if isinstance(cell.cell_contents, torch._C._aoti.AOTIModelPackageLoader):
-            return cell.cell_contents
+    # Through nested wrappers (closures) and bound methods (``loader.run``).
+    pending, seen = [run], set()
+    while pending:
+        obj = pending.pop()
+        if isinstance(obj, torch._C._aoti.AOTIModelPackageLoader):
+            return obj
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        cells = getattr(obj, "__closure__", None) or ()
+        pending += [c.cell_contents for c in cells if _filled(c)]
+        if hasattr(obj, "__self__"):
+            pending.append(obj.__self__)
     raise RuntimeError("the installed host runner holds no AOTI loader (was ge_cache used?)")
 
 
