@@ -89,6 +89,7 @@ def _children(cache_dir: str, *firsts: str) -> list[dict]:
     return results
 
 
+@pytest.mark.slow  # fresh processes
 def test_rebound_globals_on_a_warm_start(tmp_path):
     cache_dir = str(tmp_path / "cache")
     # The cold process compiles the program of the defaults (its first case; the
