@@ -24,9 +24,13 @@ from airgraph_core.targets.host.semantics import host_op
 @host_op("Reshape", const_inputs=(1,), view=True)
 def reshape(inputs: list[Any], attrs: dict[str, Any]) -> torch.Tensor:
     x, shape = inputs
-    # GE: 0 keeps the input's size, -1 is inferred.
-    shape = [x.shape[i] if s == 0 else s for i, s in enumerate(shape)]
-    return x.reshape(shape)
+    # GE (CANN op_proto array_ops.cc, ReshapeInfer): with the shape given as
+    # the `shape` input and the default axis=0/num_axes=-1, a 0 is a size of
+    # 0 (TF semantics) and -1 is inferred, failing on a zero product; only the
+    # Caffe form (a `shape` attr holding 0, or other axis/num_axes) copies the
+    # input's size. The converters emit the input form, with explicit sizes
+    # whenever -1 would be ambiguous, so torch's reshape rules are GE's here.
+    return x.reshape(list(shape))
 
 
 @host_op("Transpose", const_inputs=(1,), view=True)
