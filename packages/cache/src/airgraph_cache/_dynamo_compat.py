@@ -63,6 +63,8 @@ class GuardRecord:
         has_value: whether ``value`` holds the guarded value at compile time.
         value: the guarded value at compile time.
         code: Dynamo's Python code parts for the guard (the shape guards' only form).
+        other_source: the second source of a two-source guard (``DUPLICATE_INPUT``:
+            the source that must be the same object as ``source``), else None.
     """
 
     guard_type: str
@@ -71,6 +73,7 @@ class GuardRecord:
     has_value: bool
     value: Any
     code: list[str]
+    other_source: Any = None
 
 
 def guard_recording_options(sink: list[GuardRecord]) -> dict[str, Any]:
@@ -79,7 +82,9 @@ def guard_recording_options(sink: list[GuardRecord]) -> dict[str, Any]:
     Why: ``guard_filter_fn`` is the documented hook that sees every guard Dynamo
     builds, with its value; the filter keeps all of them. The shape guards'
     expressions are read from the guard object's ``code_list``, set by the guard
-    builder's first pass (private). Checked with torch 2.13.
+    builder's first pass (private); a ``DUPLICATE_INPUT`` guard's second source
+    from the ``source_b`` keyword of its ``create_fn`` partial (private). Checked
+    with torch 2.13.
     """
 
     def record(entries: Sequence[Any]) -> list[bool]:
@@ -94,6 +99,7 @@ def guard_recording_options(sink: list[GuardRecord]) -> dict[str, Any]:
                     has_value=entry.has_value,
                     value=entry.value if entry.has_value else None,
                     code=list(getattr(guard, "code_list", None) or ()),
+                    other_source=getattr(guard.create_fn, "keywords", {}).get("source_b"),
                 )
             )
         return [True] * len(entries)

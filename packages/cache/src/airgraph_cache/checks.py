@@ -4,7 +4,8 @@
 become generated, straight-line Python:
 
 - the *call* checks (non-tensor arguments, ``None``-ness, container lengths
-  and keys, shape guards over the arguments, and everything read from the
+  and keys, shape guards over the arguments, one tensor passed in two places
+  (``a is b``: Dynamo merged them into one graph input), and everything read from the
   method's closure cells, which can be rebound between calls) become one
   function with the cached method's own signature, so binding the call is Python's and a missing
   argument is Python's named ``TypeError``; it returns ``-1`` when every check
@@ -341,6 +342,10 @@ class _Writer:
         if op == "env":
             return f"_env({self.const(value[0])}) == {self.const(value[1])}"
         v = self.path(spec["path"])
+        if op == "same":  # one object in two places (Dynamo merged them into one input)
+            if not isinstance(value, list) or not value:
+                raise ValueError(f"checks: bad path {value!r}")
+            return f"{v} is {self.path(value)}"
         if op == "eq":
             fact = _fact_value(value)
             if fact is None or isinstance(fact, bool):
@@ -496,4 +501,6 @@ def _spec_text(spec: dict[str, Any]) -> str:
         return f"{spec['op']} {spec['value']!r}"
     from airgraph_cache.program import path_text
 
+    if spec["op"] == "same":
+        return f"{path_text(spec['path'])} is {path_text(spec['value'])}"
     return f"{path_text(spec['path'])}: {spec['op']} {spec['value']!r}"

@@ -435,10 +435,14 @@ class CachedFunction:
                         break
             else:
                 facts = failed.guards.facts(module, args, kwargs)
+                failure = failed.guards.describe_failure(module, args, kwargs)
+                if not failed.inputs_distinct(args, kwargs):  # one tensor in two inputs
+                    facts.append(False)
+                    failure = "distinct tensor inputs (the program writes one in place)"
                 log.info(
                     "cache_compile(%s): %s does not hold; using a variant of %s",
                     self.func.__qualname__,
-                    failed.guards.describe_failure(module, args, kwargs),
+                    failure,
                     self.entry_dir,
                 )
                 if len(self._variants) >= MAX_VARIANTS:

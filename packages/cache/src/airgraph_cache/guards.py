@@ -13,7 +13,9 @@ A spec is ``{"path": [...], "op": ..., "value": ...}`` with ``op`` one of
 ``function`` (qualified name + code digest), ``module`` (a module
 name), ``tensor`` (dtype and rank of a tensor that is not a graph input),
 ``expr`` (a shape guard's Python expression over ``L[...]``/``G[...]``),
-``state`` (global torch state) or ``env`` (an environment variable).
+``state`` (global torch state), ``env`` (an environment variable) or ``same``
+(the object at ``path`` is the one at the path in ``value``: Dynamo merged two
+sources of one tensor into one graph input).
 
 A guard that cannot be checked this way raises :class:`UncacheableError`,
 which makes the method uncached with one warning naming the source.
@@ -52,14 +54,14 @@ __all__ = [
 ]
 
 #: Guards whose subject the cache already covers or that do not change a result:
-#: grad mode (inference only; inputs needing grad are refused), aliasing of
-#: inputs, weakrefs and dict versions (process-local identities), torch-function
-#: mode and saved-tensor hooks (no effect on an inference graph run without
-#: Dynamo), attribute shadowing in an instance dict (source-covered methods).
+#: grad mode (inference only; inputs needing grad are refused), weakrefs and dict
+#: versions (process-local identities), torch-function mode and saved-tensor hooks
+#: (no effect on an inference graph run without Dynamo), attribute shadowing in an
+#: instance dict (source-covered methods). Not aliasing: ``DUPLICATE_INPUT`` (one
+#: tensor in two places, merged into one graph input) becomes a ``same`` check.
 _IGNORED = frozenset(
     {
         "GRAD_MODE",
-        "DUPLICATE_INPUT",
         "WEAKREF_ALIVE",
         "DICT_VERSION",
         "TORCH_FUNCTION_STATE",
@@ -371,6 +373,9 @@ def checks_from_guards(
         kind = record.guard_type
         if kind in _IGNORED:
             continue
+        if kind == "DUPLICATE_INPUT":
+            add(_same_spec(record))
+            continue
         if kind in ("GLOBAL_STATE", "DETERMINISTIC_ALGORITHMS", "DEFAULT_DEVICE"):
             for spec in _state_specs(kind):
                 add(spec)
@@ -388,6 +393,27 @@ def checks_from_guards(
         for spec in _env_specs(functions):
             add(spec)
     return specs
+
+
+def _same_spec(record: Any) -> dict[str, Any]:
+    """The ``same`` check of a ``DUPLICATE_INPUT`` guard: both sources hold one object.
+
+    The graph has one input for both; a call with two different objects there
+    must not run it (the second would be ignored).
+    """
+    if record.other_source is None:
+        raise UncacheableError(f"the aliasing guard on {record.name} names no second source")
+    try:
+        return {
+            "path": check_path(record.source),
+            "op": "same",
+            "value": check_path(record.other_source),
+        }
+    except UncacheableError as e:
+        raise UncacheableError(
+            f"the trace saw one tensor as {record.name} and another argument ({e}); pass "
+            "distinct tensors on the first call"
+        ) from e
 
 
 def _value_specs(record: Any, inputs: set[Any]) -> list[dict[str, Any]]:
@@ -441,7 +467,8 @@ def is_call_spec(spec: dict[str, Any], self_name: str) -> bool:
     a module global (``module.SCALE = 5`` after the first call), or a class attribute
     (a path through ``type(...)``: ``Model.FACTOR = 5``), which torch.compile's guards
     see at every call too, and so is torch's default dtype and deterministic flag
-    (``torch.set_default_dtype`` between calls; two C calls). What else is reached from
+    (``torch.set_default_dtype`` between calls; two C calls), and a ``same`` check
+    (one tensor in two places) with an argument on either side. What else is reached from
     ``self`` (instance attributes, submodules, their hooks) is checked once per load: a
     model holds hundreds of such facts, too many for the per-call budget; so is torch's
     default device (``torch.get_default_device()`` alone costs microseconds) and the
@@ -449,11 +476,17 @@ def is_call_spec(spec: dict[str, Any], self_name: str) -> bool:
     """
     if spec["op"] == "state":
         return spec["value"][0] in PER_CALL_STATE
+    if spec["op"] == "same":  # per call when either side can change with the call
+        return any(_path_per_call(p, self_name) for p in (spec["path"], spec["value"]))
     if spec["op"] == "expr":
         value = spec["value"]
         locals_ = re.findall(r"L\['([^']+)'\]", value)
         return "G[" in value or any(name != self_name for name in locals_)
-    path = spec["path"]
+    return _path_per_call(spec["path"], self_name)
+
+
+def _path_per_call(path: Sequence[Sequence[Any]], self_name: str) -> bool:
+    """Whether what ``path`` reads can change from one call to the next (see :func:`is_call_spec`)."""
     if not path:
         return False
     head = path[0]

@@ -14,6 +14,7 @@ entry, so a warm start errs, pads or falls back exactly as the cold one.
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,8 +46,14 @@ class Program:
         views: OutputViews | None = None,
         guards: GuardChecks | None = None,
         key: Any = None,
+        distinct: Sequence[int] = (),
     ) -> None:
         self.module = module
+        #: The tensor inputs that must be distinct objects: all of them when the graph
+        #: writes an input in place (one tensor in two inputs would see the write in
+        #: one and not the other), else none.
+        self.distinct = tuple(distinct)
+        self._distinct_ok = _distinct_check(self.distinct)
         #: The recorded guard checks; ``call`` is None when no check reads the call.
         self.guards = guards
         self._call_check = guards.call if guards is not None else None
@@ -100,6 +107,9 @@ class Program:
             # from **kwargs, a shorter tuple, an emptied closure cell): another entry
             # serves it, never an error.
             raise GuardMismatch(f"cannot fetch an input: {type(e).__name__}: {e}") from e
+        distinct_ok = self._distinct_ok
+        if distinct_ok is not None and not distinct_ok(inputs):
+            raise GuardMismatch("one tensor in two inputs of a program that writes an input")
         if _grad_enabled():
             _refuse_gradients(self.binding, inputs)
         inputs_ok = self._inputs_ok
@@ -113,6 +123,15 @@ class Program:
         if not self._plain:
             outs = rebuild_outputs(outs, inputs, self.kinds, self.views)
         return self.build(outs, inputs)
+
+    def inputs_distinct(self, args: tuple, kwargs: dict) -> bool:
+        """Whether the call's tensor inputs are distinct objects, where that is checked."""
+        if self._distinct_ok is None:
+            return True
+        try:
+            return self._distinct_ok(self.binding.inputs(self.module, args, kwargs))
+        except (KeyError, IndexError, AttributeError, ValueError):
+            return True  # the call checks or the binding tell this call apart
 
     def _out_of_gear(self, key: tuple, inputs: list[Any], args: tuple, kwargs: dict) -> Any:
         """Serve shapes outside the gears as the backend does (``airgraph_config.out_of_gear``)."""
@@ -145,6 +164,15 @@ class Program:
             for d, n in fixed:
                 if size[d] != n:
                     raise InputMismatch(i, self.binding.paths[i], t, dtype, shape, device or "cpu")
+
+
+def _distinct_check(indices: Sequence[int]) -> Callable[[Sequence[Any]], bool] | None:
+    """A check that the inputs at ``indices`` are distinct objects (None: nothing to check)."""
+    n = len(indices)
+    if n < 2:
+        return None
+    get = operator.itemgetter(*indices)
+    return lambda inputs: len(set(map(id, get(inputs)))) == n
 
 
 def _input_check(checks: Sequence[tuple]) -> Callable[[Sequence[Any]], bool]:

@@ -28,6 +28,7 @@ from airgraph_cache.program import Program
 from airgraph_cache.recorder import Recorder
 from airgraph_cache.source_paths import source_to_path
 from airgraph_core import lowered_of, output_views
+from airgraph_core.input_updates import written_inputs
 
 __all__ = [
     "GRAPH_FILE",
@@ -43,7 +44,7 @@ log = logging.getLogger("airgraph.cache")
 
 GRAPH_FILE = "graph.pb"
 PROGRAM_FILE = "program.json"
-PROGRAM_FORMAT = 3
+PROGRAM_FORMAT = 4  # 4: same checks (DUPLICATE_INPUT), distinct_inputs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +98,7 @@ def capture_program(
     all_checks = _input_checks(paths, inputs, graph)
     checks = all_checks if method.check_inputs else None
     guard_specs, guards = _guard_checks(method, recorder, paths)
+    distinct = _distinct_inputs(graph, inputs)
     gears = _gear_recipe(record, method.config)
     recipe = {
         "format": PROGRAM_FORMAT,
@@ -107,6 +109,7 @@ def capture_program(
         "checks": all_checks,
         "gears": gears,
         "guards": guard_specs,
+        "distinct_inputs": distinct,
         "target": record.target,
         "ge_options": dict(getattr(record, "ge_options", {}) or {}),
     }
@@ -123,6 +126,7 @@ def capture_program(
         output_views(graph),
         guards,
         method.key,
+        distinct,
     )
     files = {PROGRAM_FILE: json.dumps(recipe, indent=1, sort_keys=True).encode()}
     return program, files
@@ -195,7 +199,17 @@ def load_program(
         output_views(graph),
         guards,
         method.key,
+        recipe["distinct_inputs"],
     )
+
+
+def _distinct_inputs(graph: Any, inputs: Sequence[Any]) -> list[int]:
+    """The tensor inputs checked per call to be distinct objects: all of them when the
+    graph writes an input in place, else none (a pure graph reads one tensor passed
+    twice correctly; the trace's own aliasing is a ``same`` guard check)."""
+    if not written_inputs(graph):
+        return []
+    return [i for i, value in enumerate(inputs) if isinstance(value, torch.Tensor)]
 
 
 def _build_executable(config: Any, graph: Any, recipe: dict, files: dict[str, bytes]) -> Callable:
