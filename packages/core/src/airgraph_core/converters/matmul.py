@@ -140,12 +140,17 @@ def addbmm(
     if alpha == 0:
         return _without_product(ctx, bias, beta, [(x1, 1, 1), (x2, 2, 2)])
     b, n, m = x1.shape
-    inner = b * m if -1 not in (b, m) else -1
     rows = dim_size(ctx, x1, ctx.val(ctx.node.args[1]), 1)
     cols = dim_size(ctx, x2, ctx.val(ctx.node.args[2]), 2)
+    if 0 in (rows, cols):
+        # An empty output: no product to compute, and a Reshape to [0, -1]
+        # (or [-1, 0]) cannot infer its -1 (GE fails as torch does).
+        return _without_product(ctx, bias, beta, [(x1, 1, 1), (x2, 2, 2)])
+    # The merged size written out when static: -1 beside a 0 is ambiguous.
+    inner = b * m if -1 not in (b, m) else -1
     moved = ctx.b.op("Transpose", x1, ctx.int_list([1, 0, 2]), out=(x1.dtype, (n, b, m)))
-    a = ctx.b.op("Reshape", moved, ctx.int_list([rows, -1]), out=(x1.dtype, (n, inner)))
-    w = ctx.b.op("Reshape", x2, ctx.int_list([-1, cols]), out=(x2.dtype, (inner, shape[1])))
+    a = ctx.b.op("Reshape", moved, ctx.int_list([rows, inner]), out=(x1.dtype, (n, inner)))
+    w = ctx.b.op("Reshape", x2, ctx.int_list([inner, cols]), out=(x2.dtype, (inner, shape[1])))
     y = ctx.b.op("MatMulV2", a, w, out=(dtype, shape), transpose_x1=False, transpose_x2=False)
     return _scaled_sum(ctx, y, ctx.cast(bias, dtype), beta, alpha)
 
