@@ -25,6 +25,7 @@ ops' ``num_segments``).
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Any
 
@@ -187,8 +188,9 @@ def _reduce_bags(
     num = sym_operand(ctx, bags)
     vec = (f32, (_spec(bags), dim))
     if keep is not None:
-        # The identity of the reduction where a row is left out (never a 0 * inf).
-        fill = torch.finfo(torch.float32).min if mode == 2 else 0.0
+        # The identity of the reduction where a row is left out (never a 0 * inf):
+        # -inf for max, so a bag of -inf rows stays -inf, as in eager.
+        fill = -math.inf if mode == 2 else 0.0
         mask = ctx.b.op("Unsqueeze", keep, out=(DataType.BOOL, (n, 1)), axes=[1])
         rows = ctx.b.op("SelectV2", mask, rows, ctx.const(fill, f32), out=rows.spec)
     if mode == 0:
@@ -205,5 +207,12 @@ def _reduce_bags(
         divisor = ctx.b.op("Maximum", count, ctx.const(1.0, f32), out=count.spec)
         return ctx.b.op("RealDiv", total, divisor, out=vec)
     y = ctx.b.op("UnsortedSegmentMax", rows, ids, num, out=vec)
+    # UnsortedSegmentMax starts from float32's lowest value (TensorFlow's
+    # contract), so a bag whose rows are all -inf (or left out) comes out
+    # lowest; eager's max is -inf there.
+    finite = ctx.b.op("NotEqual", rows, ctx.const(-math.inf, f32), out=(DataType.BOOL, rows.shape))
+    finite = ctx.b.op("UnsortedSegmentMax", ctx.cast(finite, f32), ids, num, out=vec)
+    finite = ctx.b.op("Greater", finite, ctx.const(0.0, f32), out=(DataType.BOOL, vec[1]))
+    y = ctx.b.op("SelectV2", finite, y, ctx.const(-math.inf, f32), out=vec)
     filled = ctx.b.op("Greater", count, ctx.const(0.0, f32), out=(DataType.BOOL, (_spec(bags), 1)))
     return ctx.b.op("SelectV2", filled, y, ctx.const(0.0, f32), out=vec)
