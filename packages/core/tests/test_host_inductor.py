@@ -14,7 +14,7 @@ from airgraph_core.targets.host.inductor import DirectCall, why_wrapped
 
 def _compiled(program: HostProgram):
     (fn,) = program._compiled.values()
-    return fn
+    return fn.fn  # inside the any-layout wrapper (targets.host.layout.DenseInputs)
 
 
 def _meta(**overrides):

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from airgraph_core import _torch_compat
-from airgraph_core.targets.host.aliasing import written_inputs
+from airgraph_core.targets.host.layout import dense_inputs
 from airgraph_core.targets.host.program import HostProgram
 
 __all__ = ["export_package", "load_package", "signature_to_json", "signature_from_json"]
@@ -140,21 +140,6 @@ def _dense_inputs(program: HostProgram, run: Any) -> Any:
     The package was compiled for contiguous inputs (see
     :meth:`HostProgram.example_inputs`), and AOTInductor reads an input by
     those strides without checking them: a transposed or strided input of the
-    same shape gave wrong values. Such inputs are passed as contiguous copies,
-    and the inputs the graph updates in place get the copy's new values back.
+    same shape gave wrong values (see :mod:`airgraph_core.targets.host.layout`).
     """
-    tensor_datas = [op for op in program.graph.data_ops if op.output_descs[0].placement != "CPU"]
-    written = written_inputs(program.graph)
-    updated = [i for i, op in enumerate(tensor_datas) if op.name in written]
-
-    def run_list(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-        if all(t.is_contiguous() for t in tensors):
-            return run(tensors)
-        dense = [t if t.is_contiguous() else t.contiguous() for t in tensors]
-        outputs = run(dense)
-        for i in updated:
-            if dense[i] is not tensors[i]:
-                tensors[i].copy_(dense[i])
-        return outputs
-
-    return run_list
+    return dense_inputs(program.graph, run)

@@ -23,6 +23,7 @@ from airgraph_core.ir.dtypes import to_torch
 from airgraph_core.ir.graph import AttrKind, GeGraph, GeOp, parse_edge, topological_order
 from airgraph_core.targets.host.aliasing import views_of_written_inputs
 from airgraph_core.targets.host.data_sizes import reads_sizes_from_data
+from airgraph_core.targets.host.layout import DenseInputs
 from airgraph_core.targets.host.semantics import HostOp, lookup_host_op
 
 __all__ = ["HostProgram", "py_attrs", "specialize"]
@@ -384,11 +385,14 @@ class HostProgram:
         if self.mode == "inductor":
             from airgraph_core.targets.host.inductor import compile_inductor
 
-            fn = compile_inductor(gm, tensors)
+            # Compiled for contiguous inputs; another layout is passed as a copy.
+            dense = [t.contiguous() if isinstance(t, torch.Tensor) else t for t in tensors]
+            fn = DenseInputs(self.graph, compile_inductor(gm, dense))
+            self._runners[key] = fn.run_list
         else:
             fn = gm
+            self._runners[key] = _list_runner(fn)
         self._compiled[key] = fn
-        self._runners[key] = _list_runner(fn)
         self._modules[key] = gm
         log.debug("host: specialized %s for %s", self.graph.name, key)
         return fn, outputs
