@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+import view_programs
 
 __all__ = ["SIZES", "Program", "check_outputs", "generate", "shrink"]
 
@@ -335,21 +336,7 @@ def check_outputs(got: Any, expected: Any, got_in: list, eager_in: list, what: s
 
 def shrink(program: Program, fails: Callable[[Program], bool]) -> Program:
     """The smallest program (dropping statements and returns) for which ``fails`` holds."""
-    current, changed = program, True
-    while changed:
-        changed = False
-        for field in ("statements", "returns"):
-            items = getattr(current, field)
-            for k in range(len(items)):
-                if field == "returns" and len(items) == 1:
-                    break
-                candidate = dataclasses.replace(current, **{field: items[:k] + items[k + 1 :]})
-                if _valid(candidate) and fails(candidate):
-                    current, changed = candidate, True
-                    break
-            if changed:
-                break
-    return current
+    return view_programs.shrink(program, fails, _valid)
 
 
 def _valid(program: Program) -> bool:

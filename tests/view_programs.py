@@ -252,11 +252,14 @@ def check_outputs(
         )
 
 
-def shrink(program: ViewProgram, fails: Callable[[ViewProgram], bool]) -> ViewProgram:
+def shrink(program, fails: Callable, valid: Callable | None = None):
     """The smallest program (by dropping statements and returns) for which ``fails`` holds.
 
-    Candidates that no longer run in eager count as not failing.
+    Works on any dataclass program with ``statements`` and ``returns``
+    (also ``generated_programs.Program``). Candidates for which ``valid`` is
+    false (default: they no longer run in eager) count as not failing.
     """
+    valid = valid or _valid
     current = program
     changed = True
     while changed:
@@ -267,7 +270,7 @@ def shrink(program: ViewProgram, fails: Callable[[ViewProgram], bool]) -> ViewPr
                 if field == "returns" and len(items) == 1:
                     break
                 candidate = dataclasses.replace(current, **{field: items[:k] + items[k + 1 :]})
-                if _valid(candidate) and fails(candidate):
+                if valid(candidate) and fails(candidate):
                     current, changed = candidate, True
                     break
             if changed:
