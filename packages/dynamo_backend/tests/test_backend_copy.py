@@ -375,8 +375,11 @@ def test_generate_with_the_backend_after_a_dynamic_compile(backend):
             runs.append(model.generate(ids, **options))
             runs.append(len(backend.compiled))
     first, compiled_after_first, second, compiled_after_second = runs
-    # The decode step compiled through a copy of the backend, recorded here.
-    assert compiled_after_first == 2 and backend.compiled[1].target == "host"
+    # The generation compiled through copies of the backend, recorded here. (Usually one
+    # graph; a CI run under pytest-xdist saw one more after other modules ran in the same
+    # worker, so the count is not pinned: what matters is below.)
+    assert compiled_after_first >= 2, compiled_after_first
+    assert all(record.target == "host" for record in backend.compiled[1:])
     # The copies compare equal, so the second call reuses the compiled model.
     assert compiled_after_second == compiled_after_first
     for out in (first, second):

@@ -374,7 +374,9 @@ def checks_from_guards(
         if kind in _IGNORED:
             continue
         if kind == "DUPLICATE_INPUT":
-            add(_same_spec(record))
+            spec = _same_spec(record, inputs)
+            if spec is not None:
+                add(spec)
             continue
         if kind in ("GLOBAL_STATE", "DETERMINISTIC_ALGORITHMS", "DEFAULT_DEVICE"):
             for spec in _state_specs(kind):
@@ -395,25 +397,29 @@ def checks_from_guards(
     return specs
 
 
-def _same_spec(record: Any) -> dict[str, Any]:
+def _same_spec(record: Any, inputs: set[Any]) -> dict[str, Any] | None:
     """The ``same`` check of a ``DUPLICATE_INPUT`` guard: both sources hold one object.
 
-    The graph has one input for both; a call with two different objects there
-    must not run it (the second would be ignored).
+    When one side is a graph input, the graph has one input for both; a call
+    with two different objects there must not run it (the second would be
+    ignored). Dynamo also pairs sources of one non-tensor object (a class read
+    through two modules, under a process-specific global name): no graph input
+    is involved, each side's own guards check it, and ``None`` is returned.
     """
-    if record.other_source is None:
-        raise UncacheableError(f"the aliasing guard on {record.name} names no second source")
-    try:
-        return {
-            "path": check_path(record.source),
-            "op": "same",
-            "value": check_path(record.other_source),
-        }
-    except UncacheableError as e:
+    paths = []
+    for source in (record.source, record.other_source):
+        try:
+            paths.append(None if source is None else check_path(source))
+        except UncacheableError:
+            paths.append(None)
+    if not any(p is not None and _path_key(p) in inputs for p in paths):
+        return None
+    if None in paths:
         raise UncacheableError(
-            f"the trace saw one tensor as {record.name} and another argument ({e}); pass "
-            "distinct tensors on the first call"
-        ) from e
+            f"the trace saw one tensor as {record.name} and as another argument that has no "
+            "access path; pass distinct tensors on the first call"
+        )
+    return {"path": paths[0], "op": "same", "value": paths[1]}
 
 
 def _value_specs(record: Any, inputs: set[Any]) -> list[dict[str, Any]]:
