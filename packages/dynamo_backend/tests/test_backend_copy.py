@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -338,51 +341,70 @@ def test_backend_refuses_a_mode_that_is_not_a_string(backend):
 # -- transformers ------------------------------------------------------------------------------
 
 
+_GENERATE = """
+import json
+import torch
+import transformers
+from airgraph_dynamo import CompilerConfig, get_npu_backend
+
+config = CompilerConfig()
+config.airgraph_config.target = "host"
+config.airgraph_config.host_mode = "interpret"
+backend = get_npu_backend(compiler_config=config)
+# A dynamic compile first: its records hold SymInts, which deepcopy must survive.
+compiled = torch.compile(lambda x: torch.relu(x) * 2 + 1, backend=backend, dynamic=True)
+with torch.no_grad():
+    for x in (torch.randn(2, 3), torch.randn(4, 3)):
+        torch.testing.assert_close(compiled(x), torch.relu(x) * 2 + 1)
+torch.manual_seed(0)
+llama = transformers.LlamaConfig(
+    vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+    attn_implementation="sdpa",
+)
+model = transformers.LlamaForCausalLM(llama).eval()
+compile_config = transformers.CompileConfig(backend=backend, fullgraph=True)
+compile_config._compile_all_devices = True  # transformers compiles on CPU only when asked
+ids = torch.randint(0, 64, (1, 6))
+options = {
+    "max_new_tokens": 3, "do_sample": False, "cache_implementation": "static",
+    "return_dict_in_generate": True, "output_scores": True, "pad_token_id": 0,
+}
+with torch.no_grad():
+    eager = model.generate(ids, disable_compile=True, **options)
+    # As a model's default: generate deep-copies the generation config each call.
+    model.generation_config.compile_config = compile_config
+    counts, errors, same_tokens = [], [], []
+    for _ in range(2):
+        out = model.generate(ids, **options)
+        counts.append(len(backend.compiled))
+        same_tokens.append(bool(torch.equal(out.sequences, eager.sequences)))
+        errors.append(max(float((g - w).abs().max()) for g, w in zip(out.scores, eager.scores)))
+targets = [record.target for record in backend.compiled]
+print("RESULT " + json.dumps(
+    {"counts": counts, "errors": errors, "same_tokens": same_tokens, "targets": targets}
+))
+"""
+
+
 @pytest.mark.slow
-def test_generate_with_the_backend_after_a_dynamic_compile(backend):
-    """transformers deep-copies the CompileConfig's backend at every generate call."""
-    transformers = pytest.importorskip("transformers")
-    _serve("dynamic", backend)
-    torch.manual_seed(0)
-    llama = transformers.LlamaConfig(
-        vocab_size=64,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=1,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        attn_implementation="sdpa",
+def test_generate_with_the_backend_after_a_dynamic_compile():
+    """transformers deep-copies the CompileConfig's backend at every generate call.
+
+    Runs in a fresh process: under pytest-xdist the count of compiles depended on the
+    modules that ran before in the same worker (seen once in CI: every generate compiled
+    again); the cause is not found yet, so the test pins a clean process."""
+    pytest.importorskip("transformers")
+    env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _GENERATE], capture_output=True, text=True, env=env, timeout=600
     )
-    model = transformers.LlamaForCausalLM(llama).eval()
-    compile_config = transformers.CompileConfig(backend=backend, fullgraph=True)
-    compile_config._compile_all_devices = True  # transformers compiles on CPU only when asked
-    ids = torch.randint(0, 64, (1, 6))
-    options = {
-        "max_new_tokens": 3,
-        "do_sample": False,
-        "cache_implementation": "static",
-        "return_dict_in_generate": True,
-        "output_scores": True,
-        "pad_token_id": 0,
-    }
-    with torch.no_grad():
-        eager = model.generate(ids, disable_compile=True, **options)
-        # As a model's default: generate deep-copies the generation config each call.
-        model.generation_config.compile_config = compile_config
-        runs = []
-        for _ in range(2):
-            runs.append(model.generate(ids, **options))
-            runs.append(len(backend.compiled))
-    first, compiled_after_first, second, compiled_after_second = runs
-    # The generation compiled through copies of the backend, recorded here. (Usually one
-    # graph; a CI run under pytest-xdist saw one more after other modules ran in the same
-    # worker, so the count is not pinned: what matters is below.)
-    assert compiled_after_first >= 2, compiled_after_first
-    assert all(record.target == "host" for record in backend.compiled[1:])
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    assert line is not None, proc.stderr[-3000:]
+    result = json.loads(line.removeprefix("RESULT "))
+    # The decode step compiled once through a copy of the backend, recorded here.
+    assert result["counts"][0] == 2 and result["targets"][1:] == ["host"], result
     # The copies compare equal, so the second call reuses the compiled model.
-    assert compiled_after_second == compiled_after_first
-    for out in (first, second):
-        assert torch.equal(out.sequences, eager.sequences)
-        for got, want in zip(out.scores, eager.scores, strict=True):
-            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    assert result["counts"][1] == result["counts"][0], result
+    assert result["same_tokens"] == [True, True], result
+    assert max(result["errors"]) <= 1e-4, result
