@@ -13,9 +13,10 @@ the prototype check; the bags are written with portable ops instead:
 
 Indices equal to ``padding_idx`` take no part (``SelectV2``). With
 ``include_last_offset`` the last offset should be the number of indices;
-indices past it are left out (eager's kernels disagree there: its sum
-drops them unless ``padding_idx`` is set, its mean counts them in the
-divisor, its max takes them). Only the first
+indices past it are treated as eager's CPU kernels treat them: they belong
+to the last bag (max, and every mode when ``padding_idx`` is set), except
+that the float sum/mean kernel without ``padding_idx`` stops summing at the
+last offset while its mean still counts them in the divisor. Only the first
 result (the bags) may be used: ``offset2bag``, ``bag_size`` and
 ``max_indices`` are training bookkeeping. Half precision is reduced in
 float32 and cast back. Symbolic lengths of the indices and offsets are
@@ -81,8 +82,13 @@ def _bag_ids(
     n: int | SymValue,
     bags: int | SymValue,
     include_last: bool,
+    mask_past: bool,
 ) -> tuple[TensorRef, TensorRef | None]:
-    """The bag of each of the ``n`` indices (int32), and whether it is inside the last offset."""
+    """The bag of each of the ``n`` indices (int32), and whether it is inside the last offset.
+
+    Indices past the last offset land in the last bag; the mask (``None``
+    unless ``include_last`` and ``mask_past``) tells them apart.
+    """
     i32, dt = DataType.INT32, offsets.dtype
     ns, bs = _spec(n), _spec(bags)
     positions = _positions(ctx, n, dt)
@@ -99,12 +105,12 @@ def _bag_ids(
     ids = ctx.b.op("Sub", count, ctx.const(1, i32), out=(i32, (ns,)))
     if not include_last:
         return ids, None
-    last = strided_slice(ctx, offsets, 0, bags, _plus(ctx, bags, 1), out=(dt, (1,)))
-    inside = ctx.b.op("Less", positions, last, out=(DataType.BOOL, (ns,)))
-    # Indices past the last offset land in the last bag's id but are masked out.
     last_id = ctx.cast(sym_operand(ctx, _plus(ctx, bags, -1)), i32)
     ids = ctx.b.op("Minimum", ids, last_id, out=(i32, (ns,)))
-    return ids, inside
+    if not mask_past:
+        return ids, None
+    last = strided_slice(ctx, offsets, 0, bags, _plus(ctx, bags, 1), out=(dt, (1,)))
+    return ids, ctx.b.op("Less", positions, last, out=(DataType.BOOL, (ns,)))
 
 
 def _spec(size: int | SymValue) -> int:
@@ -118,19 +124,13 @@ def _plus(ctx: ConversionContext, size: int | SymValue, k: int) -> int | SymValu
     return SymValue(ref, f"({size.expr}) + {k}")
 
 
-def _and(ctx: ConversionContext, a: TensorRef | None, b: TensorRef | None) -> TensorRef | None:
-    if a is None or b is None:
-        return a if b is None else b
-    return ctx.b.op("LogicalAnd", a, b, out=a.spec)
-
-
 @register(
     aten._embedding_bag.default,
     aten._embedding_bag_forward_only.default,
     dtypes=FLOATS | INTS,
     ge_ops=(
         "GatherV2", "LessEqual", "Less", "ReduceSum", "Sub", "Minimum", "StridedSliceV2",
-        "NotEqual", "LogicalAnd", "SelectV2", "Mul", "UnsortedSegmentSum",
+        "NotEqual", "SelectV2", "Mul", "UnsortedSegmentSum",
         "UnsortedSegmentMax", "Maximum", "RealDiv", "Greater", "Cast", "Unsqueeze", "Range",
         "OnesLike", "Add",
     ),
@@ -159,18 +159,21 @@ def embedding_bag(
         "GatherV2", ctx.cast(weight, f32), indices, ctx.const(0, DataType.INT64),
         out=(f32, (indices.shape[0], dim)), batch_dims=0,
     )  # fmt: skip
-    ids, keep = _bag_ids(ctx, offsets, n, bags, bool(include_last_offset))
-    if padding_idx is not None and padding_idx >= 0:
-        not_pad = ctx.b.op(
+    padded = padding_idx is not None and padding_idx >= 0
+    # Indices past the last offset (see the module docstring): only the float
+    # sum/mean kernel without padding_idx leaves them out of the sum.
+    ids, keep = _bag_ids(ctx, offsets, n, bags, bool(include_last_offset), not padded and mode != 2)
+    counted = None
+    if padded:
+        keep = counted = ctx.b.op(
             "NotEqual", indices, ctx.const(int(padding_idx), indices.dtype),
             out=(DataType.BOOL, indices.shape),
         )  # fmt: skip
-        keep = _and(ctx, keep, not_pad)
     if per_sample_weights is not None:
         psw = ctx.cast(per_sample_weights, f32)
         psw = ctx.b.op("Unsqueeze", psw, out=(f32, (psw.shape[0], 1)), axes=[1])
         rows = ctx.b.op("Mul", rows, psw, out=rows.spec)
-    y = _reduce_bags(ctx, rows, ids, keep, int(mode), bags)
+    y = _reduce_bags(ctx, rows, ids, keep, counted, int(mode), bags)
     return [ctx.cast(y, dtype), None, None, None]
 
 
@@ -179,10 +182,16 @@ def _reduce_bags(
     rows: TensorRef,
     ids: TensorRef,
     keep: TensorRef | None,
+    counted: TensorRef | None,
     mode: int,
     bags: int | SymValue,
 ) -> TensorRef:
-    """Sum, mean or max of the (float32) ``rows`` per bag; rows not kept take no part."""
+    """Sum, mean or max of the (float32) ``rows`` per bag.
+
+    Rows not in ``keep`` take no part in the sum or max; the bag sizes
+    (mean's divisor, max's empty bags) count the rows in ``counted``
+    (``None``: every row).
+    """
     f32 = DataType.FLOAT
     n, dim = rows.shape
     num = sym_operand(ctx, bags)
@@ -195,8 +204,8 @@ def _reduce_bags(
         rows = ctx.b.op("SelectV2", mask, rows, ctx.const(fill, f32), out=rows.spec)
     if mode == 0:
         return ctx.b.op("UnsortedSegmentSum", rows, ids, num, out=vec)
-    if keep is not None:
-        ones = ctx.cast(keep, f32)
+    if counted is not None:
+        ones = ctx.cast(counted, f32)
     else:
         ones = ctx.b.op("Cast", ids, out=(f32, ids.shape), dst_type=f32.ge_code)
         ones = ctx.b.op("OnesLike", ones, out=ones.spec)
