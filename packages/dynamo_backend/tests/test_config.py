@@ -14,7 +14,7 @@ CHOICES = {
     "debug.graph_dump.type": (None, (None, "txt", "pbtxt", "py")),
     "airgraph_config.target": ("auto", ("auto", "npu", "host")),
     "airgraph_config.host_mode": ("inductor", ("inductor", "interpret")),
-    "airgraph_config.gear_compile": ("eager", ("eager", "lazy")),
+    "airgraph_config.gear_compile": ("eager", ("eager", "lazy", "background")),
     "airgraph_config.out_of_gear": ("error", ("error", "pad", "fallback")),
     "airgraph_config.unsupported_op": ("error", ("error", "fallback")),
 }

@@ -8,6 +8,8 @@
   those return, and the record kept of every compiled graph.
 - :class:`OutOfGearError` / :class:`GearSetupError`: a call's shapes match
   no gear; the gears cannot serve a graph (see ``airgraph_gears``).
+- :func:`wait_for_gears`: block until the gears compiling in the background
+  (``airgraph_config.gear_compile="background"``) are compiled.
 
 Examples:
     >>> import torch
@@ -24,6 +26,7 @@ Examples:
 from airgraph_dynamo.backend import NpuBackend, get_compiler, get_npu_backend
 from airgraph_dynamo.compiler import AtenCompiler, CompiledGraph
 from airgraph_dynamo.config import CompilerConfig
+from airgraph_dynamo.gear_background import wait_for_gears
 from airgraph_dynamo.gear_dispatch import OutOfGearError
 from airgraph_dynamo.gears import GearSetupError
 
@@ -39,4 +42,5 @@ __all__ = [
     "__version__",
     "get_compiler",
     "get_npu_backend",
+    "wait_for_gears",
 ]

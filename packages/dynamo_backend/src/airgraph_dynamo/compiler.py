@@ -63,6 +63,8 @@ class CompiledGraph:
         executable: the target's executable (``None`` on fallback).
         gears: the gear setup when inputs carry ``set_dim_gears`` marks
             (its ``plan``, and ``compiled``: the host gears compiled so far).
+        gear_runner: the :class:`~airgraph_dynamo.gear_dispatch.GearedRunner`
+            serving a geared graph (e.g. its ``wait_for_gears``), else None.
         timings: seconds per pipeline step that ran (see :mod:`airgraph_dynamo.pipeline`).
         ge_options: the GE options the target compiled the graph with.
     """
@@ -78,6 +80,7 @@ class CompiledGraph:
     fallback_reason: str | None = None
     executable: Executable | None = None
     gears: GearSetup | None = None
+    gear_runner: GearedRunner | None = None
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     ge_options: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -369,6 +372,7 @@ class AtenCompiler:
             graph_name=record.name,
             per_shape=self.target.capabilities.compiles_per_shape,
         )
+        record.gear_runner = runner
         return runner if views is None else _ViewOutputs(runner, views, sources)
 
     def _observed(self, record: CompiledGraph, runner: Callable[..., Any]) -> Callable[..., Any]:

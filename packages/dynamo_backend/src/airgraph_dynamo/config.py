@@ -22,7 +22,7 @@ so they can never collide with a TorchAir name::
 
     config.airgraph_config.target          # "auto" | "npu" | "host"
     config.airgraph_config.host_mode       # "inductor" | "interpret"
-    config.airgraph_config.gear_compile    # "eager" | "lazy"
+    config.airgraph_config.gear_compile    # "eager" | "lazy" | "background"
     config.airgraph_config.out_of_gear     # "error" | "pad" | "fallback"
     config.airgraph_config.unsupported_op  # "error" | "fallback"
 
@@ -222,9 +222,11 @@ class AirgraphConfig(_ConfigNode):
         ),
         "gear_compile": _Option(
             "eager",
-            "when the host target compiles gears: 'eager' (all at the first call) "
-            "or 'lazy' (each at its first use)",
-            choices=("eager", "lazy"),
+            "when the host target compiles gears: 'eager' (all at the first call), "
+            "'lazy' (each at its first use) or 'background' (a thread compiles them "
+            "while every gear is served at once, uncompiled, until its compiled code "
+            "is swapped in; see airgraph_dynamo.wait_for_gears)",
+            choices=("eager", "lazy", "background"),
         ),
         "out_of_gear": _Option(
             "error",

@@ -104,6 +104,17 @@ class Executable(abc.ABC):
 
         return run
 
+    def uncompiled(self) -> Executable | None:
+        """An executable of the same graph that runs any shape without compiling, or None.
+
+        A target that compiles per shape (``compiles_per_shape``) may offer
+        one: gear dispatch (``gear_compile="background"``) serves every gear
+        from it at once, slower per call but with the same results, while the
+        specializations compile in a background thread. None (the default):
+        the target has none, and ``"background"`` compiles as ``"eager"`` does.
+        """
+        return None
+
     def warm_up(self, inputs: Sequence[Any]) -> None:
         """:meth:`specialize` for ``inputs``, keeping no runner."""
         self.specialize(inputs)

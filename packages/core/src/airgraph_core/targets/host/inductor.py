@@ -14,6 +14,7 @@ wrapped function is used as is.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,9 +23,15 @@ from torch.fx import GraphModule
 
 from airgraph_core import _torch_compat
 
-__all__ = ["DirectCall", "compile_inductor", "why_wrapped"]
+__all__ = ["COMPILE_LOCK", "DirectCall", "compile_inductor", "why_wrapped"]
 
 log = logging.getLogger("airgraph.core")
+
+#: Held around every host Inductor compile (in-process and AOTInductor packages):
+#: ``gear_compile="background"`` compiles gears in a thread while the caller's
+#: thread may compile other graphs; one at a time keeps Inductor's process-wide
+#: caches and counters out of each other's way.
+COMPILE_LOCK = threading.RLock()
 
 
 def compile_inductor(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> Any:
@@ -57,7 +64,8 @@ def compile_inductor(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> Any:
     constants = [t for _, t in gm.named_parameters(remove_duplicate=False)]
     constants += [t for _, t in gm.named_buffers(remove_duplicate=False)]
     autocast = _torch_compat.autocast_enabled()
-    wrapped = _torch_compat.compile_fx_static(gm, tensors, on_inner_compile)
+    with COMPILE_LOCK:
+        wrapped = _torch_compat.compile_fx_static(gm, tensors, on_inner_compile)
     # Compiled under autocast, the wrapper turns it off around every call.
     reason = "autocast is on" if autocast else why_wrapped(calls, len(constants) + len(tensors))
     if reason is not None:

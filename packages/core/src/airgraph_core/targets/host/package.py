@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from airgraph_core import _torch_compat
+from airgraph_core.targets.host.inductor import COMPILE_LOCK
 from airgraph_core.targets.host.layout import dense_inputs
 from airgraph_core.targets.host.program import HostProgram
 
@@ -74,7 +75,8 @@ def export_package(program: HostProgram, signature: tuple) -> bytes:
     for attempt in range(1, EXPORT_ATTEMPTS + 1):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "program.pt2")
-            _torch_compat.save_aoti_package(exported, path)
+            with COMPILE_LOCK:  # one host Inductor compile at a time (see inductor.py)
+                _torch_compat.save_aoti_package(exported, path)
             with open(path, "rb") as f:
                 data = f.read()
         problem = package_problem(data)

@@ -39,6 +39,7 @@ class HostExecutable(Executable):
             i for i, op in enumerate(datas) if op.output_descs[0].placement != "CPU"
         )
         self._all_tensors = len(self._tensor_pos) == len(datas)
+        self._uncompiled: HostExecutable | None = None
 
     def __call__(self, inputs: Sequence[Any]) -> list[Any]:
         # AOTAutograd runs the first call under a dispatch mode that checks
@@ -61,6 +62,13 @@ class HostExecutable(Executable):
             return fn(*[args[i] for i in positions])
 
         return run
+
+    def uncompiled(self) -> HostExecutable:
+        """The same graph in interpret mode (op by op, exact GE semantics, no Inductor
+        compile; a new shape costs one folding pass): a second program, made once."""
+        if self._uncompiled is None:
+            self._uncompiled = HostExecutable(self.graph, "interpret")
+        return self._uncompiled
 
     def export_artifacts(self) -> list[Artifact]:
         """An AOTInductor package per specialization so far (``host_<i>.pt2``).

@@ -1,0 +1,258 @@
+"""``gear_compile="background"``: one thread compiles a geared graph's gears while calls are served.
+
+:class:`BackgroundCompiles` runs one daemon thread per geared graph. It
+compiles the graph's gears one by one, the gears already called first (in
+the order of their first calls), then the rest in plan order; the
+:class:`~airgraph_dynamo.gear_dispatch.GearedRunner` swaps each compiled gear
+into its dispatch table (one dict assignment) as it is registered, and serves
+the others meanwhile from an executable that compiles nothing
+(:meth:`~airgraph_core.targets.Executable.uncompiled`).
+
+Threading notes (torch 2.13):
+
+- Inductor's config overrides and patches live in context variables, and
+  its tracing context and ``V`` are thread-local: the thread runs in a copy of
+  the calling thread's context at the first call, so the user's Inductor
+  settings of that moment apply to the background compiles too.
+- The host target serializes its own Inductor compiles (in-process and
+  AOTInductor packages) with one lock, so the thread never compiles at the
+  same time as airgraph code in another thread. A ``torch.compile`` of some
+  other function compiling in the main thread at the same moment is not
+  serialized with it: Inductor's process-wide caches are shared, and this
+  combination is untested.
+- A compile that raises is logged as a warning (once per graph, the first
+  error), and that gear keeps being served by the interpreter; the other
+  gears still compile.
+- At process exit the thread stops before its next gear: once the main
+  thread has finished it starts none, and an ``atexit`` handler waits for the
+  gear being compiled (at most :data:`EXIT_WAIT_SECONDS`; at that point
+  Inductor's worker pool refuses new work, so that compile usually ends at
+  once, quietly), so exit neither hangs nor kills a compile halfway.
+
+:func:`wait_for_gears` blocks until every background compile in the process
+is done (tests, benchmarks, a server that wants steady latency before it
+takes traffic).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+
+__all__ = ["EXIT_WAIT_SECONDS", "BackgroundCompiles", "wait_for_gears"]
+
+log = logging.getLogger("airgraph.dynamo")
+
+#: How long process exit waits for the gear being compiled before it lets the thread go.
+EXIT_WAIT_SECONDS = 120.0
+
+_running: weakref.WeakSet[BackgroundCompiles] = weakref.WeakSet()
+_running_lock = threading.Lock()
+_exiting = threading.Event()
+
+
+class BackgroundCompiles:
+    """The background compiles of one geared graph: a thread, its queue, its outcome.
+
+    Args:
+        graph_name: for logs and the thread's name.
+        indices: the gears to compile (combination indices), in plan order.
+        compile_gear: ``compile_gear(index)`` compiles one gear and registers
+            it (it runs in the thread; an exception marks the gear failed).
+
+    Attributes:
+        failures: gear index -> the error its compile raised.
+    """
+
+    def __init__(
+        self, graph_name: str, indices: Sequence[int], compile_gear: Callable[[int], None]
+    ) -> None:
+        self.graph_name = graph_name
+        self._pending = list(indices)
+        self._total = len(self._pending)
+        self._compile_gear = compile_gear
+        # Gears called before they were compiled, in order: compiled first.
+        self._wanted: dict[int, None] = {}
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.failures: dict[int, str] = {}
+
+    def want(self, index: int) -> None:
+        """Compile gear ``index`` next (it is being called); cheap, any thread."""
+        self._wanted.setdefault(index, None)  # one atomic dict operation
+
+    def start(self) -> None:
+        """Start the thread (in a copy of the calling thread's context)."""
+        if self._thread is not None:
+            raise RuntimeError(f"background gear compiles of {self.graph_name} already started")
+        _register_exit_handler()
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run,
+            args=(self._run,),
+            name=f"airgraph-gears-{self.graph_name}",
+            daemon=True,
+        )
+        with _running_lock:
+            _running.add(self)
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        """Whether the thread has finished (every gear compiled or failed, or stopped)."""
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the thread has finished or ``timeout`` seconds passed.
+
+        Returns:
+            True when every gear was compiled; False on a timeout, a gear
+            that failed to compile, or a stop at exit.
+        """
+        if self._thread is None:
+            return False
+        if not self._done.wait(timeout):
+            return False
+        self._thread.join()
+        return not self.failures and not self._pending
+
+    def stop(self) -> None:
+        """Ask the thread to stop before its next gear (the current one finishes)."""
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread to end (after :meth:`stop`)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _next(self) -> int | None:
+        for index in list(self._wanted):
+            del self._wanted[index]
+            if index in self._pending:
+                self._pending.remove(index)
+                return index
+        return self._pending.pop(0) if self._pending else None
+
+    def _run(self) -> None:
+        start = time.perf_counter()
+        compiled = 0
+        try:
+            while not self._stop.is_set() and not _exiting_now():
+                index = self._next()
+                if index is None:
+                    break
+                try:
+                    self._compile_gear(index)
+                    compiled += 1
+                except Exception as e:  # served by the interpreter instead: slower, still right
+                    self._failed(index, e)
+            log.info(
+                "gears: background compiles of %s done: %d of %d gears compiled in %.2f s%s",
+                self.graph_name,
+                compiled,
+                self._total,
+                time.perf_counter() - start,
+                f" ({len(self._pending)} not started: stopped)" if self._pending else "",
+            )
+        finally:
+            self._done.set()
+            with _running_lock:
+                _running.discard(self)
+
+    def _failed(self, index: int, error: Exception) -> None:
+        self.failures[index] = f"{type(error).__name__}: {error}"
+        if _exiting_now():  # e.g. Inductor's worker pool refusing work at shutdown
+            log.debug(
+                "gears: gear %d of %s not compiled at exit: %s", index, self.graph_name, error
+            )
+        elif len(self.failures) == 1:
+            log.warning(
+                "gears: compiling gear %d of %s in the background failed (%s: %s); it keeps "
+                "running uncompiled (slower), and so does any other gear that fails",
+                index,
+                self.graph_name,
+                type(error).__name__,
+                error,
+            )
+        else:
+            log.debug("gears: gear %d of %s failed to compile: %s", index, self.graph_name, error)
+
+    def __repr__(self) -> str:
+        state = "done" if self.done else "running" if self._thread is not None else "new"
+        return (
+            f"BackgroundCompiles({self.graph_name}, {state}, pending={len(self._pending)}, "
+            f"failures={len(self.failures)})"
+        )
+
+
+def wait_for_gears(timeout: float | None = None) -> bool:
+    """Block until every background gear compile in this process has finished.
+
+    With ``airgraph_config.gear_compile="background"``, a geared graph's
+    first call starts a thread that compiles its gears; calls are served
+    meanwhile, slower, by the uncompiled graph. Call this before timing the
+    steady latency or before taking traffic that needs it.
+
+    Args:
+        timeout: the most seconds to wait in all; None waits as long as it takes.
+
+    Returns:
+        True when no background compile is running any more; False when the
+        timeout passed first. A gear that failed to compile was logged as a
+        warning and runs uncompiled (``GearedRunner.wait_for_gears`` tells
+        one graph's outcome).
+
+    Raises:
+        ValueError: ``timeout`` is negative.
+
+    Example:
+        >>> from airgraph_dynamo import wait_for_gears
+        >>> wait_for_gears(timeout=600)  # nothing is compiling: returns at once
+        True
+    """
+    if timeout is not None and timeout < 0:
+        raise ValueError(f"timeout: expected None or seconds >= 0, got {timeout!r}")
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        with _running_lock:
+            running = list(_running)
+        if not running:
+            return True
+        for compiles in running:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            compiles.wait(left)
+            if not compiles.done:
+                return False
+
+
+_exit_handler_registered = False
+
+
+def _exiting_now() -> bool:
+    # The main thread counts as stopped from the start of interpreter shutdown,
+    # before atexit handlers run (when concurrent.futures already refuses work).
+    return _exiting.is_set() or not threading.main_thread().is_alive()
+
+
+def _register_exit_handler() -> None:
+    global _exit_handler_registered
+    if not _exit_handler_registered:
+        _exit_handler_registered = True
+        atexit.register(_stop_at_exit)
+
+
+def _stop_at_exit() -> None:
+    """Stop every background thread before its next gear and wait for the gear in progress."""
+    _exiting.set()
+    with _running_lock:
+        running = list(_running)
+    deadline = time.monotonic() + EXIT_WAIT_SECONDS
+    for compiles in running:
+        compiles.stop()
+        compiles.join(max(0.0, deadline - time.monotonic()))
