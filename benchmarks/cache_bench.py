@@ -345,6 +345,7 @@ PERCALL_KINDS = {
     "add": "x + y",
     "linear": "Linear 4×4",
     "guarded": "x + y, None + int args",
+    "inplace": "y.copy_(x); x + y (writes an input)",
 }
 
 

@@ -131,10 +131,21 @@ class Guarded(nn.Module):
         return h
 
 
+class CopyInto(nn.Module):
+    """Writes ``y`` in place, then reads both: the per-call check of distinct, non-overlapping
+    tensor inputs runs (idempotent, so repeated calls give one result)."""
+
+    def _forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        y.copy_(x)
+        return x + y
+
+
 def build(kind: str = "gpt2") -> nn.Module:
-    """The model of ``kind`` (``gpt2``, ``add``, ``linear``, ``guarded``), seeded, in eval mode."""
+    """The model of ``kind`` (``gpt2``, ``add``, ``linear``, ``guarded``, ``inplace``), seeded,
+    in eval mode."""
     torch.manual_seed(0)
-    model = {"gpt2": Gpt2, "add": Add, "linear": TinyLinear, "guarded": Guarded}[kind]()
+    kinds = {"gpt2": Gpt2, "add": Add, "linear": TinyLinear, "guarded": Guarded}
+    model = {**kinds, "inplace": CopyInto}[kind]()
     return model.eval()
 
 

@@ -177,7 +177,7 @@ def _tiny_inputs(kind: str) -> tuple:
     import torch
 
     g = torch.Generator().manual_seed(2)
-    if kind == "add":
+    if kind in ("add", "inplace"):
         return (torch.randn(4, generator=g), torch.randn(4, generator=g))
     if kind == "guarded":  # mask None and n == 3: two per-call checks besides the tensors'
         return (torch.randn(4, generator=g), torch.randn(4, generator=g), None, 3)

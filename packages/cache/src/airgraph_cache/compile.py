@@ -25,7 +25,6 @@ import functools
 import json
 import logging
 import os
-import sys
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +37,8 @@ from airgraph_cache.arguments import CACHE_DIR_ENV, DEFAULT_CACHE_DIR, checked_a
 from airgraph_cache.binding import UncacheableError
 from airgraph_cache.cache_access import EntryAccess
 from airgraph_cache.keys import CacheKey, build_key, variant_key
-from airgraph_cache.program import GuardMismatch, InputMismatch, Program
+from airgraph_cache.overlap import argument_tensors, overlapping
+from airgraph_cache.program import GuardMismatch, InputMismatch, Program, is_callers_error
 from airgraph_cache.recipe import (
     GRAPH_FILE,
     MethodContext,
@@ -188,6 +188,8 @@ class CachedFunction:
         self.key: CacheKey | None = None
         self._program: Program | None = None
         self._uncached: Callable[..., Any] | None = None
+        #: A cold trace saw arguments over one memory written in place: such calls run eagerly.
+        self._eager_overlaps = False
         self._replace_entry = False
         self._access = EntryAccess(store, func.__qualname__)
         self._rebuilt = False
@@ -238,6 +240,8 @@ class CachedFunction:
         return target_class(self.config.airgraph_config.target).capabilities.device
 
     def _first_call(self, args: tuple, kwargs: dict) -> Any:
+        if self._eager_overlaps and overlapping(argument_tensors(args, kwargs)):
+            return self.func(*args, **kwargs)
         global_rank, tp_rank, pp_rank = self.ranks
         if global_rank is None:
             global_rank = _default_rank()
@@ -299,7 +303,7 @@ class CachedFunction:
         try:
             return program(args, kwargs)
         except Exception as e:
-            if self._rebuilt or _is_callers_error(e):
+            if self._rebuilt or is_callers_error(e):
                 raise
             assert self.key is not None and self.entry_dir is not None
             log.warning(
@@ -363,17 +367,29 @@ class CachedFunction:
             before_first_run=self._agree_compiled,
         )
         recorder, backend, result = trace.recorder, trace.backend, trace.result
-        # Only now: a first call that raised (e.g. it needed gradients) leaves
-        # the function new, so the next call looks the cache up again.
-        self._uncached = trace.compiled
         try:
             program, files = capture_program(self._method, recorder, backend, result)
         except UncacheableError as e:
+            if overlapping(argument_tensors(args, kwargs)):
+                # Traced over one memory seen through two arguments (AOTAutograd's synthetic
+                # base): right for this call only. Such calls run eagerly; the next other
+                # call compiles (status stays new). See :mod:`airgraph_cache.overlap`.
+                self._eager_overlaps = True
+                log.info("cache_compile(%s): not cached: %s", self.func.__qualname__, e)
+                return result
             self.status = "uncached"
+            self._uncached = trace.compiled
             log.warning("cache_compile(%s): not cached: %s", self.func.__qualname__, e)
             return result
+        # Only now: a first call that raised (e.g. it needed gradients) leaves
+        # the function new, so the next call looks the cache up again.
+        self._uncached = trace.compiled
         files[GRAPH_FILE] = serialize(backend.compiled[-1].ge_graph)
         if self.ge_cache:
+            # gear_compile="background": package every gear compiled (wait for the thread).
+            runner = getattr(backend.compiled[-1], "gear_runner", None)
+            if runner is not None:
+                runner.wait_for_gears()
             package_artifacts(program, files)
         key = self.key
         assert key is not None and self.entry_dir is not None
@@ -481,17 +497,6 @@ class CachedFunction:
                 **self.compile_kwargs,
             )
         return self._uncached(*args, **kwargs)
-
-
-def _is_callers_error(error: Exception) -> bool:
-    """True for the errors a program raises about the call itself (not about the entry)."""
-    if isinstance(error, (GuardMismatch, InputMismatch)):
-        return True
-    backend = sys.modules.get("airgraph_dynamo.backend")
-    gears = sys.modules.get("airgraph_dynamo.gear_dispatch")
-    return (backend is not None and isinstance(error, backend.InferenceOnlyError)) or (
-        gears is not None and isinstance(error, gears.OutOfGearError)
-    )
 
 
 def _kwargs_text(kwargs: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,9 +23,10 @@ import torch
 
 from airgraph_cache.binding import InputBinding, OutputSpec
 from airgraph_cache.checks import GuardChecks, GuardMismatch
+from airgraph_cache.overlap import distinct_storages_check, overlapping
 from airgraph_core import OutputViews, rebuild_outputs
 
-__all__ = ["GuardMismatch", "InputMismatch", "Program", "path_text"]
+__all__ = ["GuardMismatch", "InputMismatch", "Program", "is_callers_error", "path_text"]
 
 log = logging.getLogger("airgraph.cache")
 
@@ -49,11 +51,14 @@ class Program:
         distinct: Sequence[int] = (),
     ) -> None:
         self.module = module
-        #: The tensor inputs that must be distinct objects: all of them when the graph
-        #: writes an input in place (one tensor in two inputs would see the write in
-        #: one and not the other), else none.
+        #: The tensor inputs that must be distinct objects over distinct memory: all of
+        #: them when the graph writes an input in place (one tensor in two inputs, or two
+        #: views of one memory, would see the write in one and not the other), else none.
         self.distinct = tuple(distinct)
         self._distinct_ok = _distinct_check(self.distinct)
+        # Per call: one storage each (same object: a variant; overlapping views: eager).
+        self._storages_ok = distinct_storages_check(self.distinct)
+        self._logged_overlap = False
         #: The recorded guard checks; ``call`` is None when no check reads the call.
         self.guards = guards
         self._call_check = guards.call if guards is not None else None
@@ -107,9 +112,12 @@ class Program:
             # from **kwargs, a shorter tuple, an emptied closure cell): another entry
             # serves it, never an error.
             raise GuardMismatch(f"cannot fetch an input: {type(e).__name__}: {e}") from e
-        distinct_ok = self._distinct_ok
-        if distinct_ok is not None and not distinct_ok(inputs):
-            raise GuardMismatch("one tensor in two inputs of a program that writes an input")
+        storages_ok = self._storages_ok
+        if storages_ok is not None and not storages_ok(inputs):
+            if not self._distinct_ok(inputs):
+                raise GuardMismatch("one tensor in two inputs of a program that writes an input")
+            if overlapping(inputs[i] for i in self.distinct):
+                return self._run_eagerly(args, kwargs)
         if _grad_enabled():
             _refuse_gradients(self.binding, inputs)
         inputs_ok = self._inputs_ok
@@ -132,6 +140,17 @@ class Program:
             return self._distinct_ok(self.binding.inputs(self.module, args, kwargs))
         except (KeyError, IndexError, AttributeError, ValueError):
             return True  # the call checks or the binding tell this call apart
+
+    def _run_eagerly(self, args: tuple, kwargs: dict) -> Any:
+        """A call whose tensor inputs overlap in memory: the method itself sees its writes."""
+        if not self._logged_overlap:
+            self._logged_overlap = True
+            log.info(
+                "cached program %s writes an input and this call passes tensors that overlap "
+                "in memory: such calls run eagerly",
+                self.key.digest() if self.key is not None else "",
+            )
+        return self.binding.fn(self.module, *args, **kwargs)
 
     def _out_of_gear(self, key: tuple, inputs: list[Any], args: tuple, kwargs: dict) -> Any:
         """Serve shapes outside the gears as the backend does (``airgraph_config.out_of_gear``)."""
@@ -204,6 +223,17 @@ def _input_check(checks: Sequence[tuple]) -> Callable[[Sequence[Any]], bool]:
     code = f"def inputs_ok(inputs):\n{body}\n    return True\n"
     exec(compile(code, "<airgraph_cache input checks>", "exec"), namespace)  # noqa: S102
     return namespace["inputs_ok"]
+
+
+def is_callers_error(error: Exception) -> bool:
+    """True for the errors a program raises about the call itself (not about the entry)."""
+    if isinstance(error, (GuardMismatch, InputMismatch)):
+        return True
+    backend = sys.modules.get("airgraph_dynamo.backend")
+    gears = sys.modules.get("airgraph_dynamo.gear_dispatch")
+    return (backend is not None and isinstance(error, backend.InferenceOnlyError)) or (
+        gears is not None and isinstance(error, gears.OutOfGearError)
+    )
 
 
 class InputMismatch(ValueError):
