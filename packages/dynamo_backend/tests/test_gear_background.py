@@ -242,6 +242,25 @@ def test_inductor_gears_swapped_in(make_config):
 
 
 @pytest.mark.slow
+def test_calls_while_inductor_traces_in_the_thread(make_config):
+    """Inductor's make_fx sets torch.fx's process-wide tracing flag: calls meanwhile still work."""
+    torch.manual_seed(0)
+    model = Mlp().eval()
+    backend, compiled = _compile(model, make_config, mode="inductor")
+    x = torch.randn(2, 8)
+    set_dim_gears(x, {0: BATCHES})
+    calls = 0
+    with torch.no_grad():
+        compiled(x)
+        runner = backend.compiled[0].gear_runner
+        while not runner.background.done:
+            y = torch.randn(BATCHES[calls % 4], 8)
+            torch.testing.assert_close(compiled(y), model(y), rtol=1e-4, atol=1e-4)
+            calls += 1
+    assert runner.wait_for_gears() and calls > 0
+
+
+@pytest.mark.slow
 def test_process_exits_while_gears_compile(tmp_path):
     """Exit with Inductor compiles pending: no hang, no crash, no failure logged."""
     script = tmp_path / "exit_early.py"

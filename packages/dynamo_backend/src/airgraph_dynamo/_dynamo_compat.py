@@ -21,6 +21,8 @@ import torch
 __all__ = [
     "OpOverload",
     "aot_input_origin",
+    "calls_run_eagerly_during_fx_tracing",
+    "dynamo_compile_lock",
     "inductor_remove_noop_ops",
     "dispatch_modes_active",
     "is_alias_of",
@@ -313,3 +315,31 @@ def _surfaced_class(error_class: type[Exception]) -> type[Exception] | None:
         return type(error_class.__name__, (error_class, BackendCompilerFailed), namespace)
     except TypeError:  # a class whose layout cannot be combined (e.g. with __slots__)
         return None
+
+
+def dynamo_compile_lock() -> Any:
+    """The lock Dynamo holds while it compiles a frame (a ``threading.RLock``).
+
+    Why: ``gear_compile="background"`` compiles gears with Inductor in a thread;
+    holding Dynamo's own lock (``torch._dynamo.convert_frame.compile_lock``)
+    keeps a Dynamo compile in another thread from tracing at the same time
+    (both would set and restore torch.fx's process-wide tracing flag and could
+    leave it set). Checked with torch 2.13.
+    """
+    from torch._dynamo.convert_frame import compile_lock
+
+    return compile_lock
+
+
+def calls_run_eagerly_during_fx_tracing() -> None:
+    """In the calling thread: a ``torch.compile``'d function called while FX traces runs eagerly.
+
+    Why: torch.fx's tracing flag (``torch.fx._symbolic_trace._is_fx_tracing_flag``)
+    is process-wide; ``make_fx`` in a background Inductor compile sets it, and a
+    compiled function called meanwhile in another thread raises "Detected that
+    you are using FX to symbolically trace a dynamo-optimized function" unless
+    ``torch._dynamo.config.error_on_nested_fx_trace`` is off (a per-thread
+    setting): then that call runs the function eagerly, with the same results.
+    Checked with torch 2.13.
+    """
+    torch._dynamo.config.error_on_nested_fx_trace = False

@@ -14,12 +14,20 @@ Threading notes (torch 2.13):
   its tracing context and ``V`` are thread-local: the thread runs in a copy of
   the calling thread's context at the first call, so the user's Inductor
   settings of that moment apply to the background compiles too.
-- The host target serializes its own Inductor compiles (in-process and
-  AOTInductor packages) with one lock, so the thread never compiles at the
-  same time as airgraph code in another thread. A ``torch.compile`` of some
-  other function compiling in the main thread at the same moment is not
-  serialized with it: Inductor's process-wide caches are shared, and this
-  combination is untested.
+- torch.fx's tracing flag is process-wide: while the thread traces (each
+  Inductor compile runs AOTAutograd's ``make_fx``), a ``torch.compile``'d
+  function called in another thread would raise ("...symbolically trace a
+  dynamo-optimized function"). The thread that made the geared graph's first
+  call therefore gets ``torch._dynamo.config.error_on_nested_fx_trace =
+  False`` (a per-thread setting): such a call runs that function eagerly,
+  with the same results. Calls from other threads are not covered.
+- The thread holds Dynamo's compile lock while it compiles a gear, and the
+  host target serializes its own Inductor compiles and exports (in-process
+  and AOTInductor packages) with one lock: a Dynamo compile or an airgraph
+  host compile in another thread waits for the gear in progress, and no two
+  of them trace at once (which could leave the tracing flag set). A
+  ``make_fx``, ``torch.export`` or ``torch.fx.symbolic_trace`` that user code
+  runs outside Dynamo in another thread at the same moment is not covered.
 - A compile that raises is logged as a warning (once per graph, the first
   error), and that gear keeps being served by the interpreter; the other
   gears still compile.

@@ -34,6 +34,7 @@ from torch.fx import GraphModule
 from airgraph_core import GeGraph, convert_outputs
 from airgraph_core.targets import Executable
 from airgraph_core.targets.host import written_inputs
+from airgraph_dynamo import _dynamo_compat
 from airgraph_dynamo.gear_background import BackgroundCompiles
 from airgraph_dynamo.gears import GearSetup
 from airgraph_dynamo.out_of_gear import OutOfGear, OutOfGearError, PadPlan
@@ -192,6 +193,10 @@ class GearedRunner:
                 )
         if first is not None:
             self.background.want(first)
+        # The thread's Inductor compiles set torch.fx's process-wide tracing flag
+        # (torch 2.13): a compiled function called meanwhile from this thread then
+        # runs eagerly for that call instead of raising.
+        _dynamo_compat.calls_run_eagerly_during_fx_tracing()
         log.info(
             "gears: %s serves its %d gears uncompiled while a background thread compiles them "
             "(gear_compile='background')",
@@ -202,8 +207,9 @@ class GearedRunner:
 
     def _compile_in_background(self, index: int, snapshot: tuple[Any, ...]) -> None:
         # A new thread starts with gradients on; the compile's own run of the
-        # graph on dummy inputs needs none.
-        with torch.no_grad():
+        # graph on dummy inputs needs none. Dynamo's compile lock keeps a Dynamo
+        # compile in another thread from tracing at the same time.
+        with _dynamo_compat.dynamo_compile_lock(), torch.no_grad():
             self._compile_gear(index, snapshot)
 
     def wait_for_gears(self, timeout: float | None = None) -> bool:

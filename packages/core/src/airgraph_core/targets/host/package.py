@@ -70,12 +70,13 @@ def export_package(program: HostProgram, signature: tuple) -> bytes:
         RuntimeError: every attempt gave a torn package.
     """
     gm = program.specialized_module(signature)
-    exported = torch.export.export(gm, tuple(program.example_inputs(signature)), strict=False)
+    with COMPILE_LOCK:  # one host Inductor compile (or trace) at a time: see inductor.py
+        exported = torch.export.export(gm, tuple(program.example_inputs(signature)), strict=False)
     problem = ""
     for attempt in range(1, EXPORT_ATTEMPTS + 1):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "program.pt2")
-            with COMPILE_LOCK:  # one host Inductor compile at a time (see inductor.py)
+            with COMPILE_LOCK:
                 _torch_compat.save_aoti_package(exported, path)
             with open(path, "rb") as f:
                 data = f.read()
