@@ -649,6 +649,26 @@ def _nn_cases() -> Iterator[Case]:
         dtype=F32,
         dynamic=True,
     )
+    yield from _interpolate_cases(fam)
+
+
+def _interpolate_cases(fam: str) -> Iterator[Case]:
+    """F.interpolate under torch.compile: kept whole (Resize ops), not index arithmetic."""
+    modes = {
+        "interpolate_nearest": dict(mode="nearest"),
+        "interpolate_bilinear": dict(mode="bilinear", align_corners=False),
+        "interpolate_bilinear_align": dict(mode="bilinear", align_corners=True),
+    }
+    for name, kwargs in modes.items():
+        for dt, dynamic in ((F32, False), (F16, False), (F32, True)):
+            yield _case(
+                fam,
+                name,
+                lambda x, kw=kwargs: F.interpolate(x, scale_factor=2, **kw),
+                _inputs(((1, 3, 4, 6), dt)),
+                dtype=dt,
+                dynamic=dynamic,
+            )
 
 
 # --------------------------------------------------------------------------- index

@@ -59,6 +59,13 @@ REASONS: tuple[Reason, ...] = (
         "TorchAir has no converter (or fails on CPU) for this op; airgraph lowers it",
     ),  # fmt: skip
     Reason(
+        ("interpolate_bilinear*",),
+        (r"airgraph only: (Cast, )?ResizeBilinearV2", r"TorchAir only: .*", r"TorchAir fails: .*"),
+        "TorchAir has no bilinear converter, so torch decomposes F.interpolate into index "
+        "arithmetic (which fails on true_divide with align_corners under dynamic=True); "
+        "airgraph keeps upsample_bilinear2d whole as one ResizeBilinearV2",
+    ),
+    Reason(
         ("clamp_min*",),
         (r"airgraph only: Maximum", r"TorchAir only: ClipByValueV2, Const"),
         "clamp_min as Maximum(x, min) is exact and one op; TorchAir clips with an inf bound",

@@ -7,6 +7,7 @@ of torch_npu) that ``airgraph_core`` relies on is called from here.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -30,6 +31,8 @@ __all__ = [
     "group_tag",
     "hccl_comm_name",
     "is_alias_of",
+    "kept_whole",
+    "kept_whole_suspended",
     "load_aoti_package",
     "no_dispatch_modes",
     "reset_dynamo",
@@ -98,6 +101,97 @@ def aot_inference(
             decompositions=decompositions,
             keep_inference_input_mutations=True,
         )
+
+
+_KEPT_WHOLE_LOCK = threading.RLock()
+_KEPT_WHOLE_ACTIVE = threading.local()
+
+
+@contextlib.contextmanager
+def kept_whole(
+    takes: dict[Any, Callable[..., bool]], composites: dict[Any, Callable[..., Any]]
+) -> Iterator[None]:
+    """While tracing in this thread, stop torch's Python kernels from decomposing some ops.
+
+    Args:
+        takes: overload -> ``takes(*args, **kwargs) -> bool``: where it is
+            true the call goes below autograd (the op reaches the trace
+            whole), elsewhere torch's Python ``Autograd`` kernel decomposes
+            it as before.
+        composites: overload -> our Python kernel for it, run instead of
+            torch's ``Autograd`` and ``CompositeImplicitAutograd`` Python
+            kernels (e.g. ``upsample_nearest2d.vec`` -> ``.default``).
+
+    Other threads, and code under :func:`kept_whole_suspended`, see torch's
+    kernels. Restored on exit.
+
+    Why: ``torch._decomp`` registers Python kernels (``OpOverload.py_kernels``)
+    that decompose e.g. ``upsample_nearest2d`` under the Python dispatcher,
+    which AOTAutograd turns on while tracing, whatever the decomposition
+    table says (TorchAir deletes them at import; we swap them for our
+    trace only). ``_dispatch_cache`` must be cleared for a change to show;
+    ``_AutoDispatchBelowAutograd`` is how the C++ autograd kernels
+    redispatch. Checked with torch 2.13.
+    """
+    from torch._C import DispatchKey
+
+    autograd, composite = DispatchKey.Autograd, DispatchKey.CompositeImplicitAutograd
+    plan = [(op, (autograd,), _kept_kernel(op, fn, None)) for op, fn in takes.items()]
+    plan += [
+        (op, (autograd, composite), _kept_kernel(op, None, fn)) for op, fn in composites.items()
+    ]
+    saved: list[tuple[Any, Any, Callable[..., Any]]] = []
+    with _KEPT_WHOLE_LOCK:
+        depth = getattr(_KEPT_WHOLE_ACTIVE, "depth", 0)
+        try:
+            for op, keys, make_kernel in plan:
+                for key in keys:
+                    if key in op.py_kernels:
+                        saved.append((op, key, op.py_kernels[key]))
+                        op.py_kernels[key] = make_kernel(op.py_kernels[key])
+                op._dispatch_cache.clear()
+            _KEPT_WHOLE_ACTIVE.depth = depth + 1
+            yield
+        finally:
+            _KEPT_WHOLE_ACTIVE.depth = depth
+            for op, key, kernel in reversed(saved):
+                op.py_kernels[key] = kernel
+            for op, _keys, _make in plan:
+                op._dispatch_cache.clear()
+
+
+@contextlib.contextmanager
+def kept_whole_suspended() -> Iterator[None]:
+    """Inside :func:`kept_whole`, let torch's Python kernels decompose again (in this thread).
+
+    Why: see :func:`kept_whole`; a compiler called from inside the trace
+    (Inductor) must see torch as it is. Checked with torch 2.13.
+    """
+    depth = getattr(_KEPT_WHOLE_ACTIVE, "depth", 0)
+    _KEPT_WHOLE_ACTIVE.depth = 0
+    try:
+        yield
+    finally:
+        _KEPT_WHOLE_ACTIVE.depth = depth
+
+
+def _kept_kernel(
+    op: Any, takes: Callable[..., bool] | None, ours: Callable[..., Any] | None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def make(torch_kernel: Callable[..., Any]) -> Callable[..., Any]:
+        def kernel(*args: Any, **kwargs: Any) -> Any:
+            if not getattr(_KEPT_WHOLE_ACTIVE, "depth", 0):
+                return torch_kernel(*args, **kwargs)
+            if ours is not None:
+                return ours(*args, **kwargs)
+            if takes is None or not takes(*args, **kwargs):
+                return torch_kernel(*args, **kwargs)
+            with torch._C._AutoDispatchBelowAutograd():
+                return op(*args, **kwargs)
+
+        return kernel
+
+    return make
 
 
 def autocast_enabled() -> bool:

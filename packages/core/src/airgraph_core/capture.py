@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from airgraph_core import _torch_compat
-from airgraph_core.decompositions import merge_decompositions
+from airgraph_core.decompositions import kept_whole_ops, merge_decompositions
 
 __all__ = ["CaptureError", "aot_inference_graph", "capture_aten_graph"]
 
@@ -39,7 +39,9 @@ def aot_inference_graph(
     The one place the Dynamo graph becomes an ATen graph, for the backend and
     for :func:`capture_aten_graph` alike: functionalized, decomposed with
     ``decompositions``, traced without grad, in-place updates of inputs kept
-    in the graph as ``aten.copy_`` nodes.
+    in the graph as ``aten.copy_`` nodes. Ops that a converter lowers
+    whole are kept whole against torch's Python decompositions while
+    tracing (:func:`airgraph_core.decompositions.kept_whole_ops`).
 
     Args:
         gm: the graph Dynamo hands a backend.
@@ -50,7 +52,13 @@ def aot_inference_graph(
     Returns:
         The callable Dynamo should run in place of ``gm``.
     """
-    return _torch_compat.aot_inference(gm, example_inputs, fw_compiler, decompositions)
+
+    def compile_traced(aten_gm: torch.fx.GraphModule, inputs: Sequence[Any]) -> Callable[..., Any]:
+        with _torch_compat.kept_whole_suspended():  # Inductor sees torch as it is
+            return fw_compiler(aten_gm, inputs)
+
+    with _torch_compat.kept_whole(*kept_whole_ops(decompositions)):
+        return _torch_compat.aot_inference(gm, example_inputs, compile_traced, decompositions)
 
 
 def capture_aten_graph(

@@ -29,6 +29,15 @@ so that each converter stays small. Concretely:
   4. small activations/elementwise helpers that TorchAir does not lower and
      that decompose into a handful of kept elementwise ops.
 
+* **Keep whole** ops that torch's own Python kernels would decompose while
+  AOTAutograd traces, whatever this table says, where a converter lowers
+  them to TorchAir's GE op (:func:`kept_whole_ops`): ``F.interpolate``'s
+  ``upsample_nearest2d`` / ``upsample_bilinear2d`` become
+  ``ResizeNearestNeighborV2`` / ``ResizeBilinearV2`` instead of index
+  arithmetic. Where the converter would refuse a call, torch's
+  decomposition runs as before. torch itself is left as it is outside
+  our trace.
+
 Most entries are ``torch._decomp``'s registered decompositions (PyTorch's
 reference numerics). A few (var/std family, group norm) are written here
 because torch's versions emit ``prims.*``/``as_strided`` nodes that no
@@ -45,8 +54,9 @@ from typing import Any
 import torch
 
 from airgraph_core._torch_compat import OpOverload, OpOverloadPacket, get_decompositions
+from airgraph_core.converters.upsample import bilinear_takes, nearest_takes
 
-__all__ = ["default_decompositions", "merge_decompositions"]
+__all__ = ["default_decompositions", "kept_whole_ops", "merge_decompositions"]
 
 aten = torch.ops.aten
 
@@ -277,6 +287,73 @@ _CUSTOM: tuple[tuple[dict[Any, Callable], str], ...] = (
         "transpose(1, 2).contiguous() guards batch != 1 (gears with batch 1)",
     ),
 )
+
+
+def _output_size(x: torch.Tensor, output_size: Any, scale_factors: Any) -> list[Any]:
+    """``.vec``'s output size as torch's Python kernel computes it (symbolic sizes stay symbolic).
+
+    The C++ composite would guard each symbolic size to an integer.
+    """
+    if output_size is not None:
+        return list(output_size)
+    sizes = []
+    for i, scale in enumerate(scale_factors):
+        size = x.shape[i + 2]
+        sizes.append(size * int(scale) if int(scale) == scale else torch.sym_int(size * scale))
+    return sizes
+
+
+def _upsample_nearest2d_vec(x, output_size, scale_factors):
+    size = _output_size(x, output_size, scale_factors)
+    return aten.upsample_nearest2d.default(x, size, *(scale_factors or (None, None)))
+
+
+def _upsample_bilinear2d_vec(x, output_size, align_corners, scale_factors):
+    size = _output_size(x, output_size, scale_factors)
+    scales = scale_factors or (None, None)
+    return aten.upsample_bilinear2d.default(x, size, align_corners, *scales)
+
+
+# Each group: (ops kept whole where takes(*args, **kwargs), our kernels for
+# composites that lead to them, why).
+_KEPT_WHOLE: tuple[tuple[dict[Any, Callable[..., bool]], dict[Any, Callable], str], ...] = (
+    (
+        {
+            aten.upsample_nearest2d.default: nearest_takes,
+            aten.upsample_bilinear2d.default: bilinear_takes,
+        },
+        {
+            aten.upsample_nearest2d.vec: _upsample_nearest2d_vec,
+            aten.upsample_bilinear2d.vec: _upsample_bilinear2d_vec,
+        },
+        "F.interpolate (nearest, bilinear): .vec computes the output size and "
+        "calls .default, which lowers to ResizeNearestNeighborV2 / "
+        "ResizeBilinearV2 as TorchAir's graphs have it; a scale GE cannot "
+        "reproduce (1.5 on 3 rows) or another dtype is decomposed by torch",
+    ),
+)
+
+
+def kept_whole_ops(decompositions: dict | None = None) -> tuple[dict, dict]:
+    """Return the ops our trace keeps whole against torch's Python decompositions.
+
+    Args:
+        decompositions: the table handed to AOTAutograd; an op in it (the
+            user asked to decompose it) is left to torch.
+
+    Returns:
+        ``(takes, composites)``: ``takes`` maps an ``OpOverload`` to a
+        predicate over its arguments (the op is kept whole where it is
+        true); ``composites`` maps an ``OpOverload`` to the kernel run
+        instead of torch's Python decomposition (it calls ops of ``takes``).
+    """
+    table = decompositions or {}
+    takes: dict[Any, Callable[..., bool]] = {}
+    composites: dict[Any, Callable] = {}
+    for group_takes, group_composites, _why in _KEPT_WHOLE:
+        takes.update({op: fn for op, fn in group_takes.items() if op not in table})
+        composites.update({op: fn for op, fn in group_composites.items() if op not in table})
+    return takes, composites
 
 
 def default_decompositions() -> dict:

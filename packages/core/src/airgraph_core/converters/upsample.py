@@ -2,7 +2,10 @@
 
 ``F.interpolate`` reaches ATen as the ``.vec`` overloads, which PyTorch's
 composite kernels turn into these ``.default`` ones (output size computed,
-scale factors passed on). Nearest lowers to GE's ``ResizeNearestNeighborV2``
+scale factors passed on). Under ``torch.compile``, torch's Python kernels
+would decompose both into index arithmetic while AOTAutograd traces; the
+decomposition table module keeps them whole where :func:`nearest_takes` /
+:func:`bilinear_takes` say these converters reproduce ATen. Nearest lowers to GE's ``ResizeNearestNeighborV2``
 with ``align_corners`` and ``half_pixel_centers`` off, as TorchAir lowers it:
 source index ``floor(dst * in / out)``, ATen's legacy ``nearest``. Bilinear
 (TorchAir has no converter) lowers to ``ResizeBilinearV2``: ATen's
@@ -30,7 +33,7 @@ from airgraph_core.ir.builder import TensorRef
 from airgraph_core.ir.dtypes import DataType
 from airgraph_core.ir.opdefs import prototype
 
-__all__: list[str] = []
+__all__ = ["bilinear_takes", "nearest_takes"]
 
 aten = torch.ops.aten
 
@@ -71,6 +74,45 @@ def _scale_matches(scale: float, size_in: Any, size_out: Any) -> bool:
     return abs(1.0 / scale - size_in / size_out) <= 1e-7 * size_in / size_out
 
 
+def _values_take(x: torch.Tensor, output_size: Sequence[Any], scales: Sequence[Any]) -> bool:
+    if x.dtype not in FLOATS or x.dim() != 4:
+        return False
+    for axis, scale in enumerate(scales):
+        if scale is None:
+            continue
+        if not isinstance(scale, (int, float)):
+            return False
+        if not _scale_matches(float(scale), x.shape[2 + axis], output_size[axis]):
+            return False
+    return True
+
+
+def nearest_takes(
+    x: torch.Tensor,
+    output_size: Sequence[Any],
+    scales_h: float | None = None,
+    scales_w: float | None = None,
+) -> bool:
+    """Whether ``upsample_nearest2d.default`` with these arguments lowers here.
+
+    Takes the op's own arguments (fake tensors, symbolic sizes allowed), as
+    the check before a trace keeps the op whole; the converter's predicate
+    says the same of the FX node.
+    """
+    return _values_take(x, output_size, (scales_h, scales_w))
+
+
+def bilinear_takes(
+    x: torch.Tensor,
+    output_size: Sequence[Any],
+    align_corners: bool,
+    scales_h: float | None = None,
+    scales_w: float | None = None,
+) -> bool:
+    """Whether ``upsample_bilinear2d.default`` with these arguments lowers here (see :func:`nearest_takes`)."""
+    return _values_take(x, output_size, () if align_corners else (scales_h, scales_w))
+
+
 def _nearest_supported(node: Node) -> str | None:
     return _scales_match_sizes(node, 2)
 
@@ -86,6 +128,14 @@ def _nchw(y: TensorRef) -> TensorRef:
     y.op.input_descs[0].layout = "NCHW"
     y.op.output_descs[0].layout = "NCHW"
     return y
+
+
+def _sizes(ctx: ConversionContext, output_size: Sequence[Any]) -> TensorRef:
+    """The int32 ``size`` input: a Const, or symbolic sizes packed as int64 and cast once (as TorchAir)."""
+    values = list(output_size)
+    if ctx.is_static(values):
+        return ctx.int_list(values, DataType.INT32)
+    return ctx.cast(ctx.int_list(values), DataType.INT32)
 
 
 def _compute_dtype(op_type: str, dtype: DataType) -> DataType:
@@ -111,7 +161,7 @@ def upsample_nearest2d(
     dtype, shape = ctx.out()
     cd = _compute_dtype("ResizeNearestNeighborV2", x.dtype)
     y = ctx.b.op(
-        "ResizeNearestNeighborV2", ctx.cast(x, cd), ctx.int_list(list(output_size), DataType.INT32),
+        "ResizeNearestNeighborV2", ctx.cast(x, cd), _sizes(ctx, output_size),
         out=(cd, shape), align_corners=False, half_pixel_centers=False,
     )  # fmt: skip
     return ctx.cast(_nchw(y), dtype)
@@ -136,7 +186,7 @@ def upsample_bilinear2d(
     dtype, shape = ctx.out()
     cd = _compute_dtype("ResizeBilinearV2", x.dtype)
     y = ctx.b.op(
-        "ResizeBilinearV2", ctx.cast(x, cd), ctx.int_list(list(output_size), DataType.INT32),
+        "ResizeBilinearV2", ctx.cast(x, cd), _sizes(ctx, output_size),
         out=(DataType.FLOAT, shape), align_corners=bool(align_corners),
         half_pixel_centers=not align_corners,
     )  # fmt: skip
