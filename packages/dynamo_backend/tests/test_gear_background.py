@@ -15,10 +15,12 @@ Inductor vs eager rtol=atol=1e-4 (fused kernels reorder float32 sums).
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -290,3 +292,15 @@ def test_process_exits_while_gears_compile(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "exiting" in done.stdout
     assert "Traceback" not in done.stderr and "uncompiled" not in done.stderr
+
+
+@pytest.mark.slow
+def test_docs_example_runs():
+    """The example of docs/concepts/gears.md, section "Compiling in the background"."""
+    page = (Path(__file__).resolve().parents[3] / "docs/concepts/gears.md").read_text()
+    section = page[page.index("### Compiling in the background") :]
+    (code,) = re.findall(r"```python\n(.*?)```", section, re.S)[:1]
+    namespace: dict = {}
+    exec(compile(code, "gears.md", "exec"), namespace)
+    assert wait_for_gears(timeout=0)  # the example waited for its gears
+    assert not _gear_threads()
