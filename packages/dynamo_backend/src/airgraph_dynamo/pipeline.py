@@ -40,7 +40,7 @@ from airgraph_core import GeGraph, lower_graph, lowered_of
 from airgraph_core.input_updates import as_ref_data
 from airgraph_dynamo import _dynamo_compat
 from airgraph_dynamo.config import CompilerConfig
-from airgraph_dynamo.data_dump import DataDumper
+from airgraph_dynamo.data_dump import DataDumper, GeOpDumper
 from airgraph_dynamo.dumps import dump_graph
 from airgraph_dynamo.fx_summary import write_summary
 from airgraph_dynamo.gears import GearSetup, build_gear_setup, has_gears, split_size_asserts
@@ -259,6 +259,13 @@ def _ref_data(state: CompileState) -> None:
 
 def _compile_target(state: CompileState) -> None:
     state.executable = state.target.compile(_graph(state), state.ge_options)
+    dump = state.config.dump_config
+    # On the NPU, GE writes dump_config's dumps itself (ge.exec.* options).
+    if dump.enable_dump and state.target.capabilities.device == "cpu":
+        state.executable = GeOpDumper(
+            state.executable, state.name, dump.dump_path, dump.dump_mode,
+            dump.dump_step, dump.dump_layer, dump.dump_data,
+        )  # fmt: skip
 
 
 def _graph(state: CompileState) -> GeGraph:
@@ -348,7 +355,12 @@ STEPS: tuple[CompileStep, ...] = (
         lambda c: c.debug.run_eagerly,
         "run the ATen graph eagerly instead of compiling the GE graph",
     ),
-    CompileStep("compile_target", _compile_target, _always, "compile the GE graph for the target"),
+    CompileStep(
+        "compile_target",
+        _compile_target,
+        _always,
+        "compile the GE graph for the target (host: with dump_config's per-op dumps)",
+    ),
 )
 
 

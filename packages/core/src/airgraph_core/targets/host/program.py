@@ -54,7 +54,9 @@ class _Dyn:
 
 
 def specialize(
-    graph: GeGraph, inputs: Sequence[Any]
+    graph: GeGraph,
+    inputs: Sequence[Any],
+    on_op: Callable[[GeOp, list[Any], list[Any]], None] | None = None,
 ) -> tuple[GraphModule, list[torch.Tensor], list[Any]]:
     """Fold ``graph`` for the signature of ``inputs``, emit it as FX, and run it once.
 
@@ -66,6 +68,9 @@ def specialize(
         graph: the GE graph.
         inputs: one value per ``Data`` op in index order: tensors, or ints
             for host scalar inputs.
+        on_op: if given, called as each op (``Data`` included, ``Const``
+            and ``NetOutput`` not) has run, with its input and output
+            values of this call (e.g. to dump them).
 
     Returns:
         The graph module (one placeholder per tensor input, returning a
@@ -99,8 +104,14 @@ def specialize(
     _bind_inputs(fx, datas, inputs, values, tensor_inputs)
     must_copy = views_of_written_inputs(graph)
     outputs: list[Any] = []
+
+    def ran(op: GeOp, ins: list[Any]) -> None:
+        if on_op is not None:
+            on_op(op, [_real(v) for v in ins], [_real(v) for v in values[op.name]])
+
     for op in topological_order(graph.ops):
         if op.type in ("Data",):
+            ran(op, [])
             continue
         if op.type == "Const":
             values[op.name] = [op.attr("value").to_torch()]
@@ -114,6 +125,7 @@ def specialize(
         if op.type in _SHAPE_OPS:
             shape_of = ins[0].value if isinstance(ins[0], _Dyn) else ins[0]
             values[op.name] = _as_list(sem.fn([shape_of], attrs))
+            ran(op, ins)
             continue
         foldable = not sem.side_effect and all(not isinstance(v, _Dyn) or v.foldable for v in ins)
         if foldable and not any(isinstance(v, _Dyn) for v in ins):
@@ -121,8 +133,12 @@ def specialize(
             result = _as_list(sem.fn(real, attrs))
             if all(_is_small(r) for r in result):
                 values[op.name] = result
+                ran(op, ins)
                 continue
+        # An op writing an input (Assign) is seen with the input as it was before.
+        seen = [_clone(_real(v)) for v in ins] if on_op and sem.side_effect else ins
         values[op.name] = _emit(fx, sem, op, ins, attrs, const_node, foldable, op.name in must_copy)
+        ran(op, seen)
 
     # GE outputs are new, contiguous tensors. Views (of inputs, of constants,
     # or strided ones) are copied at the outputs, and only there.
@@ -235,6 +251,10 @@ def _emit(
     if len(outs) == 1 and len(op.output_descs) <= 1:
         return [_Dyn(node, outs[0], foldable)]
     return [_Dyn(fx.call_function(_getitem, (node, i)), m, foldable) for i, m in enumerate(outs)]
+
+
+def _real(value: Any) -> Any:
+    return value.value if isinstance(value, _Dyn) else value
 
 
 def _getitem(seq: Any, i: int) -> Any:
