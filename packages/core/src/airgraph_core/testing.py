@@ -10,12 +10,15 @@ Examples:
 
 from __future__ import annotations
 
+import operator
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 
-from airgraph_core.capture import capture_aten_graph
+from airgraph_core.capture import aot_inference_graph, capture_aten_graph
+from airgraph_core.decompositions import merge_decompositions
 from airgraph_core.ir.graph import GeGraph
 from airgraph_core.ir.opdefs import validate_graph
 from airgraph_core.lowered import lowered_of
@@ -24,6 +27,7 @@ from airgraph_core.outputs import rebuild_outputs
 from airgraph_core.targets.host.program import HostProgram
 
 __all__ = [
+    "CAPTURE_ENV",
     "TOLERANCES",
     "assert_valid_ge_graph",
     "check_lowering",
@@ -38,6 +42,15 @@ TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
     torch.bfloat16: (1e-2, 1e-2),
     torch.float64: (1e-9, 1e-7),
 }
+
+#: Environment variable: ``dynamo`` makes every :func:`check_lowering` capture
+#: through ``torch.compile`` (as ``capture="dynamo"``), whatever the call asks.
+CAPTURE_ENV = "AIRGRAPH_TEST_CAPTURE"
+
+_CAPTURES = ("auto", "dynamo", "aot")
+
+# ATen overloads this process has already captured through torch.compile (``capture="auto"``).
+_dynamo_covered: set[str] = set()
 
 
 def random_tensor(shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
@@ -73,6 +86,7 @@ def check_lowering(
     expect_ops: Iterable[str] = (),
     atol: float | None = None,
     rtol: float | None = None,
+    capture: str = "auto",
 ) -> GeGraph:
     """Capture ``fn`` as ATen, lower it, validate the GE graph and compare with eager.
 
@@ -84,15 +98,34 @@ def check_lowering(
         dynamic: capture with symbolic shapes.
         expect_ops: GE op types that must appear in the graph.
         atol, rtol: override the per-dtype :data:`TOLERANCES`.
+        capture: how the ATen graph is made. ``"dynamo"``: through
+            ``torch.compile``, as the backend gets it
+            (:func:`~airgraph_core.capture.capture_aten_graph`). ``"aot"``:
+            AOTAutograd over ``fn`` without Dynamo (the same decompositions
+            and functionalization, a third of the CPU time); only for static
+            shapes, tensor or constant arguments and tensor results.
+            ``"auto"`` (default): ``"aot"`` where it applies, but through
+            ``torch.compile`` whenever the graph holds an ATen overload this
+            process has not yet captured through ``torch.compile``, so every
+            converter a test reaches is also tested through Dynamo. The
+            environment variable ``AIRGRAPH_TEST_CAPTURE=dynamo`` (see
+            :data:`CAPTURE_ENV`) makes every capture go through Dynamo.
 
     Returns:
         The lowered GE graph.
+
+    Raises:
+        ValueError: if ``capture`` is not one of ``"auto"``, ``"dynamo"``, ``"aot"``.
+        AssertionError: if the graph is invalid, lacks ``expect_ops`` or a
+            result differs from eager.
     """
+    if capture not in _CAPTURES:
+        raise ValueError(f"capture must be one of {_CAPTURES}, got {capture!r}")
     eager_inputs = [_clone(x) for x in inputs]
     with torch.no_grad():
         expected = fn(*eager_inputs)
     captured = [_clone(x) for x in inputs]
-    gm, aten_inputs = capture_aten_graph(fn, captured, dynamic=dynamic)
+    gm, aten_inputs = _capture(fn, inputs, captured, expected, dynamic=dynamic, capture=capture)
     graph = lower_graph(gm, aten_inputs)
     assert_valid_ge_graph(graph)
     missing = set(expect_ops) - {op.type for op in graph.ops}
@@ -109,6 +142,132 @@ def check_lowering(
             if isinstance(a, torch.Tensor):
                 _compare(a, b, f"{mode} input {i} after in-place update", atol, rtol)
     return graph
+
+
+def _capture(
+    fn: Callable[..., Any],
+    inputs: Sequence[Any],
+    captured: list[Any],
+    expected: Any,
+    *,
+    dynamic: bool,
+    capture: str,
+) -> tuple[torch.fx.GraphModule, list]:
+    """The ATen graph of ``fn`` and its real inputs; ``captured`` are the user inputs it ran on.
+
+    Both paths run ``fn`` on ``captured`` (clones of ``inputs``); before Dynamo
+    captures after an AOT attempt, ``captured`` is cloned afresh, so it always
+    ends as one run of ``fn`` leaves it (in-place updates applied once).
+    """
+    if os.environ.get(CAPTURE_ENV, "").strip().lower() == "dynamo":
+        capture = "dynamo"
+    applies = not dynamic and _aot_applies(inputs, expected)
+    if capture == "aot" and not applies:
+        raise ValueError(
+            "capture='aot' needs dynamic=False, tensor or constant arguments and "
+            "distinct tensor results; use capture='auto' or 'dynamo'"
+        )
+    if capture != "dynamo" and applies:
+        try:
+            gm, aten_inputs = _capture_aot(fn, captured)
+        except Exception:  # noqa: BLE001 - Dynamo's capture below raises the error that counts
+            if capture == "aot":
+                raise
+            captured[:] = [_clone(x) for x in inputs]
+        else:
+            targets = _aten_targets(gm)
+            if capture == "aot" or (targets <= _dynamo_covered and _only_aten_ops(gm)):
+                return gm, aten_inputs
+            # An overload not yet seen through torch.compile: capture again with Dynamo
+            # on the inputs as given (the AOT run updated ``captured`` in place).
+            captured[:] = [_clone(x) for x in inputs]
+    gm, aten_inputs = capture_aten_graph(fn, captured, dynamic=dynamic)
+    _dynamo_covered.update(_aten_targets(gm))
+    return gm, aten_inputs
+
+
+def _aten_targets(gm: torch.fx.GraphModule) -> set[str]:
+    return {str(n.target) for n in gm.graph.nodes if n.op == "call_function"}
+
+
+def _only_aten_ops(gm: torch.fx.GraphModule) -> bool:
+    """Whether every call in ``gm`` is an ATen/prims overload or ``getitem``.
+
+    Dynamo rewrites some calls before AOTAutograd sees them (in-place
+    ``torch.distributed`` collectives become functional ones); without it they
+    show up as effect tokens and other namespaces, so such graphs go through Dynamo.
+    """
+    for node in gm.graph.nodes:
+        if node.op != "call_function" or node.target is operator.getitem:
+            continue
+        if getattr(node.target, "namespace", None) not in ("aten", "prims"):
+            return False
+    return True
+
+
+def _holds_tensor(x: Any) -> bool:
+    if isinstance(x, torch.Tensor):
+        return True
+    if isinstance(x, (list, tuple)):
+        return any(_holds_tensor(y) for y in x)
+    if isinstance(x, dict):
+        return any(_holds_tensor(y) for y in x.values())
+    return False
+
+
+def _aot_applies(inputs: Sequence[Any], expected: Any) -> bool:
+    """Whether the AOT capture makes the graph Dynamo would: plain tensor arguments and results.
+
+    Tensors nested in containers, non-tensor or repeated results go through Dynamo,
+    whose graph differs there (it flattens arguments, returns only distinct tensors).
+    """
+    if any(_holds_tensor(x) and not isinstance(x, torch.Tensor) for x in inputs):
+        return False
+    results = expected if isinstance(expected, (list, tuple)) else [expected]
+    if not all(isinstance(r, torch.Tensor) for r in results):
+        return False
+    return len({id(r) for r in results}) == len(results)
+
+
+class _TupleResults(torch.nn.Module):
+    """``fn`` over its tensor arguments only, returning a tuple (what AOTAutograd takes)."""
+
+    def __init__(self, fn: Callable[..., Any], args: Sequence[Any]) -> None:
+        super().__init__()
+        self.fn = fn
+        self.args = list(args)
+        self.tensor_positions = [i for i, x in enumerate(args) if isinstance(x, torch.Tensor)]
+
+    def forward(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        args = list(self.args)
+        for i, t in zip(self.tensor_positions, tensors):
+            args[i] = t
+        out = self.fn(*args)
+        return tuple(out) if isinstance(out, (list, tuple)) else (out,)
+
+
+def _capture_aot(fn: Callable[..., Any], captured: list[Any]) -> tuple[torch.fx.GraphModule, list]:
+    """AOTAutograd over ``fn`` without Dynamo: parameters and buffers lifted first, as Dynamo's."""
+    module = _TupleResults(fn, captured)
+    tensors = [captured[i] for i in module.tensor_positions]
+    graphs: list[tuple[torch.fx.GraphModule, list]] = []
+    runs: list[list[Any]] = []
+
+    def fw_compiler(gm: torch.fx.GraphModule, fake_inputs: list) -> Callable[..., Any]:
+        graphs.append((gm, fake_inputs))
+
+        def run(*args: Any) -> Any:
+            runs.append(list(args))
+            return gm.forward(*args)
+
+        return run
+
+    compiled = aot_inference_graph(module, tensors, fw_compiler, merge_decompositions(None))
+    with torch.no_grad():
+        compiled(*tensors)
+    if len(graphs) != 1 or not runs:
+        raise RuntimeError(f"AOT capture made {len(graphs)} graphs and ran {len(runs)} times")
+    return graphs[0][0], runs[0]
 
 
 def _clone(x: Any) -> Any:
