@@ -212,6 +212,21 @@ def test_a_failed_background_compile_keeps_the_gear_uncompiled(make_config, monk
     assert sum("3 of 4 gears compiled" in m for m in infos) == 1
 
 
+@pytest.mark.parametrize("mode", ["eager", "lazy"])
+def test_runner_wait_without_background(mode, make_config):
+    config = make_config("interpret", gear_compile=mode)
+    backend = get_npu_backend(compiler_config=config)
+    compiled = torch.compile(lambda x: x + 1, backend=backend, fullgraph=True)
+    x = torch.ones(2, 3)
+    set_dim_gears(x, {0: [2, 4]})
+    compiled(x)
+    runner = backend.compiled[0].gear_runner
+    assert runner.background is None and runner.interpreted_gears() == []
+    assert runner.wait_for_gears() is (mode == "eager")  # lazy: gear 4 not compiled yet
+    compiled(torch.ones(4, 3))
+    assert runner.wait_for_gears() is True and not _gear_threads()
+
+
 def test_wait_for_gears_checks_its_timeout():
     with pytest.raises(ValueError, match="timeout: expected None or seconds >= 0, got -1"):
         wait_for_gears(timeout=-1)

@@ -217,10 +217,13 @@ class GearedRunner:
 
         Returns:
             True when every feasible gear runs compiled code (at once for
-            ``"eager"``); False when ``timeout`` seconds passed first, a gear
+            ``"eager"``, and always on a target whose one executable serves
+            every gear); False when ``timeout`` seconds passed first, a gear
             failed to compile (it runs uncompiled, see ``background.failures``)
             or the graph has not been called yet.
         """
+        if not self._per_shape:
+            return True
         if self.background is None:
             return len(self.setup.compiled) == len(self.setup.feasible)
         return self.background.wait(timeout)
