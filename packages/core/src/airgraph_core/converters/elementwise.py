@@ -17,7 +17,14 @@ import torch
 from torch.fx import Node
 
 from airgraph_core.converters.context import ConversionContext
-from airgraph_core.converters.registry import ALL_DTYPES, FLOATS, INTS, NUMERIC, register
+from airgraph_core.converters.registry import (
+    ALL_DTYPES,
+    FLOATS,
+    INTS,
+    NUMERIC,
+    STORAGE_DTYPES,
+    register,
+)
 from airgraph_core.ir.builder import TensorRef
 from airgraph_core.ir.dtypes import DataType, from_torch
 from airgraph_core.ir.opdefs import prototype
@@ -433,7 +440,7 @@ def masked_fill(ctx: ConversionContext, x: TensorRef, mask: TensorRef, value: An
 @register(
     aten._to_copy.default,
     prims.convert_element_type.default,
-    dtypes=ALL_DTYPES,
+    dtypes=ALL_DTYPES | STORAGE_DTYPES,
     ge_ops=("Cast", "TensorMove"),
 )
 def to_copy(ctx: ConversionContext, x: TensorRef, *args: Any, **kwargs: Any) -> TensorRef:
@@ -447,7 +454,7 @@ def to_copy(ctx: ConversionContext, x: TensorRef, *args: Any, **kwargs: Any) -> 
 @register(
     aten.clone.default,
     aten.detach.default,
-    dtypes=ALL_DTYPES,
+    dtypes=ALL_DTYPES | STORAGE_DTYPES,
     ge_ops=("Identity",),
 )
 def identity(ctx: ConversionContext, x: TensorRef, **kwargs: Any) -> TensorRef:

@@ -32,12 +32,17 @@ __all__ = [
     "INTS",
     "NUMERIC",
     "ALL_DTYPES",
+    "STORAGE_DTYPES",
 ]
 
 FLOATS = frozenset({torch.float32, torch.float16, torch.bfloat16})
 INTS = frozenset({torch.int32, torch.int64})
 NUMERIC = FLOATS | INTS
 ALL_DTYPES = NUMERIC | {torch.bool, torch.int8, torch.uint8, torch.int16, torch.float64}
+#: Dtypes eager only stores, casts and moves (no arithmetic): casts, copies and views take them.
+STORAGE_DTYPES = frozenset(
+    {torch.float8_e4m3fn, torch.float8_e5m2, torch.uint16, torch.uint32, torch.uint64}
+)
 
 #: A predicate over the FX node: ``None`` when supported, else the reason it is not.
 Predicate = Callable[[Node], "str | None"]

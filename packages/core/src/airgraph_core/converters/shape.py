@@ -15,7 +15,7 @@ from torch.fx import Node
 from torch.fx.experimental.symbolic_shapes import guard_or_false
 
 from airgraph_core.converters.context import ConversionContext
-from airgraph_core.converters.registry import ALL_DTYPES, register
+from airgraph_core.converters.registry import ALL_DTYPES, STORAGE_DTYPES, register
 from airgraph_core.converters.symbolic import dim_size, dim_sizes, sym_operand
 from airgraph_core.ir.builder import TensorRef
 from airgraph_core.ir.dtypes import DataType
@@ -26,8 +26,9 @@ aten = torch.ops.aten
 
 #: Dtypes of pure data-movement ops (GE kernels move bytes, any element type).
 DATA_DTYPES = ALL_DTYPES - {torch.float64}
-#: The view ops also move complex64 tensors (GE's BasicType includes it).
-VIEW_DTYPES = DATA_DTYPES | {torch.complex64}
+#: The view ops also move complex64 tensors (GE's BasicType includes it), and
+#: the dtypes eager only stores (float8, uint16/32/64).
+VIEW_DTYPES = DATA_DTYPES | {torch.complex64} | STORAGE_DTYPES
 #: ReverseV2's prototype lists no bf16.
 _REVERSE_DTYPES = DATA_DTYPES - {torch.bfloat16}
 

@@ -36,6 +36,8 @@ class DataType(enum.Enum):
     COMPLEX64 = 16
     COMPLEX128 = 17
     BF16 = 27
+    FLOAT8_E5M2 = 34
+    FLOAT8_E4M3FN = 35
 
     @property
     def proto(self) -> int:
@@ -54,7 +56,14 @@ class DataType(enum.Enum):
 
     @property
     def is_floating(self) -> bool:
-        return self in (DataType.FLOAT, DataType.FLOAT16, DataType.BF16, DataType.DOUBLE)
+        return self in (
+            DataType.FLOAT,
+            DataType.FLOAT16,
+            DataType.BF16,
+            DataType.DOUBLE,
+            DataType.FLOAT8_E5M2,
+            DataType.FLOAT8_E4M3FN,
+        )
 
 
 _GE_CODES = {
@@ -75,6 +84,8 @@ _GE_CODES = {
     DataType.COMPLEX128: 17,
     DataType.BF16: 27,
     DataType.UNDEFINED: 28,
+    DataType.FLOAT8_E5M2: 35,
+    DataType.FLOAT8_E4M3FN: 36,
 }
 _FROM_GE_CODE = {code: dt for dt, code in _GE_CODES.items()}
 
@@ -93,6 +104,12 @@ _TORCH_TO_GE = {
     torch.bool: DataType.BOOL,
     torch.complex64: DataType.COMPLEX64,
     torch.complex128: DataType.COMPLEX128,
+    # Stored, cast and moved (eager has no arithmetic on them); GE has the types.
+    torch.uint16: DataType.UINT16,
+    torch.uint32: DataType.UINT32,
+    torch.uint64: DataType.UINT64,
+    torch.float8_e5m2: DataType.FLOAT8_E5M2,
+    torch.float8_e4m3fn: DataType.FLOAT8_E4M3FN,
 }
 _GE_TO_TORCH = {ge: t for t, ge in _TORCH_TO_GE.items()}
 
