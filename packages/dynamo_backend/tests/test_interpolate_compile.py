@@ -12,6 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from airgraph_core.converters.registry import registered
+from airgraph_core.decompositions import kept_whole_ops
 from airgraph_dynamo import get_npu_backend
 
 aten = torch.ops.aten
@@ -93,3 +95,16 @@ def test_torch_is_left_as_it_is(make_config):
     _, compiled = _compile(lambda x: F.interpolate(x, scale_factor=2), make_config, False)
     compiled(torch.randn(1, 1, 2, 2))
     assert {op: dict(op.py_kernels) for op in ops} == before
+
+
+def test_every_converter_op_torch_would_decompose_is_kept_whole():
+    # A new converter for an op that torch's Python autograd kernels decompose
+    # while AOTAutograd traces would never see its op: list it in kept_whole_ops.
+    autograd = torch._C.DispatchKey.Autograd
+    decomposed = {
+        op
+        for op in registered()
+        if isinstance(op, torch._ops.OpOverload) and autograd in op.py_kernels
+    }
+    takes, _composites = kept_whole_ops()
+    assert decomposed and decomposed <= set(takes)
