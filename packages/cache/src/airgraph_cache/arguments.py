@@ -11,6 +11,7 @@ words. Our backends copy their config, so the two compare by value.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import types
 from typing import Any
@@ -23,6 +24,8 @@ __all__ = [
     "DEFAULT_CACHE_DIR",
     "checked_arguments",
     "config_of_backend",
+    "default_rank",
+    "kwargs_text",
 ]
 
 #: The documented default root, as in TorchAir.
@@ -145,3 +148,16 @@ def _check_optional_rank(name: str, value: Any) -> None:
         raise TypeError(f"{name}: expected an int >= 0 or None, got {value!r}")
     if value < 0:
         raise ValueError(f"{name}: expected an int >= 0 or None, got {value!r}")
+
+
+def default_rank() -> int | None:
+    """``torch.distributed``'s rank when it is initialized (the default rank folder), else None."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return None
+
+
+def kwargs_text(kwargs: dict[str, Any]) -> str:
+    """``torch.compile`` keyword arguments as key text (``""`` for none)."""
+    return "" if not kwargs else json.dumps(kwargs, sort_keys=True, default=repr)

@@ -22,7 +22,6 @@ cache); the pieces it puts together live beside it: argument checks in
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import types
@@ -32,7 +31,7 @@ from typing import Any
 
 import torch
 
-from airgraph_cache import rank_agreement, sharing
+from airgraph_cache import arguments, rank_agreement, sharing
 from airgraph_cache.arguments import CACHE_DIR_ENV, DEFAULT_CACHE_DIR, checked_arguments
 from airgraph_cache.binding import UncacheableError
 from airgraph_cache.cache_access import EntryAccess
@@ -42,6 +41,7 @@ from airgraph_cache.program import GuardMismatch, InputMismatch, Program, is_cal
 from airgraph_cache.recipe import (
     GRAPH_FILE,
     MethodContext,
+    artifacts_as_compiled,
     capture_program,
     load_program,
     package_artifacts,
@@ -56,13 +56,6 @@ log = logging.getLogger("airgraph.cache")
 #: Variants of one key a process may go through (one per distinct guarded situation)
 #: before the method runs uncached through torch.compile.
 MAX_VARIANTS = 8
-
-
-def _default_rank() -> int | None:
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank()
-    return None
 
 
 def cache_compile(
@@ -244,12 +237,13 @@ class CachedFunction:
             return self.func(*args, **kwargs)
         global_rank, tp_rank, pp_rank = self.ranks
         if global_rank is None:
-            global_rank = _default_rank()
+            global_rank = arguments.default_rank()
         key = build_key(
             self.func,
             args,
             kwargs,
-            config_fingerprint=self.config.fingerprint() + _kwargs_text(self.compile_kwargs),
+            config_fingerprint=self.config.fingerprint()
+            + arguments.kwargs_text(self.compile_kwargs),
             dynamic=self.dynamic,
             ge_cache=self.ge_cache,
             decompositions=self.custom_decompositions,
@@ -356,16 +350,17 @@ class CachedFunction:
     def _compile(self, args: tuple, kwargs: dict, *, publish: bool = True) -> Any:
         from airgraph_core import serialize
 
-        trace = record_trace(
-            self.func,
-            args,
-            kwargs,
-            config=self.config,
-            decompositions=self.custom_decompositions,
-            dynamic=self.dynamic,
-            compile_kwargs=self.compile_kwargs,
-            before_first_run=self._agree_compiled,
-        )
+        with artifacts_as_compiled(self.ge_cache):  # ge_cache: one compile serves both
+            trace = record_trace(
+                self.func,
+                args,
+                kwargs,
+                config=self.config,
+                decompositions=self.custom_decompositions,
+                dynamic=self.dynamic,
+                compile_kwargs=self.compile_kwargs,
+                before_first_run=self._agree_compiled,
+            )
         recorder, backend, result = trace.recorder, trace.backend, trace.result
         try:
             program, files = capture_program(self._method, recorder, backend, result)
@@ -497,7 +492,3 @@ class CachedFunction:
                 **self.compile_kwargs,
             )
         return self._uncached(*args, **kwargs)
-
-
-def _kwargs_text(kwargs: dict[str, Any]) -> str:
-    return "" if not kwargs else json.dumps(kwargs, sort_keys=True, default=repr)

@@ -11,10 +11,11 @@ binds the program to the method's ``self`` without Dynamo.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -35,6 +36,7 @@ __all__ = [
     "PROGRAM_FILE",
     "PROGRAM_FORMAT",
     "MethodContext",
+    "artifacts_as_compiled",
     "capture_program",
     "load_program",
     "package_artifacts",
@@ -148,6 +150,19 @@ def _guard_checks(
         return specs, GuardChecks(specs, method.func.__func__)
     except (ValueError, SyntaxError) as e:
         raise UncacheableError(f"a guard cannot be checked without Dynamo: {e}") from e
+
+
+@contextlib.contextmanager
+def artifacts_as_compiled(ge_cache: bool) -> Iterator[None]:
+    """With ``ge_cache``, the cold trace compiles the host target's specializations as
+    the packages :func:`package_artifacts` keeps (one Inductor compile, not two)."""
+    if not ge_cache:
+        yield
+        return
+    from airgraph_core.targets.host.package import compile_as_packages
+
+    with compile_as_packages():
+        yield
 
 
 def package_artifacts(program: Program, files: dict[str, bytes]) -> None:

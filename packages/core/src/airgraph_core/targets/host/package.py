@@ -5,17 +5,25 @@ signature) as a shared library plus its weights-free metadata. Loading one
 goes through torch's C++ loader only: no Dynamo, no Inductor import, no C++
 compile and no probing of the CPU's vector ISA, so a warm start in a fresh
 cache folder compiles nothing.
+
+Inside :func:`compile_as_packages` (a cold ``cache_compile`` with ``ge_cache``)
+a new specialization is compiled *as* its package: the package is loaded and
+serves the calls, and :func:`export_package` hands out the same bytes, so
+Inductor compiles the graph once instead of once in-process and again ahead
+of time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import json
 import logging
 import os
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -25,12 +33,46 @@ from airgraph_core.targets.host.inductor import COMPILE_LOCK
 from airgraph_core.targets.host.layout import dense_inputs
 from airgraph_core.targets.host.program import HostProgram
 
-__all__ = ["export_package", "load_package", "signature_to_json", "signature_from_json"]
+__all__ = [
+    "compile_as_packages",
+    "compile_package",
+    "export_package",
+    "load_package",
+    "packaging_active",
+    "signature_to_json",
+    "signature_from_json",
+]
 
 log = logging.getLogger("airgraph.host")
 
 #: How many times :func:`export_package` compiles a package that comes out torn.
 EXPORT_ATTEMPTS = 3
+
+#: Where a specialization compiled as a package keeps its bytes (``GraphModule.meta``).
+PACKAGE_META = "airgraph_aoti_package"
+
+_packaging: contextvars.ContextVar[bool] = contextvars.ContextVar("airgraph_host_packaging")
+
+
+@contextlib.contextmanager
+def compile_as_packages() -> Iterator[None]:
+    """Within: host specializations (inductor mode) compile as AOTInductor packages.
+
+    The package serves the calls in this process and is the artifact
+    :meth:`~airgraph_core.targets.host.HostExecutable.export_artifacts`
+    returns, so one compile serves both. Threads started inside do not
+    inherit it (a context variable).
+    """
+    token = _packaging.set(True)
+    try:
+        yield
+    finally:
+        _packaging.reset(token)
+
+
+def packaging_active() -> bool:
+    """Whether :func:`compile_as_packages` is active in this context."""
+    return _packaging.get(False)
 
 
 def signature_to_json(signature: tuple) -> list[Any]:
@@ -70,8 +112,32 @@ def export_package(program: HostProgram, signature: tuple) -> bytes:
         RuntimeError: every attempt gave a torn package.
     """
     gm = program.specialized_module(signature)
+    data = gm.meta.get(PACKAGE_META)
+    if data is not None:  # compiled as this package (see compile_as_packages)
+        return data
+    return _package_module(gm, program.example_inputs(signature))
+
+
+def compile_package(gm: torch.fx.GraphModule, tensors: Sequence[torch.Tensor]) -> Callable:
+    """Compile a specialization as an AOTInductor package and load it; keep its bytes.
+
+    Returns:
+        A callable taking the tensor inputs positionally, returning the
+        outputs as a list (as :func:`~airgraph_core.targets.host.inductor.compile_inductor`).
+
+    Raises:
+        Exception: whatever ``torch.export`` or AOTInductor raise (the caller
+            compiles in-process instead).
+    """
+    data = _package_module(gm, tensors)
+    gm.meta[PACKAGE_META] = data
+    run_list = _loaded_runner(data)
+    return lambda *tensors: run_list(list(tensors))
+
+
+def _package_module(gm: torch.fx.GraphModule, tensors: Sequence[torch.Tensor]) -> bytes:
     with COMPILE_LOCK:  # one host Inductor compile (or trace) at a time: see inductor.py
-        exported = torch.export.export(gm, tuple(program.example_inputs(signature)), strict=False)
+        exported = torch.export.export(gm, tuple(tensors), strict=False)
     problem = ""
     for attempt in range(1, EXPORT_ATTEMPTS + 1):
         with tempfile.TemporaryDirectory() as tmp:
@@ -121,6 +187,16 @@ def load_package(program: HostProgram, signature: tuple, data: bytes) -> None:
     The bytes are written to a private temporary file (0600) that the C++
     loader maps; the caller has verified them (the cache checks sha256).
     """
+    run_list = _dense_inputs(program, _loaded_runner(data))
+
+    def run(*tensors: torch.Tensor) -> list[torch.Tensor]:
+        return run_list(list(tensors))
+
+    program.install(signature, run, run_list)
+
+
+def _loaded_runner(data: bytes) -> Callable[[list[torch.Tensor]], list[torch.Tensor]]:
+    """The loaded package's ``run`` (one list of tensor inputs in, a list out)."""
     fd, path = tempfile.mkstemp(suffix=".pt2")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -128,13 +204,7 @@ def load_package(program: HostProgram, signature: tuple, data: bytes) -> None:
         loader = _torch_compat.load_aoti_package(path)
     finally:
         os.unlink(path)
-
-    run_list = _dense_inputs(program, loader.run)
-
-    def run(*tensors: torch.Tensor) -> list[torch.Tensor]:
-        return run_list(list(tensors))
-
-    program.install(signature, run, run_list)
+    return loader.run
 
 
 def _dense_inputs(program: HostProgram, run: Any) -> Any:
