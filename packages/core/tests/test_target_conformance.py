@@ -262,6 +262,21 @@ def test_specialize_returns_a_runner_for_that_shape(built):
     exe.warm_up([torch.randn(2, 2, device=device)])  # the same, keeping no runner
 
 
+@pytest.mark.parametrize("built", _cases(), indirect=True)
+def test_uncompiled_is_none_or_the_same_graph_for_any_shape(built):
+    target, device = built
+    exe = target.compile(_dynamic())
+    uncompiled = exe.uncompiled()
+    if uncompiled is None:  # the default: gear_compile="background" compiles as "eager"
+        assert type(exe).uncompiled is Executable.uncompiled
+        return
+    assert isinstance(uncompiled, Executable) and uncompiled.graph.name == exe.graph.name
+    assert exe.uncompiled() is uncompiled  # made once
+    for shape in ((3, 4), (5, 2)):
+        x = torch.randn(shape, device=device)
+        torch.testing.assert_close(uncompiled([x])[0].cpu(), exe([x])[0].cpu())
+
+
 @pytest.mark.parametrize("built", _cases(artifacts=True), indirect=True)
 def test_artifacts_load_into_a_fresh_executable(built):
     target, device = built
