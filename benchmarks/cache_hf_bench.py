@@ -1,9 +1,10 @@
-"""Warm starts on a real model: ``transformers`` GPT-2, airgraph vs torch.compile.
+"""Warm starts on real models: ``transformers`` GPT-2 and LLaMA, airgraph vs torch.compile.
 
 Every scenario runs in a fresh process (``benchmarks/cache_bench/hf_child.py``)
-on ``transformers.GPT2LMHeadModel`` from a config (4 layers, n_embd 128,
-4 heads, vocab 512; random weights), ``_forward(ids)`` returning logits of a
-``(1, 32)`` batch, under ``torch.no_grad()``:
+on each model of :data:`MODELS`: ``transformers.GPT2LMHeadModel`` and
+``LlamaForCausalLM`` from small configs (4 layers, hidden 128, 4 heads, vocab
+512; random weights), ``_forward(ids)`` returning logits of a ``(1, 32)``
+batch, under ``torch.no_grad()``:
 
 =====  =====================================================================
 k0     ``build_key`` alone, source text by ``inspect.getsource`` per object
@@ -24,8 +25,10 @@ processes. Ratios are taken within this one run: torch's warm start ÷
 airgraph's, on the overhead (first call − fastest steady call).
 
 Usage: ``python benchmarks/cache_hf_bench.py [--out benchmarks/results]
-[--repeats 3]``; ``benchmarks/run.py`` calls :func:`run`. Writes
-``cache_hf.json`` and ``cache_hf.md``.
+[--repeats 3] [--models gpt2,llama] [--quick]``; ``--quick`` runs every row
+once per model (one warm process each, the k0 "before" key figure left out),
+to check that the rows run. ``benchmarks/run.py`` calls :func:`run`. Writes
+``cache_hf.json`` and ``cache_hf.md`` (one section per model).
 """
 
 from __future__ import annotations
@@ -49,6 +52,14 @@ KEY_TARGET_S = 0.050
 WARM_GE_RATIO_TARGET = 20.0
 WARM_NO_GE_RATIO_TARGET = 2.0
 
+#: The models (``hf_child.py``'s ``params["model"]``) and their descriptions.
+MODELS = {
+    "gpt2": "transformers GPT2LMHeadModel, 4 layers, n_embd 128, 4 heads, vocab 512, "
+    "ids (1, 32), random weights",
+    "llama": "transformers LlamaForCausalLM, 4 layers, hidden 128, MLP 256, 4 heads "
+    "(2 key/value heads), vocab 512, ids (1, 32), random weights",
+}
+
 SCENARIOS = {
     "k0": "build_key alone, inspect.getsource per object (before)",
     "k1": "build_key alone, current code",
@@ -63,28 +74,40 @@ SCENARIOS = {
 
 
 def run(
-    out: Path, *, repeats: int = 3, key_repeats: int = 1, verbose: bool = True
+    out: Path,
+    *,
+    repeats: int = 3,
+    key_repeats: int = 1,
+    models: tuple[str, ...] = tuple(MODELS),
+    before_key: bool = True,
+    verbose: bool = True,
 ) -> dict[str, Any]:
-    """Run every scenario; write ``cache_hf.json`` and ``cache_hf.md`` into ``out``."""
+    """Run every scenario on each of ``models``; write ``cache_hf.json`` and ``cache_hf.md``.
+
+    ``before_key=False`` leaves out k0 (the key as built before issue 12, ~15 s a process).
+    """
     out.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {
         "benchmark": "cache_hf",
         "environment": environment(),
-        "model": "transformers GPT2LMHeadModel, 4 layers, n_embd 128, 4 heads, vocab 512, "
-        "ids (1, 32), random weights",
+        "models": {name: MODELS[name] for name in models},
         "repeats": repeats,
         "key_repeats": key_repeats,
+        "scenarios": {},
     }
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="airgraph-hf-bench-"))
     try:
         runner = _Runner(work, verbose)
-        record["scenarios"] = _scenarios(runner, repeats, key_repeats)
+        for name in models:
+            record["scenarios"][name] = _scenarios(
+                runner, repeats, key_repeats, {"model": name}, before_key
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     record["environment"]["loadavg_end"] = list(os.getloadavg())
     record["total_s"] = time.monotonic() - started
-    record["summary"] = _summary(record["scenarios"])
+    record["summary"] = {name: _summary(s) for name, s in record["scenarios"].items()}
     _write(out / "cache_hf.json", json.dumps(record, indent=1) + "\n")
     _write(out / "cache_hf.md", _markdown(record))
     if verbose:
@@ -92,16 +115,26 @@ def run(
     return record
 
 
-def _scenarios(runner: _Runner, repeats: int, key_repeats: int) -> dict[str, Any]:
+def _scenarios(
+    runner: _Runner, repeats: int, key_repeats: int, model: dict[str, str], before_key: bool
+) -> dict[str, Any]:
     s: dict[str, Any] = {}
+    name = model["model"]
+
+    def spawn(params: dict[str, Any], inductor_dir: Path, label: str) -> dict[str, Any]:
+        return runner.spawn(
+            "hf",
+            {**params, **model},
+            inductor_dir=inductor_dir,
+            label=f"{name}:{label}",
+            child=CHILD,
+        )
 
     def many(n: int, label: str, params: dict[str, Any], inductor_dir: Path | None = None):
         runs = []
         for i in range(n):
             d = inductor_dir if inductor_dir is not None else runner.fresh(f"{label}_inductor")
-            runs.append(
-                runner.spawn("gpt2", params, inductor_dir=d, label=f"{label}#{i}", child=CHILD)
-            )
+            runs.append(spawn(params, d, f"{label}#{i}"))
         return {"median": _median(runs), "runs": runs}
 
     torch_dir = runner.fresh("torch_inductor")
@@ -110,19 +143,15 @@ def _scenarios(runner: _Runner, repeats: int, key_repeats: int) -> dict[str, Any
     ag = {"mode": "airgraph", "cache_dir": str(runner.fresh("ag_cache")), "ge_cache": False}
     ge = {"mode": "airgraph", "cache_dir": str(runner.fresh("ag_ge_cache")), "ge_cache": True}
     # Alternate old and new key building so that load changes hit both alike.
-    k0, k1 = [], []
+    k0: list[dict[str, Any]] = []
+    k1: list[dict[str, Any]] = []
     for i in range(key_repeats):
         for mode, runs in (("key_inspect", k0), ("key_new", k1)):
-            runs.append(
-                runner.spawn(
-                    "gpt2",
-                    {"mode": mode, "repeats": 2},
-                    inductor_dir=torch_dir,
-                    label=f"{mode}#{i}",
-                    child=CHILD,
-                )
-            )
-    s["k0"] = {"median": _median(k0), "runs": k0}
+            if mode == "key_inspect" and not before_key:
+                continue
+            runs.append(spawn({"mode": mode, "repeats": 2}, torch_dir, f"{mode}#{i}"))
+    if k0:
+        s["k0"] = {"median": _median(k0), "runs": k0}
     s["k1"] = {"median": _median(k1), "runs": k1}
     s["T2"] = many(1, "T2_torch_cold", {"mode": "torch"}, torch_dir)
     s["A4"] = many(1, "A4_cold", ag, ag_dir)
@@ -136,24 +165,12 @@ def _scenarios(runner: _Runner, repeats: int, key_repeats: int) -> dict[str, Any
     else:
         s["not_cached"] = sorted({w for k in ("A4", "A4g") for w in s[k]["runs"][0]["warnings"]})
     for i in range(repeats):
-        rounds["T3"].append(
-            runner.spawn(
-                "gpt2", {"mode": "torch"}, inductor_dir=torch_dir, label=f"T3#{i}", child=CHILD
-            )
-        )
+        rounds["T3"].append(spawn({"mode": "torch"}, torch_dir, f"T3#{i}"))
         if not cached:
             continue
-        rounds["A5"].append(
-            runner.spawn("gpt2", ag, inductor_dir=ag_dir, label=f"A5#{i}", child=CHILD)
-        )
-        rounds["A6"].append(
-            runner.spawn("gpt2", ge, inductor_dir=ge_dir, label=f"A6#{i}", child=CHILD)
-        )
-        rounds["A7"].append(
-            runner.spawn(
-                "gpt2", ge, inductor_dir=runner.fresh("A7_inductor"), label=f"A7#{i}", child=CHILD
-            )
-        )
+        rounds["A5"].append(spawn(ag, ag_dir, f"A5#{i}"))
+        rounds["A6"].append(spawn(ge, ge_dir, f"A6#{i}"))
+        rounds["A7"].append(spawn(ge, runner.fresh("A7_inductor"), f"A7#{i}"))
     for key, runs in rounds.items():
         s[key] = {"median": _median(runs), "runs": runs}
     for key, want in (
@@ -190,10 +207,11 @@ def _summary(s: dict[str, Any]) -> dict[str, Any]:
     ov.update({k: None for k in ("A5", "A6", "A7") if k not in ov})
     first = {k: s[k]["median"]["first_call_s"] for k in ov if k in s}
     key = {k: s[k]["median"].get("key_s") for k in ("A4", "A4g", "A5", "A6", "A7") if k in s}
+    k0 = s["k0"]["median"] if "k0" in s else {}
     key_alone = {
-        "before_first_s": s["k0"]["median"]["key_first_s"],
+        "before_first_s": k0.get("key_first_s"),
         "after_first_s": s["k1"]["median"]["key_first_s"],
-        "before_again_s": s["k0"]["median"]["key_again_s"],
+        "before_again_s": k0.get("key_again_s"),
         "after_again_s": s["k1"]["median"]["key_again_s"],
     }
     ratios = {
@@ -237,9 +255,9 @@ def _f(v: Any, digits: int = 3) -> str:
 
 
 def _markdown(record: dict[str, Any]) -> str:
-    env, s, summ = record["environment"], record["scenarios"], record["summary"]
+    env = record["environment"]
     lines = [
-        "# Warm starts on transformers GPT-2",
+        "# Warm starts on transformers models",
         "",
         f"Generated by `benchmarks/cache_hf_bench.py` on {env['created']}: torch "
         f"{env['versions']['torch']}, Python {env['python']}, {env['cpu_count']} CPUs, "
@@ -247,27 +265,38 @@ def _markdown(record: dict[str, Any]) -> str:
         f"{env['loadavg_end'][0]:.1f} at the end (shared machine: compare ratios, not "
         f"seconds). Whole run: {record['total_s']:.0f} s.",
         "",
-        f"Model: {record['model']}. Each row is a fresh process; warm rows are the median of "
-        f"{record['repeats']} processes, k0/k1 of {record['key_repeats']}, run interleaved. *First call* runs from "
+        f"Each row is a fresh process; warm rows are the median of {record['repeats']} "
+        f"processes, k0/k1 of {record['key_repeats']}, run interleaved. *First call* runs from "
         "making the compiled function to its first result (lazy imports count); *overhead* = "
         "first call − fastest steady call; *key* = time in `build_key` (sources included).",
+        "",
+    ]
+    for name, title in record["models"].items():
+        lines += _model_markdown(title, record["scenarios"][name], record["summary"][name])
+    return "\n".join(lines)
+
+
+def _model_markdown(title: str, s: dict[str, Any], summ: dict[str, Any]) -> list[str]:
+    lines = [
+        f"## {title}",
         "",
         "| # | scenario | first call (s) | overhead (s) | key (s) | steady (ms) | status |",
         "|---|---|---|---|---|---|---|",
     ]
-    for k, title in SCENARIOS.items():
+    for k, scenario in SCENARIOS.items():
         if k not in s:
-            lines.append(f"| {k} | {title} | not run: the cold starts did not cache | | | | |")
+            why = "left out (--quick)" if k == "k0" else "the cold starts did not cache"
+            lines.append(f"| {k} | {scenario} | not run: {why} | | | | |")
             continue
         r = s[k]["median"]
         if k in ("k0", "k1"):
             lines.append(
-                f"| {k} | {title} | – | – | {_f(r['key_first_s'])} (again in-process: "
+                f"| {k} | {scenario} | – | – | {_f(r['key_first_s'])} (again in-process: "
                 f"{_f(r['key_again_s'])}; {r['sources']} sources) | – | – |"
             )
             continue
         lines.append(
-            f"| {k} | {title} | {_f(r['first_call_s'], 2)} "
+            f"| {k} | {scenario} | {_f(r['first_call_s'], 2)} "
             f"| {_f(r['warm_start_overhead_best_s'], 3)} | {_f(r.get('key_s'))} "
             f"| {_f(r['steady_call_s'] * 1e3, 2)} | {r.get('status', '')} |"
         )
@@ -288,7 +317,7 @@ def _markdown(record: dict[str, Any]) -> str:
     if summ.get("not_cached"):
         lines += ["cache_compile did not cache the model; its warning:", ""]
         lines += [f"> {w}" for w in summ["not_cached"]] + [""]
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,10 +327,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--key-repeats", type=int, default=1, help="processes for k0/k1 (k0 takes ~15 s each)"
     )
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help=f"comma-separated models to run (default and choices: {','.join(MODELS)})",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="every row once per model, k0 left out: checks that the rows run (~10 min)",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.key_repeats < 1:
         parser.error("--repeats and --key-repeats must be >= 1")
-    run(args.out, repeats=args.repeats, key_repeats=args.key_repeats)
+    models = tuple(m for m in args.models.split(",") if m)
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        parser.error(f"--models: {unknown or 'none'} not among {', '.join(MODELS)}")
+    repeats = 1 if args.quick else args.repeats
+    run(
+        args.out,
+        repeats=repeats,
+        key_repeats=args.key_repeats,
+        models=models,
+        before_key=not args.quick,
+    )
     return 0
 
 

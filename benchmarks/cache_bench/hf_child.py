@@ -2,10 +2,12 @@
 
 Run by ``benchmarks/cache_hf_bench.py`` as ``python hf_child.py gpt2 '<json params>'``;
 prints one JSON object on the last line of stdout. The model is
-``transformers.GPT2LMHeadModel`` built from a config (4 layers, n_embd 128,
-4 heads, vocab 512, 64 positions; random weights after ``torch.manual_seed(0)``),
-wrapped in :class:`HfGpt2` whose ``_forward(ids)`` returns the logits of a
-``(1, 32)`` batch of token ids, as a user would cache it.
+``transformers.GPT2LMHeadModel`` (``params["model"] == "gpt2"``, the default) or
+``LlamaForCausalLM`` (``"llama"``) built from a config (4 layers, hidden 128,
+4 heads (LLaMA: 2 key/value heads, MLP 256), vocab 512, 64 positions; random
+weights after ``torch.manual_seed(0)``), wrapped in :class:`HfGpt2` /
+:class:`HfLlama` whose ``_forward(ids)`` returns the logits of a ``(1, 32)``
+batch of token ids, as a user would cache it.
 
 ``params["mode"]``:
 
@@ -46,6 +48,30 @@ POSITIONS = 64
 SEQ = 32
 
 
+class HfLlama(torch.nn.Module):
+    """``LlamaForCausalLM`` (small config, random weights) behind a ``_forward`` like :class:`HfGpt2`."""
+
+    def __init__(self, layers: int = LAYERS) -> None:
+        super().__init__()
+        from transformers import LlamaConfig, LlamaForCausalLM
+
+        config = LlamaConfig(
+            hidden_size=EMBED,
+            intermediate_size=2 * EMBED,
+            num_hidden_layers=layers,
+            num_attention_heads=HEADS,
+            num_key_value_heads=HEADS // 2,
+            vocab_size=VOCAB,
+            max_position_embeddings=POSITIONS,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+        self.lm = LlamaForCausalLM(config).eval()
+
+    def _forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.lm(input_ids=ids, use_cache=False).logits
+
+
 class HfGpt2(torch.nn.Module):
     """``GPT2LMHeadModel`` behind a ``_forward`` that ``cache_compile`` can take."""
 
@@ -66,6 +92,15 @@ class HfGpt2(torch.nn.Module):
 
     def _forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.lm(input_ids=ids, use_cache=False).logits
+
+
+#: ``params["model"]`` -> the wrapper class (default ``gpt2``).
+MODELS = {"gpt2": HfGpt2, "llama": HfLlama}
+
+
+def _build(params: dict[str, Any]) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return MODELS[params.get("model", "gpt2")](params.get("layers", LAYERS)).eval()
 
 
 def _modules() -> dict[str, bool]:
@@ -93,8 +128,7 @@ def _key_only(params: dict[str, Any]) -> dict[str, Any]:
                 return fallback(obj, reader)
 
         sources.object_source = inspect_source
-    torch.manual_seed(0)
-    model = HfGpt2(params.get("layers", LAYERS)).eval()
+    model = _build(params)
     ids = torch.zeros(1, SEQ, dtype=torch.long)
     times, digests = [], set()
     for _ in range(params.get("repeats", 2)):
@@ -144,8 +178,7 @@ def main(params: dict[str, Any]) -> dict[str, Any]:
 
     logging.getLogger("airgraph").addHandler(_Keep(logging.WARNING))
     t2 = time.monotonic()
-    torch.manual_seed(0)
-    model = HfGpt2(params.get("layers", LAYERS)).eval()
+    model = _build(params)
     ids = torch.randint(0, VOCAB, (1, SEQ), generator=torch.Generator().manual_seed(1))
     t3 = time.monotonic()
     extra: dict[str, Any] = {}
