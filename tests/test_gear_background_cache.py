@@ -3,7 +3,8 @@
 The cold start's trace starts the background compiles; the entry is packaged
 after they finish, so it holds an AOTInductor package for every gear, and
 the cached program serves every gear with eager's values (Inductor vs eager:
-rtol=atol=1e-4).
+rtol=atol=1e-4). Without ``ge_cache`` the program compiles a gear the thread
+has not reached in the calling thread, next to the thread's compiles.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 class GearModel(torch.nn.Module):
-    def __init__(self, cache_dir):
+    def __init__(self, cache_dir, ge_cache=True):
         super().__init__()
         torch.manual_seed(0)
         self.lin = torch.nn.Linear(4, 4)
@@ -59,3 +60,20 @@ def test_cold_start_packages_every_gear(tmp_path, monkeypatch):
     assert shapes == [2, 8], artifacts
     for a in artifacts:
         assert (program.parent / a["file"]).stat().st_size > 0
+
+
+def test_without_ge_cache_every_gear_right_while_the_thread_compiles(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRGRAPH_CACHE_KEY", str(tmp_path / "key"))
+    model = GearModel(tmp_path / "cache", ge_cache=False)
+    x = torch.randn(2, 4)
+    set_dim_gears(x, {0: [2, 8]})
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), model._forward(x), rtol=1e-4, atol=1e-4)
+        assert model.cached.status == "compiled"
+        for batch in (8, 2, 8):
+            y = torch.randn(batch, 4)
+            torch.testing.assert_close(model(y), model._forward(y), rtol=1e-4, atol=1e-4)
+        assert wait_for_gears(timeout=300)
+        for batch in (2, 8):
+            y = torch.randn(batch, 4)
+            torch.testing.assert_close(model(y), model._forward(y), rtol=1e-4, atol=1e-4)
