@@ -246,6 +246,25 @@ def _elementwise_cases() -> Iterator[Case]:
     yield _case(
         fam, "mul_scalar", lambda x: x * 0.125, _inputs(((4, 8), F16)), dtype=F16, dynamic=True
     )
+    yield from _storage_dtype_cases(fam)
+
+
+def _storage_dtype_cases(fam: str) -> Iterator[Case]:
+    """float8 and uint16: casts and moves only (eager has no arithmetic on them)."""
+    fp8 = (torch.randn(4, 8, generator=torch.Generator().manual_seed(3)) * 4).to(
+        torch.float8_e4m3fn
+    )
+    yield _case(fam, "cast_fp8e4m3fn_to_bf16", lambda x: x.to(BF16) * 2, _inputs(fp8))
+    yield _case(
+        fam,
+        "cast_to_fp8e5m2",
+        lambda x: (x * 2).to(torch.float8_e5m2),
+        _inputs(((4, 8), F32)),
+    )
+    u16 = torch.arange(32, dtype=torch.int64).view(4, 8).to(torch.uint16)
+    yield _case(
+        fam, "uint16_reshape_cast", lambda x: x.reshape(-1).to(torch.int32) + 1, _inputs(u16)
+    )
 
 
 # --------------------------------------------------------------------------- matmul

@@ -88,8 +88,8 @@ REASONS: tuple[Reason, ...] = (
         "Range in int64 (TorchAir: int32 then Cast): no int32 overflow for long ranges",
     ),  # fmt: skip
     Reason(
-        ("mul_scalar_bf16*", "chunk_bf16*"),
-        (r"airgraph only: Cast",),
+        ("mul_scalar_bf16*", "chunk_bf16*", "cast_fp8e4m3fn_to_bf16"),
+        (r"airgraph only: Cast(x2)?",),
         "Muls' GE prototype (shared/ge/opdefs.json) lists no BF16, so bf16 scales in "
         "float32 between two Casts; same single rounding as TorchAir's Muls",
     ),
