@@ -34,6 +34,7 @@ from airgraph_core.targets.host.layout import dense_inputs
 from airgraph_core.targets.host.program import HostProgram
 
 __all__ = [
+    "PACKAGE_META",
     "compile_as_packages",
     "compile_package",
     "export_package",
