@@ -60,9 +60,12 @@ def _test_env(session: nox.Session) -> dict[str, str]:
 
 # Parallel runs: one pytest-xdist worker per CPU; a test file stays on one worker (module
 # fixtures build cache entries once; test_view_outputs counts its outcomes per module).
+# Files are handed out in the order the root conftest.py gives them (longest first, by
+# measured CPU seconds), not by test count: a long file with few tests started last
+# would run alone at the end.
 # The workers already fill the CPUs, so each compiles and computes on one thread: no
 # Inductor compile-worker pool per process, no OpenMP oversubscription.
-XDIST = ["--numprocesses=auto", "--dist=loadfile"]
+XDIST = ["--numprocesses=auto", "--dist=loadfile", "--no-loadscope-reorder"]
 XDIST_ENV = {"TORCHINDUCTOR_COMPILE_THREADS": "1", "OMP_NUM_THREADS": "1"}
 
 

@@ -129,7 +129,7 @@ def test_model_has_no_unsupported_ops(name, attn):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_model_matches_eager_interpreted(name):
     model, inputs = _build(name, "sdpa")
-    check_lowering(model, inputs, modes=("interpret",), atol=ATOL, rtol=RTOL)
+    check_lowering(model, inputs, modes=("interpret",), atol=ATOL, rtol=RTOL, capture="dynamo")
 
 
 @pytest.mark.slow
@@ -143,7 +143,7 @@ def test_model_matches_eager_with_dynamic_shapes(name):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_model_matches_eager_with_inductor(name):
     model, inputs = _build(name, "eager")
-    check_lowering(model, inputs, modes=("inductor",), atol=ATOL, rtol=RTOL)
+    check_lowering(model, inputs, modes=("inductor",), atol=ATOL, rtol=RTOL, capture="dynamo")
 
 
 class DecoderStep(torch.nn.Module):
