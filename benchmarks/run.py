@@ -11,6 +11,9 @@ files next to it:
 - ``cache_hf_bench.py``: warm starts on ``transformers`` GPT-2, airgraph (with
   and without ``ge_cache``) vs torch.compile's warm caches, and key-building
   time (``cache_hf.json``, ``cache_hf.md``).
+- ``scaling_bench.py``: compile and warm-start time against model depth (2, 4,
+  8, 16 layers of a ``transformers`` LLaMA), airgraph vs torch.compile
+  (``scaling.json``, ``scaling.md``).
 - ``tp_bench.py``: a TP-2 model under torchrun (gloo) vs the unsharded model,
   and its compile and warm start per rank (``tp.json``, ``tp.md``).
 
@@ -80,6 +83,18 @@ def _cache_hf_bench(out: Path) -> dict[str, object]:
     }
 
 
+def _scaling_bench(out: Path) -> dict[str, object]:
+    """Compile and warm-start time against depth (``scaling_bench.py``)."""
+    import scaling_bench  # beside this file, on sys.path when run as a script
+
+    result = scaling_bench.run(out)
+    return {
+        "benchmark": "scaling",
+        "files": ["scaling.json", "scaling.md"],
+        "summary": result["summary"],
+    }
+
+
 def _tp_bench(out: Path, rounds: int) -> dict[str, object]:
     """The tensor-parallel benchmark (``tp_bench.py``); it writes ``tp.json`` and ``tp.md``."""
     import tp_bench  # beside this file, on sys.path when run as a script
@@ -118,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     print(gears_bench.to_markdown(gears))
     record["results"].append(_cache_bench(args.out))
     record["results"].append(_cache_hf_bench(args.out))
+    record["results"].append(_scaling_bench(args.out))
     record["results"].append(_tp_bench(args.out, args.rounds))
     path = args.out / "environment.json"
     # Write then rename, so an interrupted run never leaves a half-written file.
