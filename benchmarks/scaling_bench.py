@@ -50,9 +50,12 @@ from cache_hf_bench import CHILD, MODELS
 
 DEPTHS = (2, 4, 8, 16)
 
-#: airgraph's warm start (A7) counts as flat if its deepest figure is within this of its
-#: shallowest (the program it loads and the weights grow with depth; tracing would grow more).
+#: airgraph's warm start (A7) counts as flat if its first call at the deepest depth is within
+#: this factor of the shallowest, or within FLAT_NOISE_S of it (a fraction of a second is
+#: below the noise of a shared machine). The program it loads and the weights grow with depth;
+#: tracing would grow as the compile rows do.
 FLAT_GROWTH_LIMIT = 1.5
+FLAT_NOISE_S = 0.25
 
 ROWS = {
     "T2": "torch.compile cold (empty Inductor dir)",
@@ -113,12 +116,14 @@ def run(
 
 def _spawn(runner: _Runner, params: dict[str, Any], inductor_dir: Path, label: str) -> dict:
     """One child process; adds its CPU time (it and the processes it waited for)."""
+    load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = runner.spawn("hf", params, inductor_dir=inductor_dir, label=label, child=CHILD)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result["process_cpu_s"] = (after.ru_utime - before.ru_utime) + (
         after.ru_stime - before.ru_stime
     )
+    result["loadavg_1m_at_spawn"] = load
     return result
 
 
@@ -165,6 +170,18 @@ def _slope(xs: list[int], ys: list[float]) -> float | None:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else None
 
 
+def _flat(table: dict[str, dict[str, Any]]) -> bool:
+    """Whether A7's first call (wall and CPU) stays flat in depth (see FLAT_GROWTH_LIMIT)."""
+    for field in ("first_call_s", "first_call_cpu_s"):
+        values = list(table[field]["A7"]["by_depth"].values())
+        if not all(isinstance(v, float) for v in values):
+            return False
+        low, high = values[0], values[-1]
+        if high > low * FLAT_GROWTH_LIMIT and high - low > FLAT_NOISE_S:
+            return False
+    return True
+
+
 def _summary(record: dict[str, Any]) -> dict[str, Any]:
     depths = record["depths"]
     table: dict[str, dict[str, Any]] = {}
@@ -179,12 +196,9 @@ def _summary(record: dict[str, Any]) -> dict[str, Any]:
                 "slope_s_per_layer": _slope(depths, values) if ok else None,
             }
         table[field] = per_row
-    a7_growth = [table[f]["A7"]["growth"] for f in ("first_call_s", "first_call_cpu_s")]
     return {
         "measures": table,
-        "a7_flat": all(g is not None and g <= FLAT_GROWTH_LIMIT for g in a7_growth)
-        if len(depths) > 1
-        else None,
+        "a7_flat": _flat(table) if len(depths) > 1 else None,
         "statuses_ok": all(record["rows"][str(d)][k]["status_ok"] for d in depths for k in STATUS),
         "loadavg": {
             "start": record["environment"]["loadavg_start"],
@@ -218,7 +232,7 @@ def _markdown(record: dict[str, Any]) -> str:
         "",
         f"Model: {record['model_description']}; N = {', '.join(map(str, depths))}. "
         f"Each cell is a fresh process; warm rows (T3, A5, A7) are the median of "
-        f"{record['repeats']} processes, run interleaved. *Growth* = deepest ÷ shallowest; "
+        f"{record['repeats']} process(es), run interleaved. *Growth* = deepest ÷ shallowest; "
         "*slope* = least-squares seconds per layer.",
         "",
     ]
@@ -236,7 +250,8 @@ def _markdown(record: dict[str, Any]) -> str:
         lines.append("")
     lines += [
         f"airgraph's warm start with ge_cache (A7) flat in depth (first-call wall and CPU "
-        f"growth ≤ {FLAT_GROWTH_LIMIT}×): **{_f(summ['a7_flat'])}**. Cache statuses as "
+        f"time at the deepest depth ≤ {FLAT_GROWTH_LIMIT}× the shallowest, or at most "
+        f"{FLAT_NOISE_S} s above it): **{_f(summ['a7_flat'])}**. Cache statuses as "
         f"expected (A4, A4g compiled; A5, A7 hit) at every depth: "
         f"**{_f(summ['statuses_ok'])}**.",
         "",
