@@ -192,7 +192,7 @@ def _summary(record: dict[str, Any]) -> dict[str, Any]:
             ok = all(isinstance(v, float) for v in values)
             per_row[key] = {
                 "by_depth": dict(zip(map(str, depths), values)),
-                "growth": values[-1] / values[0] if ok and values[0] else None,
+                "growth": values[-1] / values[0] if ok and len(values) > 1 and values[0] else None,
                 "slope_s_per_layer": _slope(depths, values) if ok else None,
             }
         table[field] = per_row
