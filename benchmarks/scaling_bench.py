@@ -69,11 +69,15 @@ ROWS = {
 #: Expected ``cache_compile`` status per airgraph row.
 STATUS = {"A4": "compiled", "A4g": "compiled", "A5": "hit", "A7": "hit"}
 
-#: The figures tabulated against depth: (field, heading).
+#: The figures tabulated against depth: (field, heading, digits shown, growth and slope fitted).
+#: The steady call and the load show how loaded the machine was for each process: torch's
+#: threads contending with other processes inflate wall and CPU time alike.
 MEASURES = (
-    ("first_call_s", "First call, wall time (s)"),
-    ("first_call_cpu_s", "First call, CPU time incl. compiler processes (s)"),
-    ("process_cpu_s", "Whole process, CPU time incl. imports (s)"),
+    ("first_call_s", "First call, wall time (s)", 2, True),
+    ("first_call_cpu_s", "First call, CPU time incl. compiler processes (s)", 2, True),
+    ("process_cpu_s", "Whole process, CPU time incl. imports (s)", 2, True),
+    ("steady_call_s", "Steady call after the first (s), a load indicator", 4, True),
+    ("loadavg_1m_at_spawn", "Load average (1 min) when the process started", 1, False),
 )
 
 
@@ -185,11 +189,11 @@ def _flat(table: dict[str, dict[str, Any]]) -> bool:
 def _summary(record: dict[str, Any]) -> dict[str, Any]:
     depths = record["depths"]
     table: dict[str, dict[str, Any]] = {}
-    for field, _heading in MEASURES:
+    for field, _heading, _digits, fit in MEASURES:
         per_row = {}
         for key in ROWS:
             values = [record["rows"][str(d)][key]["median"].get(field) for d in depths]
-            ok = all(isinstance(v, float) for v in values)
+            ok = fit and all(isinstance(v, float) for v in values)
             per_row[key] = {
                 "by_depth": dict(zip(map(str, depths), values)),
                 "growth": values[-1] / values[0] if ok and len(values) > 1 and values[0] else None,
@@ -217,6 +221,10 @@ def _f(v: Any, digits: int = 2) -> str:
     return str(v)
 
 
+def _times(v: float | None) -> str:
+    return "–" if v is None else f"{v:.2f}×"
+
+
 def _markdown(record: dict[str, Any]) -> str:
     env = record["environment"]
     summ = record["summary"]
@@ -238,14 +246,14 @@ def _markdown(record: dict[str, Any]) -> str:
     ]
     head = "| # | row | " + " | ".join(f"{d} layers" for d in depths) + " | growth | s/layer |"
     rule = "|---|---|" + "---|" * len(depths) + "---|---|"
-    for field, heading in MEASURES:
+    for field, heading, digits, _fit in MEASURES:
         lines += [f"## {heading}", "", head, rule]
         for key, title in ROWS.items():
             m = summ["measures"][field][key]
-            cells = " | ".join(_f(m["by_depth"][str(d)]) for d in depths)
+            cells = " | ".join(_f(m["by_depth"].get(str(d)), digits) for d in depths)
             lines.append(
-                f"| {key} | {title} | {cells} | {_f(m['growth'])}× "
-                f"| {_f(m['slope_s_per_layer'], 3)} |"
+                f"| {key} | {title} | {cells} | {_times(m['growth'])} "
+                f"| {_f(m['slope_s_per_layer'], max(3, digits))} |"
             )
         lines.append("")
     lines += [
