@@ -20,6 +20,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,36 @@ def test_every_gear_served_before_and_after_the_background_compiles(make_config,
         _check_all(compiled, model, seed=2)
     # The first call's gear first, then the others in plan order.
     assert gate.order == [2, 1, 4, 8]
+
+
+def test_the_callers_nested_fx_trace_setting_is_put_back_by_wait(make_config, monkeypatch):
+    """The first caller's error_on_nested_fx_trace is off while gears compile, back after wait."""
+    import torch._dynamo.config as dynamo_config
+
+    assert dynamo_config.error_on_nested_fx_trace is True
+    gate = Gate(monkeypatch)
+    backend, compiled = _compile(lambda x: x.relu() * 3, make_config)
+    x = torch.randn(4, 8)
+    set_dim_gears(x, {0: BATCHES})
+    compiled(x)
+    assert dynamo_config.error_on_nested_fx_trace is False
+    seen_in_other_thread = []
+    worker = threading.Thread(
+        target=lambda: seen_in_other_thread.append(dynamo_config.error_on_nested_fx_trace)
+    )
+    worker.start()
+    worker.join()
+    assert seen_in_other_thread == [True]  # a per-thread setting: other threads keep theirs
+    gate.open()
+    background = backend.compiled[0].gear_runner.background
+    for _ in range(6000):  # finished before the wait: the wait still puts the setting back
+        if background.done:
+            break
+        time.sleep(0.01)
+    assert background.done
+    assert dynamo_config.error_on_nested_fx_trace is False
+    assert wait_for_gears() is True
+    assert dynamo_config.error_on_nested_fx_trace is True
 
 
 def test_gears_called_first_compile_first(make_config, monkeypatch):

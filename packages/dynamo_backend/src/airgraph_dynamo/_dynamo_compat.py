@@ -13,7 +13,7 @@ import functools
 import traceback
 import types
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -331,7 +331,7 @@ def dynamo_compile_lock() -> Any:
     return compile_lock
 
 
-def calls_run_eagerly_during_fx_tracing() -> None:
+def calls_run_eagerly_during_fx_tracing() -> Callable[[], None]:
     """In the calling thread: a ``torch.compile``'d function called while FX traces runs eagerly.
 
     Why: torch.fx's tracing flag (``torch.fx._symbolic_trace._is_fx_tracing_flag``)
@@ -341,5 +341,15 @@ def calls_run_eagerly_during_fx_tracing() -> None:
     ``torch._dynamo.config.error_on_nested_fx_trace`` is off (a per-thread
     setting): then that call runs the function eagerly, with the same results.
     Checked with torch 2.13.
+
+    Returns:
+        A function that puts the calling thread's previous setting back (call
+        it from the same thread).
     """
+    previous = torch._dynamo.config.error_on_nested_fx_trace
     torch._dynamo.config.error_on_nested_fx_trace = False
+
+    def restore() -> None:
+        torch._dynamo.config.error_on_nested_fx_trace = previous
+
+    return restore

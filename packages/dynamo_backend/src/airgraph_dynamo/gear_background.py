@@ -20,22 +20,31 @@ Threading notes (torch 2.13):
   dynamo-optimized function"). The thread that made the geared graph's first
   call therefore gets ``torch._dynamo.config.error_on_nested_fx_trace =
   False`` (a per-thread setting): such a call runs that function eagerly,
-  with the same results. Calls from other threads are not covered.
+  with the same results. The setting stays until that thread calls
+  :func:`wait_for_gears` (or ``GearedRunner.wait_for_gears``) and every
+  background compile it started has finished; then its previous value is
+  put back. Calls from other threads are not covered: serve a geared graph
+  from several threads only after :func:`wait_for_gears`.
 - The thread holds Dynamo's compile lock while it compiles a gear, and the
   host target serializes its own Inductor compiles and exports (in-process
   and AOTInductor packages) with one lock: a Dynamo compile or an airgraph
-  host compile in another thread waits for the gear in progress, and no two
-  of them trace at once (which could leave the tracing flag set). A
-  ``make_fx``, ``torch.export`` or ``torch.fx.symbolic_trace`` that user code
-  runs outside Dynamo in another thread at the same moment is not covered.
+  host compile in another thread waits for the gear in progress. Host
+  compiles made in the callers' threads take only the host lock, so they
+  are not serialized with Dynamo compiles of third threads (as without
+  background compiles). A ``make_fx``, ``torch.export`` or
+  ``torch.fx.symbolic_trace`` that user code runs outside Dynamo in another
+  thread at the same moment is not covered either.
 - A compile that raises is logged as a warning (once per graph, the first
   error), and that gear keeps being served by the interpreter; the other
   gears still compile.
-- At process exit the thread stops before its next gear: once the main
-  thread has finished it starts none, and an ``atexit`` handler waits for the
-  gear being compiled (at most :data:`EXIT_WAIT_SECONDS`; at that point
-  Inductor's worker pool refuses new work, so that compile usually ends at
-  once, quietly), so exit neither hangs nor kills a compile halfway.
+- At process exit the thread stops before its next gear: an ``atexit``
+  handler stops it and waits for the gear being compiled (at most
+  :data:`EXIT_WAIT_SECONDS`; Inductor's worker pool refuses new work by
+  then, so that compile usually ends at once, quietly), so exit neither
+  hangs nor kills a compile halfway. While the main thread has returned but
+  other (non-daemon) threads still serve, the thread goes on compiling; a
+  compile refused in that window is logged at debug level and its gear
+  stays uncompiled.
 
 :func:`wait_for_gears` blocks until every background compile in the process
 is done (tests, benchmarks, a server that wants steady latency before it
@@ -60,6 +69,8 @@ log = logging.getLogger("airgraph.dynamo")
 EXIT_WAIT_SECONDS = 120.0
 
 _running: weakref.WeakSet[BackgroundCompiles] = weakref.WeakSet()
+# Started compiles whose first caller's Dynamo setting is still to be put back.
+_to_restore: weakref.WeakSet[BackgroundCompiles] = weakref.WeakSet()
 _running_lock = threading.Lock()
 _exiting = threading.Event()
 
@@ -90,6 +101,9 @@ class BackgroundCompiles:
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self.failures: dict[int, str] = {}
+        #: Set by the runner: puts the first caller's Dynamo setting back (that thread only).
+        self.restore_in_caller: Callable[[], None] | None = None
+        self._caller = threading.get_ident()
 
     def want(self, index: int) -> None:
         """Compile gear ``index`` next (it is being called); cheap, any thread."""
@@ -109,6 +123,7 @@ class BackgroundCompiles:
         )
         with _running_lock:
             _running.add(self)
+            _to_restore.add(self)
         self._thread.start()
 
     @property
@@ -128,6 +143,12 @@ class BackgroundCompiles:
         if not self._done.wait(timeout):
             return False
         self._thread.join()
+        restore = self.restore_in_caller
+        if restore is not None and threading.get_ident() == self._caller:
+            self.restore_in_caller = None
+            with _running_lock:
+                _to_restore.discard(self)
+            restore()
         return not self.failures and not self._pending
 
     def stop(self) -> None:
@@ -151,7 +172,7 @@ class BackgroundCompiles:
         start = time.perf_counter()
         compiled = 0
         try:
-            while not self._stop.is_set() and not _exiting_now():
+            while not self._stop.is_set() and not _exiting.is_set():
                 index = self._next()
                 if index is None:
                     break
@@ -230,6 +251,9 @@ def wait_for_gears(timeout: float | None = None) -> bool:
     while True:
         with _running_lock:
             running = list(_running)
+            finished = [c for c in _to_restore if c.done]
+        for compiles in finished:  # puts this thread's Dynamo setting back, if it is the caller
+            compiles.wait(0)
         if not running:
             return True
         for compiles in running:
@@ -243,8 +267,9 @@ _exit_handler_registered = False
 
 
 def _exiting_now() -> bool:
-    # The main thread counts as stopped from the start of interpreter shutdown,
-    # before atexit handlers run (when concurrent.futures already refuses work).
+    # After the main thread has returned (interpreter shutdown has begun, other
+    # threads may still serve), concurrent.futures already refuses work: a compile
+    # failing then is expected, not worth a warning.
     return _exiting.is_set() or not threading.main_thread().is_alive()
 
 

@@ -196,7 +196,8 @@ class GearedRunner:
         # The thread's Inductor compiles set torch.fx's process-wide tracing flag
         # (torch 2.13): a compiled function called meanwhile from this thread then
         # runs eagerly for that call instead of raising.
-        _dynamo_compat.calls_run_eagerly_during_fx_tracing()
+        # wait_for_gears() from this thread puts the setting back once the gears are compiled.
+        self.background.restore_in_caller = _dynamo_compat.calls_run_eagerly_during_fx_tracing()
         log.info(
             "gears: %s serves its %d gears uncompiled while a background thread compiles them "
             "(gear_compile='background')",
