@@ -91,6 +91,14 @@ def tests_fast(session: nox.Session) -> None:
     )
 
 
+@nox.session(name="tests-dynamo-capture", python=PYTHON)
+def tests_dynamo_capture(session: nox.Session) -> None:
+    """The fast lane with every converter test captured through torch.compile (no AOT shortcut)."""
+    _install_packages(session, _all_folders())
+    env = {**_test_env(session), **XDIST_ENV, "AIRGRAPH_TEST_CAPTURE": "dynamo"}
+    session.run("pytest", *XDIST, "-m", "not slow", *session.posargs, env=env)
+
+
 def _package_tests_session(short: str, position: int) -> None:
     folder = PACKAGES[short][0]
     needed = [f for f, _ in list(PACKAGES.values())[: position + 1]]
