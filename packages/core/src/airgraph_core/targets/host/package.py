@@ -61,8 +61,9 @@ def compile_as_packages() -> Iterator[None]:
 
     The package serves the calls in this process and is the artifact
     :meth:`~airgraph_core.targets.host.HostExecutable.export_artifacts`
-    returns, so one compile serves both. Threads started inside do not
-    inherit it (a context variable).
+    returns, so one compile serves both. It is a context variable: a thread
+    started inside inherits it only when run in a copy of this context (as
+    ``airgraph_dynamo``'s background gear compiles are).
     """
     token = _packaging.set(True)
     try:

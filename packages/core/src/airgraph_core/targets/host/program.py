@@ -11,7 +11,6 @@ it is run as is (``interpret``) or compiled by Inductor (``inductor``).
 from __future__ import annotations
 
 import logging
-import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,11 +19,11 @@ from torch.fx import Graph, GraphModule
 
 from airgraph_core.input_updates import as_plain_data
 from airgraph_core.ir.dtypes import to_torch
-from airgraph_core.ir.graph import AttrKind, GeGraph, GeOp, parse_edge, topological_order
+from airgraph_core.ir.graph import GeGraph, GeOp, parse_edge, topological_order
 from airgraph_core.targets.host.aliasing import views_of_written_inputs
 from airgraph_core.targets.host.data_sizes import reads_sizes_from_data
 from airgraph_core.targets.host.layout import DenseInputs
-from airgraph_core.targets.host.semantics import HostOp, lookup_host_op
+from airgraph_core.targets.host.semantics import HostOp, lookup_host_op, py_attrs
 
 __all__ = ["HostProgram", "py_attrs", "specialize"]
 
@@ -77,6 +76,9 @@ def specialize(
         tuple of the ``NetOutput`` values), the tensor inputs to call it
         with, and the outputs of this call.
     """
+    if torch.is_autocast_enabled("cpu"):  # the graph's dtypes are explicit: run them as they are
+        with torch.autocast("cpu", enabled=False):
+            return specialize(graph, inputs, on_op)
     datas = graph.data_ops
     if len(inputs) != len(datas):
         raise ValueError(
@@ -303,30 +305,6 @@ def _as_list(result: Any) -> list[Any]:
     return list(result) if isinstance(result, (list, tuple)) else [result]
 
 
-def py_attrs(op: GeOp) -> dict[str, Any]:
-    """``op``'s attributes as the host semantics take them (tensors, float32-rounded floats)."""
-    out = {}
-    for name, attr in op.attrs.items():
-        if attr.kind is AttrKind.T:
-            out[name] = attr.value.to_torch()
-        elif attr.kind is AttrKind.F:
-            out[name] = _float32(attr.value)
-        elif attr.kind is AttrKind.LIST_F:
-            out[name] = [_float32(v) for v in attr.value]
-        else:
-            out[name] = attr.value
-    return out
-
-
-def _float32(value: float) -> float:
-    """``value`` as GE holds a float attribute: a 32-bit float.
-
-    A graph fresh from the lowering and the same graph read back from its
-    protobuf then specialize to the same code (and share Inductor's cache).
-    """
-    return struct.unpack("<f", struct.pack("<f", value))[0]
-
-
 class HostProgram:
     """A GE graph made executable on the CPU.
 
@@ -396,6 +374,9 @@ class HostProgram:
         fn = self._compiled.get(key)
         if fn is not None:
             return fn, None
+        if torch.is_autocast_enabled("cpu"):  # Inductor too compiles the graph's own dtypes
+            with torch.autocast("cpu", enabled=False):
+                return self._specialization(inputs)
         gm, tensors, outputs = specialize(self.graph, inputs)
         if self._per_call:
             runner = self._per_call_runner(key)
@@ -410,7 +391,7 @@ class HostProgram:
             fn = DenseInputs(self.graph, compile_inductor(gm, dense))
             self._runners[key] = fn.run_list
         else:
-            fn = gm
+            fn = _interpreted(gm)
             self._runners[key] = _list_runner(fn)
         self._compiled[key] = fn
         self._modules[key] = gm
@@ -487,6 +468,19 @@ class HostProgram:
 def _list_runner(fn: Callable[..., Any]) -> Callable[[list[Any]], list[Any]]:
     """``fn`` (called with the tensor inputs) as a function of one list of them."""
     return lambda tensors: list(fn(*tensors))
+
+
+def _interpreted(gm: GraphModule) -> Callable[..., Any]:
+    """``gm`` run op by op with CPU autocast off: the graph's dtypes are explicit
+    (autocast was applied when it was traced); the Inductor-compiled path turns it off too."""
+
+    def run(*tensors: Any) -> Any:
+        if torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                return gm(*tensors)
+        return gm(*tensors)
+
+    return run
 
 
 def _call_functions(

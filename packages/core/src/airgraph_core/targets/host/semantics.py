@@ -16,10 +16,13 @@ target folds them to constants before compiling.
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["HostOp", "HOST_OPS", "host_op", "lookup_host_op"]
+from airgraph_core.ir.graph import AttrKind, GeOp
+
+__all__ = ["HostOp", "HOST_OPS", "host_op", "lookup_host_op", "py_attrs"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,3 +105,27 @@ def _load() -> None:
     if not _LOADED:
         _LOADED = True
         import airgraph_core.targets.host.ops  # noqa: F401  (registers the table)
+
+
+def py_attrs(op: GeOp) -> dict[str, Any]:
+    """``op``'s attributes as the host semantics take them (tensors, float32-rounded floats)."""
+    out = {}
+    for name, attr in op.attrs.items():
+        if attr.kind is AttrKind.T:
+            out[name] = attr.value.to_torch()
+        elif attr.kind is AttrKind.F:
+            out[name] = _float32(attr.value)
+        elif attr.kind is AttrKind.LIST_F:
+            out[name] = [_float32(v) for v in attr.value]
+        else:
+            out[name] = attr.value
+    return out
+
+
+def _float32(value: float) -> float:
+    """``value`` as GE holds a float attribute: a 32-bit float.
+
+    A graph fresh from the lowering and the same graph read back from its
+    protobuf then specialize to the same code (and share Inductor's cache).
+    """
+    return struct.unpack("<f", struct.pack("<f", value))[0]

@@ -1,0 +1,65 @@
+"""The host target runs a GE graph's explicit dtypes under an ambient CPU autocast.
+
+A graph traced under ``torch.autocast`` already carries the casts autocast
+made (and none where the model turned it off), so the host target must not
+apply the caller's autocast a second time when it runs the graph op by op.
+Each result is compared with the float32 product computed outside autocast,
+at float32's default tolerance (rtol 1.3e-6, atol 1e-5); run in bfloat16 the
+product of these inputs is off by about 1e-2.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from airgraph_core import HostProgram
+from airgraph_core.ir import DataType, GraphBuilder
+from airgraph_core.targets.host import specialize
+
+FP32 = {"rtol": 1.3e-6, "atol": 1e-5}
+
+
+def _matmul_graph():
+    b = GraphBuilder("fp32_matmul")
+    x = b.data(0, DataType.FLOAT, (-1, 16))
+    w = b.data(1, DataType.FLOAT, (16, 16))
+    b.net_output([b.op("MatMulV2", x, w, out=(DataType.FLOAT, (-1, 16)))])
+    return b.graph
+
+
+def _inputs(rows: int, seed: int) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(rows, 16, generator=g) * 10, torch.randn(16, 16, generator=g)]
+
+
+def _check(out: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> None:
+    assert out.dtype is torch.float32
+    torch.testing.assert_close(out, x @ w, **FP32)
+
+
+@pytest.mark.parametrize("mode", ["interpret", "inductor"])
+def test_calls_under_cpu_autocast_keep_the_graphs_float32(mode):
+    prog = HostProgram(_matmul_graph(), mode)
+    calls = [_inputs(4, 0), _inputs(4, 1), _inputs(8, 2)]  # new, same, new signature
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outs = [prog(*inputs)[0] for inputs in calls]
+        direct = prog.compile_for(calls[0])(*calls[0])[0]  # the executable's specialize()
+        assert torch.is_autocast_enabled("cpu")  # the caller's setting is left as it was
+    for out, (x, w) in zip(outs, calls):
+        _check(out, x, w)
+    _check(direct, *calls[0])
+
+
+def test_specialize_and_its_per_op_hook_under_cpu_autocast():
+    """What the op-by-op data dumper (``on_op``) sees is what the graph computes."""
+    seen = {}
+
+    def on_op(op, ins, outs):
+        seen[op.type] = outs
+
+    x, w = _inputs(4, 0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        (out,) = specialize(_matmul_graph(), [x, w], on_op=on_op)[2]
+    _check(out, x, w)
+    _check(seen["MatMulV2"][0], x, w)
