@@ -157,3 +157,68 @@ def test_overlapping_arguments_warm_start(tmp_path: Path) -> None:
             errors = result["errors"][name]
             assert max(errors) <= cache_models.ATOL, (start, name, errors)
     assert results[1]["dynamo"]["calls_captured"] == 0, results[1]["dynamo"]
+
+
+class UncacheableWriteThenRead(WriteThenRead):
+    """As :class:`WriteThenRead`, plus a complex leaf that cannot be cached: runs uncached."""
+
+    def _forward(self, x, buf):
+        buf.mul_(2)
+        return x * 3 + buf, 1j
+
+
+@pytest.mark.parametrize("name", sorted(SEQUENCES))
+def test_overlapping_arguments_uncached(name: str, tmp_path: Path) -> None:
+    """Once uncached (torch.compile), overlapping views still see the in-place write."""
+    model = UncacheableWriteThenRead(str(tmp_path))
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for kind in SEQUENCES[name]:
+            args = _arguments(kind, gen)
+            eager_args = copy.deepcopy(args)
+            want = model._forward(*eager_args)
+            got = model.cached(*args)
+            assert got[1] == want[1]
+            error = cache_models.max_error(got[0], want[0])
+            for a, e in zip(args, eager_args):
+                error = max(error, cache_models.max_error(a, e))
+            assert error <= cache_models.ATOL, (kind, error)
+    assert model.cached.status == "uncached"
+
+
+class UncacheableReadOnly(WriteThenRead):
+    """Writes nothing, returns a complex leaf: overlapping calls keep torch.compile."""
+
+    def _forward(self, x, buf):
+        return x * 3 + buf, 1j
+
+
+def test_overlap_without_writes_stays_compiled(tmp_path: Path) -> None:
+    model = UncacheableReadOnly(str(tmp_path))
+    gen = torch.Generator().manual_seed(6)
+    with torch.no_grad():
+        for kind in SEQUENCES["overlap_first"]:
+            args = _arguments(kind, gen)
+            got = model.cached(*args)
+            assert cache_models.max_error(got[0], model._forward(*args)[0]) <= cache_models.ATOL
+            # The first call (overlapping) already left the cache for torch.compile.
+            assert model.cached.status == "uncached", kind
+    assert model.cached._uncached is not None
+
+
+def test_abandoned_program_runs_overlapping_arguments_eagerly(tmp_path: Path) -> None:
+    """A cached program that writes an input, then abandoned: torch.compile must not run them."""
+    model = WriteThenRead(str(tmp_path))
+    gen = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        model.cached(*_arguments("separate", gen))
+        model.cached._abandon("abandoned by the test")
+        for kind in ["rows", "separate", "view", "rows"]:
+            args = _arguments(kind, gen)
+            eager_args = copy.deepcopy(args)
+            want = model._forward(*eager_args)
+            error = cache_models.max_error(model.cached(*args), want)
+            for a, e in zip(args, eager_args):
+                error = max(error, cache_models.max_error(a, e))
+            assert error <= cache_models.ATOL, (kind, error)
+    assert model.cached.status == "uncached"

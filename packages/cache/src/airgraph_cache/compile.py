@@ -36,7 +36,7 @@ from airgraph_cache.arguments import CACHE_DIR_ENV, DEFAULT_CACHE_DIR, checked_a
 from airgraph_cache.binding import UncacheableError
 from airgraph_cache.cache_access import EntryAccess
 from airgraph_cache.keys import CacheKey, build_key, variant_key
-from airgraph_cache.overlap import argument_tensors, overlapping
+from airgraph_cache.overlap import argument_tensors, overlapping, writes_an_input
 from airgraph_cache.program import GuardMismatch, InputMismatch, Program, is_callers_error
 from airgraph_cache.recipe import (
     GRAPH_FILE,
@@ -181,7 +181,7 @@ class CachedFunction:
         self.key: CacheKey | None = None
         self._program: Program | None = None
         self._uncached: Callable[..., Any] | None = None
-        #: A cold trace saw arguments over one memory written in place: such calls run eagerly.
+        #: The method writes an input in place: calls with overlapping arguments run eagerly.
         self._eager_overlaps = False
         self._replace_entry = False
         self._access = EntryAccess(store, func.__qualname__)
@@ -213,7 +213,7 @@ class CachedFunction:
             except GuardMismatch:
                 return self._switch(args, kwargs)
         if self._uncached is not None:
-            return self._uncached(*args, **kwargs)
+            return self._run_uncached(args, kwargs)
         try:
             return self._first_call(args, kwargs)
         except GuardMismatch:
@@ -365,7 +365,9 @@ class CachedFunction:
         try:
             program, files = capture_program(self._method, recorder, backend, result)
         except UncacheableError as e:
-            if overlapping(argument_tensors(args, kwargs)):
+            # Writes an input: overlapping arguments run eagerly, uncached too (see overlap).
+            self._eager_overlaps = writes_an_input(backend)
+            if self._eager_overlaps and overlapping(argument_tensors(args, kwargs)):
                 # Traced over one memory seen through two arguments (AOTAutograd's synthetic
                 # base): right for this call only. Such calls run eagerly; the next other
                 # call compiles (status stays new). See :mod:`airgraph_cache.overlap`.
@@ -474,10 +476,13 @@ class CachedFunction:
             self.func.__qualname__,
             reason,
         )
+        self._eager_overlaps |= self._program is not None and bool(self._program.distinct)
         self._program = None
         self.status = "uncached"
 
     def _run_uncached(self, args: tuple, kwargs: dict) -> Any:
+        if self._eager_overlaps and overlapping(argument_tensors(args, kwargs)):
+            return self.func(*args, **kwargs)
         if self._uncached is None:
             from airgraph_dynamo import get_npu_backend
 

@@ -22,7 +22,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["argument_tensors", "distinct_storages_check", "overlapping"]
+from airgraph_core.input_updates import written_inputs
+
+__all__ = ["argument_tensors", "distinct_storages_check", "overlapping", "writes_an_input"]
 
 
 def distinct_storages_check(indices: Sequence[int]) -> Callable[[Sequence[Any]], bool] | None:
@@ -80,6 +82,17 @@ def overlapping(tensors: Iterable[Any]) -> bool:
                 return True
             reach = max(reach, end)
     return False
+
+
+def writes_an_input(backend: Any) -> bool:
+    """Whether the graph ``backend`` compiled last writes an input in place.
+
+    True when that cannot be told (no graph compiled, or lowering fell back without a
+    GE graph): the caller then runs overlapping arguments eagerly, which is always right.
+    """
+    compiled = getattr(backend, "compiled", None)
+    graph = getattr(compiled[-1], "ge_graph", None) if compiled else None
+    return graph is None or bool(written_inputs(graph))
 
 
 def argument_tensors(args: tuple, kwargs: dict) -> list[torch.Tensor]:
