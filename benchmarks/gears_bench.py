@@ -36,9 +36,18 @@ Latency is measured as CPU time of the calling thread with one intra-op
 thread (``--threads``): on a shared machine, wall-clock medians mostly
 measure the other processes. Wall-clock medians are recorded too.
 
+``--model llama`` measures the same on a ``transformers`` LLaMA of the same
+size (2 layers, hidden 64, 4 heads, 2 key-value heads, vocabulary 256, random
+weights), called as users call it: ``model(input_ids=ids)`` with the default
+sdpa attention; its gears are traced with ``set_gear_tracing("backed")``
+(branches on the sizes trace, with guards the backend checks per gear). It
+writes ``gears_llama.json`` and ``gears_llama.md`` (the TinyGPT run writes
+``gears.json`` and ``gears.md``).
+
 Usage: ``python benchmarks/gears_bench.py [--out benchmarks/results] [--rounds 200]
-[--variants background,eager]`` (``benchmarks/run.py`` calls it; ``--rounds 5``
-is a quick check).
+[--variants background,eager] [--model tinygpt|llama] [--quick]``
+(``benchmarks/run.py`` calls it; ``--quick --rounds 5`` is a smoke run: 2 x 2
+gears, batch {1, 4} x sequence {16, 64}).
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ import sys
 import time
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +71,11 @@ from torch import nn
 BATCHES = (1, 2, 4, 8)
 SEQS = (16, 32, 64, 128)
 SHAPES = [(b, s) for b in BATCHES for s in SEQS]
+#: The reduced plan of ``--quick`` (a smoke run).
+QUICK_BATCHES = (1, 4)
+QUICK_SEQS = (16, 64)
 VOCAB = 256
+MODELS = ("tinygpt", "llama")
 
 
 class Block(nn.Module):
@@ -106,11 +120,74 @@ class TinyGPT(nn.Module):
         return self.head(self.ln(x))
 
 
-def _own_code(model: TinyGPT, tag: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``model.forward`` with a code object of its own (its own Dynamo cache)."""
-    f = TinyGPT.forward
+def _llama_forward(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """The plain ``transformers`` call, its logits (the compiled function of ``--model llama``)."""
+    return model(input_ids=ids).logits
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What is served: the model, the function compiled per variant, the gear plan."""
+
+    name: str
+    description: str
+    model: nn.Module
+    #: ``(model, ids) -> logits``; every variant compiles its own copy of its code.
+    forward: Callable[[nn.Module, torch.Tensor], torch.Tensor]
+    batches: tuple[int, ...]
+    seqs: tuple[int, ...]
+    #: ``set_gear_tracing`` mode for the airgraph variants.
+    gear_tracing: str = "unbacked"
+
+    @property
+    def shapes(self) -> list[tuple[int, int]]:
+        return [(b, s) for b in self.batches for s in self.seqs]
+
+
+def workload(name: str = "tinygpt", quick: bool = False) -> Workload:
+    """The model ``name`` (one of :data:`MODELS`) and its plan (2 x 2 gears if ``quick``)."""
+    batches, seqs = (QUICK_BATCHES, QUICK_SEQS) if quick else (BATCHES, SEQS)
+    torch.manual_seed(0)
+    if name == "tinygpt":
+        return Workload(
+            name,
+            "TinyGPT: 2 layers, d=64, 4 heads, vocab 256",
+            TinyGPT().eval(),
+            TinyGPT.forward,
+            batches,
+            seqs,
+        )
+    if name != "llama":
+        raise ValueError(f"name must be one of {list(MODELS)}, got {name!r}")
+    import transformers
+
+    config = transformers.LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=64,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        num_hidden_layers=2,
+        intermediate_size=176,
+        max_position_embeddings=max(SEQS),
+    )
+    return Workload(
+        name,
+        "transformers LlamaForCausalLM: 2 layers, hidden 64, 4 heads (2 key-value), "
+        "vocab 256, random weights; model(input_ids=ids), sdpa attention; "
+        'gears traced with set_gear_tracing("backed")',
+        transformers.LlamaForCausalLM(config).eval(),
+        _llama_forward,
+        batches,
+        seqs,
+        gear_tracing="backed",
+    )
+
+
+def _own_code(w: Workload, tag: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``w.forward`` bound to the model, with a code object of its own (its own Dynamo cache)."""
+    f = w.forward
     code = f.__code__.replace(co_name=f"forward_{tag}")
-    return types.MethodType(types.FunctionType(code, f.__globals__, code.co_name), model)
+    return types.MethodType(types.FunctionType(code, f.__globals__, code.co_name), w.model)
 
 
 def _ids(shape: tuple[int, int], seed: int = 0) -> torch.Tensor:
@@ -123,20 +200,20 @@ def _traces() -> int:
     return int(counters["stats"]["unique_graphs"])
 
 
-def _serve_all(fn: Callable, first: torch.Tensor | None = None) -> tuple[float, int]:
+def _serve_all(w: Workload, fn: Callable, first: torch.Tensor | None = None) -> tuple[float, int]:
     """Call ``fn`` once per shape; return (wall seconds, Dynamo traces)."""
     from torch._dynamo.utils import counters
 
     counters.clear()
     start = time.perf_counter()
-    for i, shape in enumerate(SHAPES):
+    for i, shape in enumerate(w.shapes):
         fn(first if i == 0 and first is not None else _ids(shape, i))
     return time.perf_counter() - start, _traces()
 
 
-def _airgraph(model: TinyGPT, gear_compile: str) -> tuple[Callable, Any, torch.Tensor]:
+def _airgraph(w: Workload, gear_compile: str) -> tuple[Callable, Any, torch.Tensor]:
     from airgraph_dynamo import CompilerConfig, get_npu_backend
-    from airgraph_gears import set_dim_gears
+    from airgraph_gears import set_dim_gears, set_gear_tracing
 
     config = CompilerConfig()
     config.airgraph_config.target = "host"
@@ -144,10 +221,14 @@ def _airgraph(model: TinyGPT, gear_compile: str) -> tuple[Callable, Any, torch.T
     config.airgraph_config.gear_compile = gear_compile
     config.inference_config.dynamic_gears_merge_policy = "product"
     backend = get_npu_backend(compiler_config=config)
-    code = _own_code(model, f"airgraph_{gear_compile}")
+    code = _own_code(w, f"airgraph_{gear_compile}")
     compiled = torch.compile(code, backend=backend, fullgraph=True)
-    first = _ids(SHAPES[0])
-    set_dim_gears(first, {0: list(BATCHES), 1: list(SEQS)})
+    first = _ids(w.shapes[0])
+    set_gear_tracing(w.gear_tracing)
+    try:
+        set_dim_gears(first, {0: list(w.batches), 1: list(w.seqs)})
+    finally:
+        set_gear_tracing("unbacked")
     return compiled, backend, first
 
 
@@ -155,7 +236,7 @@ def _progress(message: str) -> None:
     print(f"[gears_bench] {message}", file=sys.stderr, flush=True)
 
 
-def _serve_airgraph(model: TinyGPT, gear_compile: str) -> tuple[Callable, Any, dict[str, Any]]:
+def _serve_airgraph(w: Workload, gear_compile: str) -> tuple[Callable, Any, dict[str, Any]]:
     """Serve every shape once with airgraph gears; wait until every gear is compiled.
 
     Returns the compiled function, its gear setup and the variant's compile record.
@@ -163,20 +244,20 @@ def _serve_airgraph(model: TinyGPT, gear_compile: str) -> tuple[Callable, Any, d
     """
     from airgraph_dynamo import wait_for_gears
 
-    compiled, backend, first = _airgraph(model, gear_compile)
+    compiled, backend, first = _airgraph(w, gear_compile)
     cpu = time.process_time()
-    seconds, traces = _serve_all(compiled, first)
+    seconds, traces = _serve_all(w, compiled, first)
     served_cpu = time.process_time() - cpu
     start = time.perf_counter()
     assert wait_for_gears(), "a background gear compile failed (see the log)"
     ready = seconds + time.perf_counter() - start
     ready_cpu = time.process_time() - cpu
     gears = backend.compiled[0].gears
-    for i, shape in enumerate(SHAPES):
+    for i, shape in enumerate(w.shapes):
         x = _ids(shape, 100 + i)
-        torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(compiled(x), w.forward(w.model, x), rtol=1e-4, atol=1e-4)
     assert _traces() == traces == 1, f"{_traces()} traces: a gear shape retraced"
-    assert len(gears.compiled) == len(SHAPES), f"{len(gears.compiled)} gears compiled"
+    assert len(gears.compiled) == len(w.shapes), f"{len(gears.compiled)} gears compiled"
     _progress(
         f"airgraph gears ({gear_compile}): {traces} trace(s), first results {seconds:.1f} s, "
         f"every gear compiled {ready:.1f} s"
@@ -234,9 +315,17 @@ def _geomean(values: list[float]) -> float:
 
 
 def run(
-    rounds: int = 200, threads: int = 1, variants: tuple[str, ...] = ("background", "eager")
+    rounds: int = 200,
+    threads: int = 1,
+    variants: tuple[str, ...] = ("background", "eager"),
+    model: str = "tinygpt",
+    quick: bool = False,
 ) -> dict[str, Any]:
-    """Run the benchmark and return its record (see the module docstring)."""
+    """Run the benchmark on ``model`` (one of :data:`MODELS`) and return its record.
+
+    ``quick`` serves the 2 x 2 plan of :data:`QUICK_BATCHES` x :data:`QUICK_SEQS`
+    (a smoke run). See the module docstring for what is measured.
+    """
     import torch._dynamo
     import torch._functorch.config
     import torch._inductor.config as inductor_config
@@ -245,8 +334,7 @@ def run(
     inductor_config.fx_graph_cache = False
     inductor_config.autotune_local_cache = False
     torch._functorch.config.enable_autograd_cache = False
-    torch.manual_seed(0)
-    model = TinyGPT().eval()
+    w = workload(model, quick)
     compile_record: dict[str, Any] = {}
     airgraph: dict[str, tuple[Callable, Any]] = {}
     with torch.no_grad():
@@ -255,22 +343,22 @@ def run(
         torch._dynamo.reset()
 
         for variant in variants:
-            compiled, gears, record = _serve_airgraph(model, variant)
+            compiled, gears, record = _serve_airgraph(w, variant)
             airgraph[variant] = (compiled, gears)
             compile_record[f"airgraph_{variant}"] = record
 
-        b_seconds, b_traces = _serve_all(torch.compile(_own_code(model, "static"), dynamic=False))
+        b_seconds, b_traces = _serve_all(w, torch.compile(_own_code(w, "static"), dynamic=False))
         _progress(f"dynamic=False: {b_traces} trace(s), {b_seconds:.1f} s")
-        c_seconds, c_traces = _serve_all(torch.compile(_own_code(model, "auto"), dynamic=None))
+        c_seconds, c_traces = _serve_all(w, torch.compile(_own_code(w, "auto"), dynamic=None))
         _progress(f"automatic dynamic: {c_traces} trace(s), {c_seconds:.1f} s")
         compile_record["dynamic_false"] = {"traces": b_traces, "seconds": b_seconds}
         compile_record["automatic_dynamic"] = {"traces": c_traces, "seconds": c_seconds}
 
-        dynamic = torch.compile(_own_code(model, "dynamic"), dynamic=True)
+        dynamic = torch.compile(_own_code(w, "dynamic"), dynamic=True)
         per_gear = []
-        for i, shape in enumerate(SHAPES):
+        for i, shape in enumerate(w.shapes):
             x = _ids(shape, 200 + i)
-            static = torch.compile(_own_code(model, f"static_{i}"), dynamic=False)
+            static = torch.compile(_own_code(w, f"static_{i}"), dynamic=False)
             start = time.perf_counter()
             static(x)
             static_compile = time.perf_counter() - start
@@ -302,10 +390,10 @@ def run(
             "vs_dynamic_geomean": _geomean([g[f"{v}_vs_dynamic"] for g in per_gear]),
             "gears_within_5pct_of_static": sum(r <= 1.05 for r in ratios),
         }
-    return {
+    record: dict[str, Any] = {
         "benchmark": "gears",
-        "model": "TinyGPT: 2 layers, d=64, 4 heads, vocab 256",
-        "shapes": [list(s) for s in SHAPES],
+        "model": w.description,
+        "shapes": [list(s) for s in w.shapes],
         "threads": threads,
         "rounds": rounds,
         "variants": list(variants),
@@ -313,23 +401,34 @@ def run(
         "latency": per_gear,
         "summary": summary,
     }
+    if w.name != "tinygpt":  # the TinyGPT record keeps its original keys
+        record["model_name"] = w.name
+    return record
+
+
+def _stem(record: dict[str, Any]) -> str:
+    """``gears`` for the TinyGPT record, ``gears_<model>`` for the others."""
+    name = record.get("model_name", "tinygpt")
+    return "gears" if name == "tinygpt" else f"gears_{name}"
 
 
 def to_markdown(record: dict[str, Any]) -> str:
     """The record as a short markdown report."""
     c = record["compile"]
     variants = record["variants"]
+    batches = sorted({s[0] for s in record["shapes"]})
+    seqs = sorted({s[1] for s in record["shapes"]})
     lines = [
-        "# Gears benchmark",
+        "# Gears benchmark" + ("" if _stem(record) == "gears" else f" ({record['model_name']})"),
         "",
-        f"{record['model']}; shapes batch {list(BATCHES)} x seq {list(SEQS)} "
+        f"{record['model']}; shapes batch {batches} x seq {seqs} "
         f"({len(record['shapes'])}); {record['threads']} thread(s); "
         f"latency = median CPU time of {record['rounds']} interleaved rounds; "
         "ratios = median over rounds of the ratio of the two calls in one round.",
         "",
         "## Serving every shape once",
         "",
-        "Seconds to the 16 first results; for airgraph also until every gear is "
+        f"Seconds to the {len(record['shapes'])} first results; for airgraph also until every gear is "
         "compiled, and CPU seconds of the whole process (its compile thread included). "
         f"The airgraph variants ran in this order: {', '.join(variants)} (a later one may "
         "reuse C++ kernels an earlier one compiled).",
@@ -381,12 +480,16 @@ def to_markdown(record: dict[str, Any]) -> str:
 
 
 def write(record: dict[str, Any], out: Path) -> list[Path]:
-    """Write ``gears.json`` and ``gears.md`` into ``out`` (atomically)."""
+    """Write ``gears.json`` and ``gears.md`` into ``out`` (atomically).
+
+    A record of another model than TinyGPT goes to ``gears_<model>.json`` and ``.md``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     paths = []
+    stem = _stem(record)
     for name, text in (
-        ("gears.json", json.dumps(record, indent=2) + "\n"),
-        ("gears.md", to_markdown(record)),
+        (f"{stem}.json", json.dumps(record, indent=2) + "\n"),
+        (f"{stem}.md", to_markdown(record)),
     ):
         path = out / name
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -406,6 +509,17 @@ def main(argv: list[str] | None = None) -> int:
         default="background,eager",
         help="airgraph gear_compile values to run, in order (comma-separated)",
     )
+    parser.add_argument(
+        "--model",
+        choices=MODELS,
+        default="tinygpt",
+        help="tinygpt (plain torch, writes gears.*) or llama (transformers, writes gears_llama.*)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: 2 x 2 gears, batch {list(QUICK_BATCHES)} x seq {list(QUICK_SEQS)}",
+    )
     args = parser.parse_args(argv)
     variants = tuple(v for v in args.variants.split(",") if v)
     unknown = set(variants) - {"background", "eager", "lazy"}
@@ -413,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--variants: expected background, eager and/or lazy, got {args.variants!r}")
     if args.rounds < 1:
         parser.error(f"--rounds: expected a positive count, got {args.rounds}")
-    record = run(args.rounds, args.threads, variants)
+    record = run(args.rounds, args.threads, variants, args.model, args.quick)
     for path in write(record, args.out):
         print(f"wrote {path}")
     print(to_markdown(record))

@@ -5,7 +5,10 @@ summary of every benchmark) and runs each benchmark, which writes its own
 files next to it:
 
 - ``gears_bench.py``: one trace for 16 gears vs torch.compile's recompiles,
-  and per-gear latency vs static compiles (``gears.json``, ``gears.md``).
+  and per-gear latency vs static compiles (``gears.json``, ``gears.md``);
+  with ``--gears-llama`` also the same on a ``transformers`` LLaMA
+  (``gears_llama.json``, ``gears_llama.md``; off by default: it serves
+  16 gears of a real model, several minutes more).
 - ``cache_bench.py``: the compile cache's warm starts and per-call overhead on
   a plain-torch GPT-2 (``cache.json``, ``cache.md``).
 - ``cache_hf_bench.py``: warm starts on ``transformers`` GPT-2, airgraph (with
@@ -17,7 +20,7 @@ files next to it:
 - ``tp_bench.py``: a TP-2 model under torchrun (gloo) vs the unsharded model,
   and its compile and warm start per rank (``tp.json``, ``tp.md``).
 
-Usage: ``python benchmarks/run.py [--out benchmarks/results] [--rounds 200]``
+Usage: ``python benchmarks/run.py [--out benchmarks/results] [--rounds 200] [--gears-llama]``
 """
 
 from __future__ import annotations
@@ -114,23 +117,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=200, help="timed calls per variant and shape (default 200)"
     )
+    parser.add_argument(
+        "--gears-llama",
+        action="store_true",
+        help="also run the gears benchmark on a transformers LLaMA (gears_llama.json/.md)",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     record = {"environment": environment_record(), "results": []}
 
     import gears_bench  # beside this file, on sys.path when run as a script
 
-    gears = gears_bench.run(rounds=args.rounds)
-    paths = gears_bench.write(gears, args.out)
-    record["results"].append(
-        {
-            "benchmark": "gears",
-            "files": [p.name for p in paths],
-            "compile": gears["compile"],
-            "summary": gears["summary"],
-        }
-    )
-    print(gears_bench.to_markdown(gears))
+    for model in ("tinygpt", "llama") if args.gears_llama else ("tinygpt",):
+        gears = gears_bench.run(rounds=args.rounds, model=model)
+        paths = gears_bench.write(gears, args.out)
+        record["results"].append(
+            {
+                "benchmark": "gears" if model == "tinygpt" else f"gears_{model}",
+                "files": [p.name for p in paths],
+                "compile": gears["compile"],
+                "summary": gears["summary"],
+            }
+        )
+        print(gears_bench.to_markdown(gears))
     record["results"].append(_cache_bench(args.out))
     record["results"].append(_cache_hf_bench(args.out))
     record["results"].append(_scaling_bench(args.out))
