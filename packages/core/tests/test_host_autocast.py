@@ -63,3 +63,18 @@ def test_specialize_and_its_per_op_hook_under_cpu_autocast():
         (out,) = specialize(_matmul_graph(), [x, w], on_op=on_op)[2]
     _check(out, x, w)
     _check(seen["MatMulV2"][0], x, w)
+
+
+def test_a_bfloat16_matmul_with_bias_rounds_once_as_eagers_linear():
+    """A bfloat16 linear traced under autocast: the bias joins before the one rounding
+    (compared exactly with eager's ``F.linear``, the same ``addmm``)."""
+    b = GraphBuilder("bf16_linear")
+    x = b.data(0, DataType.BF16, (4, 16))
+    w = b.data(1, DataType.BF16, (16, 16))
+    bias = b.data(2, DataType.BF16, (16,))
+    y = b.op("MatMulV2", x, w, bias, out=(DataType.BF16, (4, 16)), transpose_x2=True)
+    b.net_output([y])
+    xs, ws = (t.bfloat16() for t in _inputs(4, 0))
+    bs = torch.randn(16, generator=torch.Generator().manual_seed(3)).bfloat16()
+    (out,) = HostProgram(b.graph, "interpret")(xs, ws, bs)
+    torch.testing.assert_close(out, torch.nn.functional.linear(xs, ws, bs), rtol=0, atol=0)
