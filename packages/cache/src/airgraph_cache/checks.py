@@ -35,14 +35,14 @@ import keyword
 import math
 import os
 import sys
-import types
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from airgraph_cache.binding import closure_cells
+from airgraph_cache.digests import code_digest_of as _code_digest
+from airgraph_cache.digests import memoized_function_digest as _fn_digest
 from airgraph_cache.guard_expressions import HELPER_NAMES, rewrite_names, validate_expression
-from airgraph_cache.guards import code_digest, function_digest, hook_identities, is_call_spec
+from airgraph_cache.guards import hook_identities, is_call_spec
 from airgraph_cache.sources import qualified_name
 
 __all__ = ["GuardChecks", "GuardMismatch"]
@@ -109,25 +109,6 @@ def _modname(obj: Any) -> Any:
     return getattr(obj, "__name__", None) if type(obj).__name__ == "module" else None
 
 
-# Digests of functions checked per call (read from closure cells), by function, with the
-# code they were computed for: a call check then costs a lookup, not a source read.
-_DIGESTS: weakref.WeakKeyDictionary[Any, tuple[types.CodeType, str]] = weakref.WeakKeyDictionary()
-
-
-def _fn_digest(obj: Any) -> str:
-    if type(obj) is types.FunctionType:
-        known = _DIGESTS.get(obj)
-        if known is not None and known[0] is obj.__code__:
-            return known[1]
-    try:
-        digest = function_digest(inspect.unwrap(obj))
-    except Exception:  # not a Python function: cannot be the one traced
-        return "<not a function>"
-    if type(obj) is types.FunctionType:
-        _DIGESTS[obj] = (obj.__code__, digest)
-    return digest
-
-
 #: The empty first value of a memo (see :meth:`_Writer.memo`): never a checked value.
 _UNSEEN = object()
 
@@ -150,10 +131,6 @@ def _passed_function(memo: list[Any], fn: Any, expected: str) -> bool:
 def _cell(fn: Any, index: int) -> Any:
     """``fn.__closure__[index].cell_contents`` (a nested closure in a shape guard)."""
     return fn.__closure__[index].cell_contents
-
-
-def _code_digest(obj: Any) -> str:
-    return code_digest(obj) if isinstance(obj, types.CodeType) else "<not code>"
 
 
 def _enum_id(obj: Any) -> Any:

@@ -24,7 +24,6 @@ which makes the method uncached with one warning naming the source.
 from __future__ import annotations
 
 import enum
-import hashlib
 import inspect
 import os
 import re
@@ -34,11 +33,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from airgraph_cache.binding import UncacheableError
+from airgraph_cache.digests import code_digest, function_digest
 from airgraph_cache.source_paths import check_path
 from airgraph_cache.sources import (
     VERSIONED_PACKAGES,
     functions_of,
-    object_source,
     qualified_name,
     user_classes,
 )
@@ -79,34 +78,6 @@ _IDENTITY = frozenset(
 _VALUE = frozenset({"CONSTANT_MATCH", "EQUALS_MATCH"})
 _BUILTIN_TYPES = ("int", "float", "bool", "str", "NoneType", "tuple", "list", "dict")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{1,127}$")
-
-
-def function_digest(fn: Any) -> str:
-    """A process-independent identity of a Python function: qualified name and code digest."""
-    text = object_source(fn)
-    return f"{qualified_name(fn)}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
-
-
-def code_digest(code: types.CodeType) -> str:
-    """A process-independent identity of a code object: its bytecode, names and
-    constants, nested code included (the Python version, which decides the
-    bytecode, is in the key). Not ``marshal``: its output depends on refcounts."""
-    digest = hashlib.sha256()
-
-    def feed(c: types.CodeType) -> None:
-        digest.update(c.co_code)
-        names = (c.co_names, c.co_varnames, c.co_freevars, c.co_cellvars)
-        digest.update(repr((names, c.co_filename, c.co_qualname, c.co_firstlineno)).encode())
-        for const in c.co_consts:
-            if isinstance(const, types.CodeType):
-                feed(const)
-            elif isinstance(const, frozenset):  # set order varies with hash seeds
-                digest.update(repr(sorted(repr(v) for v in const)).encode())
-            else:
-                digest.update(repr(const).encode())
-
-    feed(code)
-    return digest.hexdigest()[:32]
 
 
 def _top_package(obj: Any) -> str:
