@@ -78,3 +78,48 @@ def test_a_bfloat16_matmul_with_bias_rounds_once_as_eagers_linear():
     bs = torch.randn(16, generator=torch.Generator().manual_seed(3)).bfloat16()
     (out,) = HostProgram(b.graph, "interpret")(xs, ws, bs)
     torch.testing.assert_close(out, torch.nn.functional.linear(xs, ws, bs), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("batch", [(2,), (3, 2)])
+def test_a_batched_bfloat16_matmul_with_2d_weight_and_bias_rounds_once_as_eagers_linear(
+    batch, seed
+):
+    """A linear on n-D bfloat16 input lowers to BatchMatMulV2 with a bias: eager's
+    ``F.linear`` flattens the batch dims into one ``addmm``; the host does too (exact)."""
+    b = GraphBuilder("bf16_batched_linear")
+    x = b.data(0, DataType.BF16, (*batch, 4, 16))
+    w = b.data(1, DataType.BF16, (8, 16))
+    bias = b.data(2, DataType.BF16, (8,))
+    y = b.op("BatchMatMulV2", x, w, bias, out=(DataType.BF16, (*batch, 4, 8)), adj_x2=True)
+    b.net_output([y])
+    g = torch.Generator().manual_seed(seed)
+    xs = (torch.randn(*batch, 4, 16, generator=g) * 4).bfloat16()
+    ws = torch.randn(8, 16, generator=g).bfloat16()
+    bs = (torch.randn(8, generator=g) * 8).bfloat16()
+    (out,) = HostProgram(b.graph, "interpret")(xs, ws, bs)
+    torch.testing.assert_close(out, torch.nn.functional.linear(xs, ws, bs), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_a_fully_batched_half_matmul_with_bias_rounds_once(dtype):
+    """Both operands batched: product and bias are summed in float32 and rounded once,
+    as GE's float32 accumulator does (not product rounded, then bias added and rounded)."""
+    ge_dtype = DataType.BF16 if dtype is torch.bfloat16 else DataType.FLOAT16
+    b = GraphBuilder("half_bmm_bias")
+    x = b.data(0, ge_dtype, (3, 4, 16))
+    w = b.data(1, ge_dtype, (3, 16, 8))
+    bias = b.data(2, ge_dtype, (8,))
+    y = b.op("BatchMatMulV2", x, w, bias, out=(ge_dtype, (3, 4, 8)))
+    b.net_output([y])
+    g = torch.Generator().manual_seed(5)
+    xs = (torch.randn(3, 4, 16, generator=g) * 4).to(dtype)
+    ws = torch.randn(3, 16, 8, generator=g).to(dtype)
+    bs = (torch.randn(8, generator=g) * 8).to(dtype)
+    (out,) = HostProgram(b.graph, "interpret")(xs, ws, bs)
+    expected = (torch.bmm(xs.double(), ws.double()) + bs.double()).to(dtype)
+    # One rounding of a float32 accumulation: at most one unit in the last place off the
+    # float64 reference rounded once (float32 summation order).
+    torch.testing.assert_close(
+        out, expected, rtol=2**-7 if dtype is torch.bfloat16 else 2**-10, atol=0
+    )

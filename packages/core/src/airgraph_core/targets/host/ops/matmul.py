@@ -20,14 +20,20 @@ def _product(x1: torch.Tensor, x2: torch.Tensor, t1: bool, t2: bool, bias: Any) 
         x1 = x1.transpose(-1, -2)
     if t2:
         x2 = x2.transpose(-1, -2)
-    if bias is not None and x1.dim() == 2 and x2.dim() == 2:
-        # Bias added before the one rounding, as GE's accumulator and eager's linear (addmm)
-        # do: a bfloat16 product rounded first was off by its last place (~0.02 at 10).
-        return torch.addmm(bias.to(x1.dtype), x1, x2)
-    y = torch.matmul(x1, x2)
-    if bias is not None:
-        y = y + bias.to(y.dtype)
-    return y
+    if bias is None:
+        return torch.matmul(x1, x2)
+    # Bias added before the one rounding, as GE's accumulator and eager's linear (addmm)
+    # do: a bfloat16 product rounded first was off by its last place (~0.02 at 10).
+    if x2.dim() == 2 and x1.dim() >= 2:
+        # Batch dims of x1 only (a linear on n-D input): eager's linear flattens them
+        # into one addmm as well.
+        y = torch.addmm(bias.to(x1.dtype), x1.reshape(-1, x1.shape[-1]), x2)
+        return y.reshape(*x1.shape[:-1], x2.shape[-1])
+    if x1.dtype in (torch.float16, torch.bfloat16):
+        # Both operands batched: accumulate and add in float32, then round once.
+        y = torch.matmul(x1.float(), x2.float()) + bias.float()
+        return y.to(x1.dtype)
+    return torch.matmul(x1, x2) + bias.to(x1.dtype)
 
 
 def _no_offset(inputs: list[Any], op_type: str) -> None:
