@@ -36,6 +36,7 @@ _EXPORTS = {
     "logger": ("airgraph_core.logs", "logger"),
     "passes": ("airgraph_dynamo.pipeline", "passes"),
     "patch_for_hcom": ("airgraph._hcom", "patch_for_hcom"),
+    "scope": ("airgraph.scope", None),
 }
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "npu_fx_compiler",
     "passes",
     "patch_for_hcom",
+    "scope",
 ]
 
 

@@ -110,8 +110,8 @@ def _fold_transpose(op: GeOp, ops: dict[str, GeOp], touched: set[str], graph: Ge
 
 def _bypass_identity(op: GeOp, graph: GeGraph, touched: set[str]) -> None:
     source = op.inputs[0] if op.inputs else ""
-    if not source:
-        return
+    if not source or any(e.endswith(":-1") for e in op.inputs):
+        return  # an Identity with a control edge orders its readers (npu_wait_tensor)
     target = f"{op.name}:0"
     for reader in graph.ops:
         if reader.type == "NetOutput":

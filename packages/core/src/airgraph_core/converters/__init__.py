@@ -29,6 +29,7 @@ FAMILIES = (
     "resample",
     "sampling",
     "scatter_reduce",
+    "scopes",
     "shape",
     "strided",
     "symbolic",

@@ -76,6 +76,39 @@ class GraphBuilder:
     def __init__(self, name: str) -> None:
         self.graph = GeGraph(name)
         self._names: dict[str, int] = {}
+        self._scopes: list[dict[str, Any]] = []
+
+    def push_scope(self, attrs: Mapping[str, Any]) -> None:
+        """Give every op added until the matching :meth:`pop_scope` the attributes ``attrs``.
+
+        Scopes nest: an inner scope's value wins for a name both set. As in
+        TorchAir, ``_super_kernel_scope=""`` clears the super-kernel attributes
+        of the scopes around it.
+        """
+        self._scopes.append(dict(attrs))
+
+    def pop_scope(self) -> None:
+        """Close the innermost scope.
+
+        Raises:
+            RuntimeError: no scope is open.
+        """
+        if not self._scopes:
+            raise RuntimeError(
+                "scope_exit without a scope_enter before it: open a scope "
+                "(e.g. `with torchair.scope.npu_stream_switch(...)`) before closing one"
+            )
+        self._scopes.pop()
+
+    def _scope_attrs(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {}
+        for scope in self._scopes:
+            if scope.get("_super_kernel_scope") == "":
+                attrs.pop("_super_kernel_scope", None)
+                attrs.pop("_super_kernel_options", None)
+                continue
+            attrs.update(scope)
+        return attrs
 
     def unique_name(self, base: str) -> str:
         n = self._names.get(base, 0)
@@ -152,7 +185,7 @@ class GraphBuilder:
             inputs=edges,
             input_descs=descs,
             output_descs=out_descs,
-            attrs={k: Attr.infer(v) for k, v in (attrs or {}).items()},
+            attrs={k: Attr.infer(v) for k, v in {**(attrs or {}), **self._scope_attrs()}.items()},
         )
         self.graph.ops.append(op)
         return [TensorRef(op, i) for i in range(len(out_descs))]
@@ -219,7 +252,15 @@ class GraphBuilder:
 
         ``control`` lists side-effect ops (e.g. ``Assign`` into an input)
         whose results nobody reads, so GE does not prune them.
+
+        Raises:
+            RuntimeError: a scope opened with :meth:`push_scope` is still open.
         """
+        if self._scopes:
+            raise RuntimeError(
+                f"scope_enter {self._scopes[-1]} has no paired scope_exit: close every scope "
+                "(leave the `with torchair.scope...` block) before the graph's outputs"
+            )
         self.add_op("NetOutput", [list(refs)], outputs=[], control=control)
         op = self.graph.ops[-1]
         # TorchAir names NetOutput's input descs input0, input1, ...
