@@ -149,7 +149,10 @@ def _always(config: CompilerConfig) -> bool:
 def _user_pass(attribute: str) -> Callable[[CompileState], None]:
     def run(state: CompileState) -> None:
         fn = getattr(state.config, attribute)
+        # TorchAir's log lines around a user pass (its users grep for them).
+        log.debug("[forward] before [%s] execution, graph: %s", attribute, state.name)
         fn(state.gm, state.example_inputs, state.config)
+        log.debug("[forward] after [%s] execution, graph: %s", attribute, state.name)
         state.gm.graph.lint()
         state.gm.recompile()
 
