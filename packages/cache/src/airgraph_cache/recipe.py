@@ -114,6 +114,8 @@ def capture_program(
         "distinct_inputs": distinct,
         "target": record.target,
         "ge_options": dict(getattr(record, "ge_options", {}) or {}),
+        # Where the target's compiler cache holds the compiled code (no code itself).
+        "hints": record.executable.export_hints(),
     }
     binding = InputBinding(method.func.__func__, paths)
     executable = record.executable
@@ -233,6 +235,7 @@ def _build_executable(config: Any, graph: Any, recipe: dict, files: dict[str, by
 
     # The GE options the cold start compiled with (gear options, frozenInput).
     executable = select_target(config).compile(graph, dict(recipe.get("ge_options") or {}))
+    executable.load_hints(recipe.get("hints") or [])
     artifacts = [
         Artifact(a["file"], files[a["file"]], a["meta"]) for a in recipe.get("artifacts") or []
     ]

@@ -27,14 +27,18 @@ __all__ = [
     "dispatch_modes_active",
     "find_process_group",
     "find_process_group_by_ranks",
+    "fx_graph_cache_key",
     "get_decompositions",
     "group_tag",
     "hccl_comm_name",
+    "inductor_settings",
     "is_alias_of",
     "kept_whole",
     "kept_whole_suspended",
     "load_aoti_package",
+    "load_fx_graph",
     "no_dispatch_modes",
+    "probe_cpu_vec_isa",
     "reset_dynamo",
     "resolve_process_group",
     "save_aoti_package",
@@ -234,6 +238,89 @@ def compile_fx_static(
     context = TracingContext(FakeTensorMode(allow_non_fake_inputs=True, shape_env=ShapeEnv()))
     with torch.no_grad(), tracing(context):
         return compile_fx(gm, list(tensors), inner_compile=inner_compile, ignore_shape_env=True)
+
+
+def fx_graph_cache_key(compiled: Any) -> str | None:
+    """Inductor's FX graph cache key of ``compiled`` if :func:`load_fx_graph` can load it by
+    the key alone (no frozen parameters, cudagraphs, wrappers), else None.
+
+    Why: ``compile_fx_inner`` keeps it in ``CompiledFxGraph._fx_graph_cache_key``. Checked with torch 2.13.
+    """
+    from torch._inductor import config
+    from torch._inductor.output_code import CompiledFxGraph
+
+    key = getattr(compiled, "_fx_graph_cache_key", None)
+    if type(compiled) is not CompiledFxGraph or not isinstance(key, str):
+        return None
+    blockers = (compiled.frozen_param_names, compiled.torchbind_constants, config.cpp_wrapper)
+    blockers += (config.cudagraph_policy is not None, config.triton.cudagraphs, config.fx_wrapper)
+    blockers += (config.force_disable_caches, not config.fx_graph_cache)
+    return None if any(blockers) else key
+
+
+def inductor_settings() -> dict[str, Any]:
+    """What, besides the graph and its inputs, changes AOTAutograd's trace or Inductor's
+    FX graph cache key: torch's version, the configs, threads, dtype, determinism, matmul.
+
+    Why: ``FxGraphHashDetails`` hashes these; the configs (``torch._inductor.config``,
+    ``torch._functorch.config``) are private. Checked with torch 2.13.
+    """
+    from torch._functorch import config as functorch_config
+    from torch._inductor import config
+
+    configs = {"inductor": config, "functorch": functorch_config, "compiler": torch.compiler.config}
+    settings: dict[str, Any] = {
+        name: repr(sorted(module.save_config_portable(ignore_private_configs=False).items()))
+        for name, module in configs.items()
+    }
+    mm, determinism = torch.backends.cuda.matmul, torch.utils.deterministic
+    state = [str(torch.__version__), torch.get_num_threads(), torch.get_default_dtype()]
+    state += [torch.are_deterministic_algorithms_enabled(), determinism.fill_uninitialized_memory]
+    state += [torch.is_deterministic_algorithms_warn_only_enabled(), mm.fp32_precision]
+    state += [mm.allow_fp16_reduced_precision_reduction, mm.allow_bf16_reduced_precision_reduction]
+    settings["state"] = repr(state)
+    return settings
+
+
+def probe_cpu_vec_isa() -> None:
+    """Run Inductor's once-per-process check of the CPU's vector ISA (``pick_vec_isa``) now.
+
+    Why: loading a compiled CPU graph runs it first, and it waits on child processes: run
+    early in a thread, the wait overlaps other work. Checked with torch 2.13.
+    """
+    from torch._inductor.cpu_vec_isa import pick_vec_isa
+
+    pick_vec_isa()
+
+
+def load_fx_graph(key: str, inputs: Sequence[Any], before: Callable[[], None]) -> Any | None:
+    """The graph Inductor's local FX graph cache keeps under ``key`` (called with one list of
+    ``inputs``) as ``compile_fx_inner`` returns it on a hit, or None; ``before()`` runs between
+    the imports and the load. Entries with shape guards are not served.
+
+    Why: ``compile_fx_inner`` runs ``FxGraphCache.load_with_key`` (in a tracing context with
+    a shape env) then ``post_compile`` on a hit; the loaded code imports ``select_algorithm``.
+    Checked with torch 2.13.
+    """
+    import torch._inductor.select_algorithm  # noqa: F401
+    from torch._guards import TracingContext, tracing
+    from torch._inductor.codecache import FxGraphCache
+    from torch._inductor.output_code import CompiledFxGraphConstants
+    from torch._inductor.utils import BoxedBool
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv
+
+    before()
+    constants, inputs = CompiledFxGraphConstants(), list(inputs)
+    context = TracingContext(FakeTensorMode(allow_non_fake_inputs=True, shape_env=ShapeEnv()))
+    with torch.no_grad(), tracing(context):
+        compiled, _ = FxGraphCache.load_with_key(
+            key, [], inputs, True, None, False, constants, lambda _expr, _hints: False
+        )
+    if compiled is None or fx_graph_cache_key(compiled) != key:  # or it needs more than the key
+        return None
+    compiled.post_compile(inputs, constants, {"cudagraphs": BoxedBool(False), "is_backward": False})
+    return compiled
 
 
 def current_forward_metadata() -> Any:

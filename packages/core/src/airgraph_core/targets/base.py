@@ -128,6 +128,20 @@ class Executable(abc.ABC):
         """
         return []
 
+    def export_hints(self) -> list[Any]:
+        """JSON-able notes on where the compiled code so far sits in the compiler's own
+        cache (default: none). Unlike artifacts they hold no code: :meth:`load_hints` in
+        another process uses them to find that code faster, and checks them first."""
+        return []
+
+    def load_hints(self, hints: Sequence[Any]) -> None:
+        """Use hints :meth:`export_hints` made, where they still hold (default: ignored).
+
+        A hint that is malformed or no longer holds is dropped: it costs a
+        full compile, never an error.
+        """
+        del hints  # this target compiles nothing that a hint could find
+
     def load_artifacts(self, artifacts: Sequence[Artifact]) -> None:
         """Install artifacts :meth:`export_artifacts` made (default: accepts none).
 

@@ -326,6 +326,8 @@ class HostProgram:
         self.graph = graph
         self.mode = mode
         self._compiled: dict[tuple, Any] = {}
+        #: Per signature, a :class:`~airgraph_core.targets.host.warm_hints.WarmHint`.
+        self.hints: dict[tuple, Any] = {}
         self._modules: dict[tuple, GraphModule] = {}
         datas = graph.data_ops
         self._host_scalar = [op.output_descs[0].placement == "CPU" for op in datas]
@@ -384,11 +386,11 @@ class HostProgram:
             self._runners[key] = runner
             return self._compiled[key], outputs
         if self.mode == "inductor":
-            from airgraph_core.targets.host.inductor import compile_inductor
+            from airgraph_core.targets.host.warm_hints import compile_hinted
 
             # Compiled for contiguous inputs; another layout is passed as a copy.
             dense = [t.contiguous() if isinstance(t, torch.Tensor) else t for t in tensors]
-            fn = DenseInputs(self.graph, compile_inductor(gm, dense))
+            fn = DenseInputs(self.graph, compile_hinted(self.hints, key, gm, dense))
             self._runners[key] = fn.run_list
         else:
             fn = _interpreted(gm)

@@ -89,6 +89,33 @@ class HostExecutable(Executable):
             artifacts.append(Artifact(f"host_{i}.pt2", data, signature_to_json(signature)))
         return artifacts
 
+    def export_hints(self) -> list[Any]:
+        """Per specialization compiled into Inductor's FX graph cache, where it is there
+        (see :mod:`~airgraph_core.targets.host.warm_hints`): ``{"signature", "hint"}``."""
+        from airgraph_core.targets.host.package import signature_to_json
+
+        hints = self.program.hints
+        return [
+            {"signature": signature_to_json(signature), "hint": hints[signature].to_json()}
+            for signature in self.program.signatures
+            if signature in hints
+        ]
+
+    def load_hints(self, hints: Sequence[Any]) -> None:
+        """Specializations made later load their compiled graph from Inductor's FX graph
+        cache by these hints, where the hints still hold; malformed ones are dropped."""
+        from airgraph_core.targets.host.package import signature_from_json
+        from airgraph_core.targets.host.warm_hints import WarmHint, start_isa_probe
+
+        for item in hints:
+            try:
+                signature = signature_from_json(item["signature"])
+                self.program.hints[signature] = WarmHint.from_json(item["hint"])
+            except (KeyError, TypeError, ValueError) as e:
+                log.debug("host: a warm hint of %s dropped: %s", self.graph.name, e)
+        if self.program.hints and self.program.mode == "inductor":
+            start_isa_probe()
+
     def load_artifacts(self, artifacts: Sequence[Artifact]) -> None:
         """Install packages made by :meth:`export_artifacts`; nothing is compiled.
 

@@ -1,0 +1,216 @@
+"""Warm-start hints: load a host specialization from Inductor's FX graph cache by its key.
+
+A host specialization compiled into a :class:`~airgraph_core.targets.host.inductor.DirectCall`
+is one graph in Inductor's FX graph cache. Finding it again the usual way
+(``compile_fx``) costs the AOTAutograd trace, Inductor's graph passes and
+the key computation, only to end in a cache hit. A :class:`WarmHint`
+records, at the compile, the FX graph cache key of that graph and what made
+it: a digest of the host FX graph and of its inputs' metadata (constants
+first, as the direct call passes them), and a digest of everything else
+that enters the trace or the key (torch's version, Inductor's and
+functorch's configs, threads, airgraph_core's own source). Another process
+that builds the same host graph under the same settings would compute the
+same key, so it loads the graph by that key directly.
+
+A hint is checked, never trusted: any digest that differs, an Inductor
+entry that is gone (another ``TORCHINDUCTOR_CACHE_DIR``, a cleared cache) or
+any error while loading falls back to the full compile, which may then hit
+Inductor's cache the usual way. A hint costs speed only, never a result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch.fx import GraphModule
+
+from airgraph_core import _torch_compat
+from airgraph_core.targets.host.inductor import COMPILE_LOCK, DirectCall, compile_inductor
+
+__all__ = ["WarmHint", "compile_hinted", "graph_digest", "settings_digest", "start_isa_probe"]
+
+log = logging.getLogger("airgraph.core")
+
+#: Counts of what :func:`compile_hinted` did in this process: ``loaded`` (from a
+#: hint), ``compiled`` (full compile). Tests read it; nothing else does.
+COUNTS = {"loaded": 0, "compiled": 0}
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmHint:
+    """Where a specialization's compiled graph is in Inductor's FX graph cache.
+
+    Attributes:
+        fx_key: Inductor's FX graph cache key of the compiled graph.
+        graph: :func:`graph_digest` of the host graph and its inputs.
+        settings: :func:`settings_digest` at the compile.
+    """
+
+    fx_key: str
+    graph: str
+    settings: str
+
+    def to_json(self) -> dict[str, str]:
+        """The hint as JSON-able data."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> WarmHint:
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            ValueError: ``data`` is not a hint.
+        """
+        fields = ("fx_key", "graph", "settings")
+        if not isinstance(data, dict) or not all(isinstance(data.get(f), str) for f in fields):
+            raise ValueError(f"data: expected a dict of strings {fields}, got {data!r:.200}")
+        return cls(*(data[f] for f in fields))
+
+
+_probe: threading.Thread | None = None
+_probe_lock = threading.Lock()
+
+
+def start_isa_probe() -> None:
+    """Start Inductor's check of the CPU's vector ISA in a thread, once per process.
+
+    Loading a compiled graph starts with that check, which waits on child
+    processes; started when hints are loaded, it overlaps the first call's
+    specialization and imports. :func:`compile_hinted` waits for it.
+    """
+    global _probe
+    with _probe_lock:
+        if _probe is None:
+            _probe = threading.Thread(target=_run_probe, name="airgraph-isa-probe", daemon=True)
+            _probe.start()
+
+
+def _wait_for_probe() -> None:
+    # One check at a time: Inductor's memo of its result is not locked.
+    if _probe is not None:
+        _probe.join()
+
+
+def _run_probe() -> None:
+    try:
+        _torch_compat.probe_cpu_vec_isa()
+    except Exception as e:  # Inductor runs the check itself when it loads the graph
+        log.debug("host: early vector ISA check failed: %s: %s", type(e).__name__, e)
+
+
+def compile_hinted(
+    hints: dict[tuple, WarmHint], signature: tuple, gm: GraphModule, tensors: Sequence[torch.Tensor]
+) -> Any:
+    """:func:`compile_inductor` for ``gm``, loaded by ``hints[signature]`` when it holds.
+
+    ``hints[signature]`` is then replaced by the hint of what was compiled
+    or loaded, or removed when there is none (the graph keeps AOTAutograd's
+    wrapper, or Inductor did not cache it).
+    """
+    hint = hints.pop(signature, None)
+    graph = graph_digest(gm, tensors)  # before compile_fx, which may rewrite gm
+    settings = settings_digest()
+    compiled = None if hint is None else _load(hint, graph, settings, gm, tensors)
+    if compiled is None:
+        _wait_for_probe()
+        compiled = compile_inductor(gm, tensors)
+        COUNTS["compiled"] += 1
+    if isinstance(compiled, DirectCall):
+        key = _torch_compat.fx_graph_cache_key(compiled.graph)
+        if key is not None:
+            hints[signature] = WarmHint(key, graph, settings)
+    return compiled
+
+
+def _load(
+    hint: WarmHint, graph: str, settings: str, gm: GraphModule, tensors: Sequence[torch.Tensor]
+) -> DirectCall | None:
+    """The direct call of the graph ``hint`` names, or None (logged) where it does not hold."""
+    name = gm.__class__.__name__
+    if hint.graph != graph:
+        log.debug("host: warm hint of %s not used: the host graph differs", name)
+        return None
+    if _torch_compat.autocast_enabled():  # compiled under autocast, it keeps the wrapper
+        log.debug("host: warm hint of %s not used: autocast is on", name)
+        return None
+    if hint.settings != settings:
+        log.debug("host: warm hint of %s not used: torch or compiler settings differ", name)
+        return None
+    constants = [t for _, t in gm.named_parameters(remove_duplicate=False)]
+    constants += [t for _, t in gm.named_buffers(remove_duplicate=False)]
+    try:
+        with COMPILE_LOCK:  # its imports run while the ISA check waits on its children
+            compiled = _torch_compat.load_fx_graph(
+                hint.fx_key, [*constants, *tensors], before=_wait_for_probe
+            )
+    except Exception as e:  # a torch that loads otherwise, a torn entry: compile instead
+        log.debug("host: warm hint of %s not used: %s: %s", name, type(e).__name__, e)
+        return None
+    if compiled is None:
+        log.debug("host: warm hint of %s not used: Inductor has no entry %s", name, hint.fx_key)
+        return None
+    COUNTS["loaded"] += 1
+    log.debug("host: %s loaded from Inductor's FX graph cache (%s)", name, hint.fx_key)
+    return DirectCall(compiled, constants)
+
+
+def graph_digest(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> str:
+    """A digest of what the host graph ``gm`` hands AOTAutograd: its code, the values its
+    calls close over (folded shapes, attributes), and the metadata of its constants and
+    ``tensors`` (the compiled graph's inputs, in order)."""
+    parts: list[Any] = [gm.code]
+    for node in gm.graph.nodes:
+        if node.op == "call_function":
+            parts.append([node.name, _closure_text(node.target)])
+    inputs = [t for _, t in gm.named_parameters(remove_duplicate=False)]
+    inputs += [t for _, t in gm.named_buffers(remove_duplicate=False)]
+    for t in [*inputs, *tensors]:
+        parts.append([str(t.dtype), list(t.shape), list(t.stride()), t.storage_offset()])
+        parts.append(t.device.type)
+    return _sha256(repr(parts))
+
+
+def _closure_text(fn: Any) -> str:
+    """The plain values (numbers, strings, dtypes, sequences, dicts) ``fn`` closes over."""
+    cells = getattr(fn, "__closure__", None) or ()
+    plain = (int, float, bool, str, type(None), list, tuple, dict, torch.dtype, torch.Tensor)
+    values = []
+    for cell in cells:
+        value = cell.cell_contents
+        values.append(repr(value) if isinstance(value, plain) else type(value).__qualname__)
+    return f"{getattr(fn, '__qualname__', type(fn).__qualname__)}{values}"
+
+
+def settings_digest() -> str:
+    """A digest of what else enters the trace or Inductor's key (see :mod:`warm_hints`)."""
+    settings = _torch_compat.inductor_settings()
+    settings["airgraph_core"] = _source_digest()
+    return _sha256(json.dumps(settings, sort_keys=True))
+
+
+@functools.cache
+def _source_digest() -> str:
+    """A digest of airgraph_core's Python source: the host semantics and the graph they emit."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    h = hashlib.sha256()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(f for f in files if f.endswith(".py")):
+            path = os.path.join(folder, name)
+            h.update(os.path.relpath(path, root).encode())
+            with open(path, "rb") as handle:
+                h.update(handle.read())
+    return h.hexdigest()
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
