@@ -37,6 +37,7 @@ _EXPORTS = {
     "passes": ("airgraph_dynamo.pipeline", "passes"),
     "patch_for_hcom": ("airgraph._hcom", "patch_for_hcom"),
     "scope": ("airgraph.scope", None),
+    "ops": ("airgraph.ops", None),
 }
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "inference",
     "logger",
     "npu_fx_compiler",
+    "ops",
     "passes",
     "patch_for_hcom",
     "scope",
