@@ -41,6 +41,7 @@ from airgraph.configs.compiler_config import CompilerConfig
 P = inspect.Parameter
 KW, POS, VAR, VARKW = P.KEYWORD_ONLY, P.POSITIONAL_OR_KEYWORD, P.VAR_POSITIONAL, P.VAR_KEYWORD
 NONE = object()  # no default
+ANY = object()  # some default (TorchAir's is an object that has no equal here)
 
 #: TorchAir's signatures (torch_npu_schema.json) of the public names airgraph provides:
 #: (name, kind, default) per parameter. An empty-container default may be None here.
@@ -49,6 +50,15 @@ SIGNATURES = {
     "get_compiler": [("compiler_config", POS, None)],
     "get_npu_backend": [("compiler_config", KW, None), ("custom_decompositions", KW, {})],
     "patch_for_hcom": [],
+    "dynamo_export": [
+        ("args", VAR, NONE),
+        ("model", KW, NONE),
+        ("export_path", KW, "export_file"),
+        ("export_name", KW, "export"),
+        ("dynamic", KW, False),
+        ("config", KW, ANY),
+        ("kwargs", VARKW, NONE),
+    ],
     "inference.cache_compile": [
         ("func", POS, NONE),
         ("config", KW, None),
@@ -80,7 +90,6 @@ SIGNATURES = {
 
 #: Names of TorchAir's public-API allowlist that airgraph does not provide (yet).
 NOT_PROVIDED = [
-    "dynamo_export",
     "use_internal_format_weight",
     "register_fx_node_ge_converter",
     "register_replacement",
@@ -121,7 +130,9 @@ def test_correct_module_names_signatures(name):
     for pname, kind, default in SIGNATURES[name]:
         assert pname in ours, f"{name}: TorchAir's parameter {pname!r} is missing"
         assert ours[pname].kind == kind, f"{name}: {pname!r} is {ours[pname].kind}, not {kind}"
-        if _has_default(default):
+        if default is ANY:
+            assert ours[pname].default is not P.empty, f"{name}: {pname!r} needs a default"
+        elif _has_default(default):
             got = ours[pname].default
             assert got == default or (got is None and default == {}), (name, pname, got)
         elif kind in (POS, KW):

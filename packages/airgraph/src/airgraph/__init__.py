@@ -38,16 +38,20 @@ _EXPORTS = {
     "patch_for_hcom": ("airgraph._hcom", "patch_for_hcom"),
     "scope": ("airgraph.scope", None),
     "ops": ("airgraph.ops", None),
+    "dynamo_export": ("airgraph.npu_export", "dynamo_export"),
+    "npu_export": ("airgraph.npu_export", None),
 }
 
 __all__ = [
     "CompilerConfig",
     "__version__",
     "configs",
+    "dynamo_export",
     "get_compiler",
     "get_npu_backend",
     "inference",
     "logger",
+    "npu_export",
     "npu_fx_compiler",
     "ops",
     "passes",
