@@ -13,8 +13,10 @@ fills them.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import inspect
+import sys
 from collections.abc import Callable, Sequence
 from keyword import iskeyword
 from typing import Any
@@ -32,6 +34,7 @@ from airgraph_cache.records import RecordError, decode_records, encode_records, 
 __all__ = [
     "UncacheableError",
     "closure_cells",
+    "dynamo_global",
     "InputBinding",
     "OutputSpec",
 ]
@@ -63,6 +66,29 @@ def closure_cells(fn: Callable[..., Any]) -> dict[str, Any]:
     }
 
 
+def dynamo_global(namespace: dict[str, Any], name: str) -> Any:
+    """A global of the traced frame as Dynamo names it, looked up in ``namespace`` now.
+
+    Besides the method's own globals, Dynamo adds names to the traced frame's
+    globals that a fresh process does not have: ``__import_a_dot_b`` (the
+    module ``a.b``, for a function of that module Dynamo inlined, such as
+    ``math.pi`` read by a transformers activation) and ``__builtins_dict__...``
+    (the builtins). Those resolve to the module and the builtins.
+
+    Raises:
+        KeyError: no such global (or the aliased module is not imported).
+    """
+    if name in namespace:
+        return namespace[name]
+    if name.startswith("__import_"):
+        module = sys.modules.get(name.removeprefix("__import_").replace("_dot_", "."))
+        if module is not None:
+            return module
+    elif name.startswith("__builtins_dict__"):
+        return builtins.__dict__
+    raise KeyError(name)
+
+
 def _step(obj: Any, step: Step) -> Any:
     op = step[0]
     if op == "attr":
@@ -87,7 +113,7 @@ def evaluate(
     read at every call as TorchAir's cached function reads them)."""
     head = path[0]
     if head[0] == "global" and module_globals is not None:
-        obj = module_globals[head[1]]
+        obj = dynamo_global(module_globals, head[1])
     elif head[0] != "local":
         raise ValueError(f"path: must start with a local, got {head!r}")
     else:

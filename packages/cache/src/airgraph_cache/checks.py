@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import inspect
 import keyword
 import math
@@ -38,7 +39,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from airgraph_cache.binding import closure_cells
+from airgraph_cache.binding import closure_cells, dynamo_global
 from airgraph_cache.digests import code_digest_of as _code_digest
 from airgraph_cache.digests import memoized_function_digest as _fn_digest
 from airgraph_cache.guard_expressions import HELPER_NAMES, rewrite_names, validate_expression
@@ -171,21 +172,7 @@ def _env(name: str) -> Any:
 
 def _global_getter(namespace: dict[str, Any]) -> Callable[[str], Any]:
     """Look a global up as Dynamo named it, including the names Dynamo adds itself."""
-
-    def glob(name: str) -> Any:
-        if name in namespace:
-            return namespace[name]
-        if name.startswith("__import_"):
-            # Dynamo's alias of an imported module: ``__import_a_dot_b`` is ``a.b``.
-            module = sys.modules.get(name.removeprefix("__import_").replace("_dot_", "."))
-            if module is None:
-                raise KeyError(name)
-            return module
-        if name.startswith("__builtins_dict__"):
-            return builtins.__dict__
-        raise KeyError(name)
-
-    return glob
+    return functools.partial(dynamo_global, namespace)
 
 
 # -- code generation ------------------------------------------------------------------------

@@ -36,8 +36,9 @@ def source_to_path(source: Any) -> list[Step]:
         return [["local", source.local_name]]
     if kind == "GlobalSource":
         name = source.global_name
-        if name.startswith("__import_") or name.startswith("___"):
+        if name.startswith("___"):
             # Installed by Dynamo in the traced frame's globals: absent in a fresh process.
+            # (Its module aliases, ``__import_a_dot_b``, are resolved: binding.dynamo_global.)
             raise UncacheableError(f"cannot replay Dynamo's own global {name!r}")
         return [["global", name]]
     if kind in (
