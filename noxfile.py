@@ -166,6 +166,19 @@ def opinfo(session: nox.Session) -> None:
     )
 
 
+@nox.session(name="cache-matrix", python=PYTHON)
+def cache_matrix(session: nox.Session) -> None:
+    """Cache and warm-start 5 transformers models in every option combination (about 2 hours).
+
+    Cold then warm process per case; rewrites tools/cache_matrix/RESULTS.md
+    without arguments. Arguments go to tools/cache_matrix/run.py instead
+    (e.g. ``nox -s cache-matrix -- --models bert -k inductor``: only prints).
+    """
+    _install_packages(session, _all_folders())
+    args = list(session.posargs) or ["--results", "tools/cache_matrix/RESULTS.md"]
+    session.run("python", "tools/cache_matrix/run.py", *args, env=_test_env(session))
+
+
 @nox.session(python=PYTHON)
 def proto(session: nox.Session) -> None:
     """Check that the generated GE protobuf modules match their .proto sources."""

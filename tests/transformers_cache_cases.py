@@ -1,0 +1,146 @@
+"""Cold and warm starts of ``transformers_cache_script.py``, and what they must show.
+
+Shared by the transformers cache tests (a covering array of the options,
+in the default run) and the full matrix runner (``tools/cache_matrix.py``,
+``nox -s cache-matrix``). A case is ``(model, dynamic, ge_cache, host_mode,
+gears)``; :func:`check_case` runs a cold and a warm process on one fresh
+cache dir and returns what went wrong (empty when all is right).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parent / "transformers_cache_script.py"
+
+#: float32 outputs of 2-layer models vs eager: the host target's kernels differ from
+#: eager's only in summation order.
+ATOL = 1e-4
+
+MODELS = ("gpt2", "llama", "qwen2", "bert", "whisper")
+HOST_MODES = ("interpret", "inductor")
+
+#: Warnings a start may print (regular expressions, matched from the start), each with why.
+EXPECTED_WARNINGS: tuple[str, ...] = (
+    # torch 2.13's own: AOTInductor (ge_cache cold start) deep-copies an FX graph whose
+    # pytree spec is a LeafSpec, a class torch deprecated (torch/_dynamo/repro/after_aot.py).
+    r"FutureWarning: `isinstance\(treespec, LeafSpec\)` is deprecated",
+    # torch 2.13's own, at an Inductor compile (host_mode="inductor" cold start); Python
+    # hides a DeprecationWarning raised outside __main__, the script records every warning.
+    r"DeprecationWarning: `torch.jit.script_method` is deprecated",
+)
+
+
+@dataclasses.dataclass
+class Start:
+    """What one process reported: the script's RESULT, or why there is none."""
+
+    result: dict | None
+    seconds: float
+    log: str
+
+
+@dataclasses.dataclass
+class Outcome:
+    """A case's cold and warm starts and the problems found (none: it passed)."""
+
+    case: tuple
+    cold: Start
+    warm: Start | None
+    problems: list[str]
+
+    def max_error(self) -> float | None:
+        errors = [e for s in (self.cold, self.warm) if s and s.result for e in s.result["errors"]]
+        return max(errors) if errors else None
+
+
+def case_id(case: tuple) -> str:
+    """``model-dynamic-ge_cache-host_mode-gears``, as pytest ids print it."""
+    return "-".join(map(str, case))
+
+
+def full_matrix(models: tuple[str, ...] = MODELS) -> list[tuple]:
+    """Every ``(model, dynamic, ge_cache, host_mode, gears)`` of the supported product."""
+    flags = (False, True)
+    return list(itertools.product(models, flags, flags, HOST_MODES, flags))
+
+
+def run_start(case: tuple, cache_dir: Path, timeout: float = 1200) -> Start:
+    """Run the script once (a fresh process) for ``case`` on ``cache_dir``."""
+    model, dynamic, ge_cache, host_mode, gears = case
+    argv = [model, *(str(int(v)) for v in (dynamic, ge_cache)), host_mode, str(int(gears))]
+    env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
+    began = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(SCRIPT), *argv, str(cache_dir)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as error:
+        return Start(None, time.monotonic() - began, f"timed out after {error.timeout} s")
+    seconds = time.monotonic() - began
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
+    log = f"exit code {proc.returncode}\n{proc.stderr[-4000:]}"
+    return Start(json.loads(line[len("RESULT") :]) if line else None, seconds, log)
+
+
+def _unexpected(warnings: list[str]) -> list[str]:
+    return [w for w in warnings if not any(re.match(p, w) for p in EXPECTED_WARNINGS)]
+
+
+def start_problems(start: Start, phase: str, status: str) -> list[str]:
+    """What is wrong with one start whose calls must all have ``status``."""
+    result = start.result
+    if result is None:
+        return [f"{phase}: no result ({start.log.strip().splitlines()[-1:]})"]
+    problems = []
+    if set(result["statuses"]) != {status}:
+        problems.append(f"{phase}: statuses {result['statuses']}, expected all {status!r}")
+    if max(result["errors"]) >= ATOL:
+        problems.append(f"{phase}: max |diff| vs eager {max(result['errors']):.3g} >= {ATOL}")
+    problems += [f"{phase}: unexpected warning {w!r}" for w in _unexpected(result["warnings"])]
+    return problems
+
+
+def check_case(case: tuple, cache_dir: Path) -> Outcome:
+    """Cold start then warm start of ``case`` on the fresh ``cache_dir``, judged by :func:`judge`."""
+    cold = run_start(case, cache_dir)
+    warm = run_start(case, cache_dir) if cold.result is not None else None
+    return judge(case, cold, warm)
+
+
+def judge(case: tuple, cold: Start, warm: Start | None) -> Outcome:
+    """What is wrong with a case's cold and warm starts.
+
+    The cold start must compile and publish (status ``compiled`` at every
+    call, an entry on disk, no hit); the warm one must load every call's
+    program (status ``hit``, a recorded hit, no new entry: nothing
+    recompiled); both match eager within :data:`ATOL` and warn of nothing
+    outside :data:`EXPECTED_WARNINGS`.
+    """
+    problems = start_problems(cold, "cold", "compiled")
+    if cold.result is None:
+        return Outcome(case, cold, None, problems)
+    if cold.result["published"] < 1 or cold.result["hits"]:
+        problems.append(f"cold: {cold.result['published']} entries, {cold.result['hits']} hits")
+    if warm is None:
+        return Outcome(case, cold, None, problems + ["warm: not run"])
+    problems += start_problems(warm, "warm", "hit")
+    if warm.result is not None:
+        published, hits = warm.result["published"], warm.result["hits"]
+        if published != cold.result["published"] or hits < 1:
+            problems.append(
+                f"warm: {published} entries, {hits} hits (cold left {cold.result['published']})"
+            )
+    return Outcome(case, cold, warm, problems)
