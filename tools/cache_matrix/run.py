@@ -26,6 +26,8 @@ import platform
 import shutil
 import sys
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,6 +94,7 @@ def _row(outcome: Outcome) -> str:
 
 def write_results(path: Path, outcomes: list[Outcome], pending: list[tuple]) -> None:
     """Write the markdown table and counts of the cases run so far to ``path``."""
+    outcomes = sorted(outcomes, key=lambda o: (MODELS.index(o.case[0]), o.case[1:]))
     passed = sum(not o.problems for o in outcomes)
     seconds = sum(o.cold.seconds + (o.warm.seconds if o.warm else 0) for o in outcomes)
     expected = f"other than {list(EXPECTED_WARNINGS)}" if EXPECTED_WARNINGS else "at all"
@@ -151,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "the cases it already holds are not run again",
     )
     parser.add_argument("--work", type=Path, help="folder for the cache dirs (default: a temp dir)")
+    parser.add_argument("--jobs", type=int, default=1, help="cases run at once (default 1)")
     args = parser.parse_args(argv)
 
     work = args.work or Path(tempfile.mkdtemp(prefix="cache-matrix-"))
@@ -158,22 +162,31 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(work / "inductor"))
     cases = [c for c in full_matrix(tuple(args.models)) if c not in SKIPPED]
     cases = [c for c in cases if not args.pattern or args.pattern in case_id(c)]
-    cases.sort(key=lambda c: c[3] != "interpret")  # the fast host mode first
+    # Cheapest first, so a short run covers every model: interpret before Inductor, and
+    # ge_cache (an AOTInductor package per specialization) last within each.
+    cases.sort(key=lambda c: (c[3] != "interpret", c[2]))
     done = _load(args.progress) if args.progress and args.progress.exists() else {}
     outcomes = [done[c] for c in cases if c in done]
     todo = [c for c in cases if c not in done]
-    for index, case in enumerate(todo):
+    pending = list(todo)
+    lock = threading.Lock()
+
+    def run(case: tuple) -> None:
         cache_dir = work / case_id(case)
         shutil.rmtree(cache_dir, ignore_errors=True)  # fresh, also when run again
         outcome = check_case(case, cache_dir)
-        outcomes.append(outcome)
-        print(
-            f"[{index + 1}/{len(todo)}] {_row(outcome)} {'; '.join(outcome.problems)}", flush=True
-        )
-        if args.progress:
-            _save(args.progress, outcome)
-        if args.results:
-            write_results(args.results, outcomes, todo[index + 1 :])
+        with lock:
+            outcomes.append(outcome)
+            pending.remove(case)
+            count = f"[{len(todo) - len(pending)}/{len(todo)}]"
+            print(f"{count} {_row(outcome)} {'; '.join(outcome.problems)}", flush=True)
+            if args.progress:
+                _save(args.progress, outcome)
+            if args.results:
+                write_results(args.results, outcomes, pending)
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(run, todo))
     failed = sum(bool(o.problems) for o in outcomes)
     print(
         f"{len(outcomes)} run, {len(outcomes) - failed} pass, {failed} fail, {len(SKIPPED)} skipped"
