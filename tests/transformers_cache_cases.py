@@ -33,8 +33,9 @@ EXPECTED_WARNINGS: tuple[str, ...] = (
     # torch 2.13's own: AOTInductor (ge_cache cold start) deep-copies an FX graph whose
     # pytree spec is a LeafSpec, a class torch deprecated (torch/_dynamo/repro/after_aot.py).
     r"FutureWarning: `isinstance\(treespec, LeafSpec\)` is deprecated",
-    # torch 2.13's own, at an Inductor compile (host_mode="inductor" cold start); Python
-    # hides a DeprecationWarning raised outside __main__, the script records every warning.
+    # torch 2.13's own: torch.utils.mkldnn (imported with torch.fx.experimental.optimization
+    # by an Inductor compile) decorates with it at import. Python hides a DeprecationWarning
+    # raised outside __main__; the script records every warning.
     r"DeprecationWarning: `torch.jit.script_method` is deprecated",
 )
 
