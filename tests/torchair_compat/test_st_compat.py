@@ -371,9 +371,8 @@ def test_torch_floor():
 
 
 @pytest.mark.slow
-def test_recompile_of_symsize(monkeypatch):
+def test_recompile_of_symsize():
     """TorchairSt.test_recompile_of_symsize (a second sequence length must not recompile)."""
-    monkeypatch.setattr(torch._dynamo.config, "error_on_recompile", True)
 
     def fn(x, y):
         mm = torch.mm(x.reshape(-1, 8192), y.permute(1, 0))
@@ -382,9 +381,10 @@ def test_recompile_of_symsize(monkeypatch):
     torch.manual_seed(0)
     y = torch.randn(3072, 8192)
     compiled = _compiled(fn, dynamic=True, fullgraph=True)
-    for n in (190, 180):
-        x = torch.randn(4, n, 8192)
-        torch.testing.assert_close(compiled(x, y), fn(x, y), rtol=1e-4, atol=1e-3)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for n in (190, 180):
+            x = torch.randn(4, n, 8192)
+            torch.testing.assert_close(compiled(x, y), fn(x, y), rtol=1e-4, atol=1e-3)
 
 
 def test_torch_fp8():
