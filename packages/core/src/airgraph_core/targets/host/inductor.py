@@ -22,6 +22,7 @@ import torch
 from torch.fx import GraphModule
 
 from airgraph_core import _torch_compat
+from airgraph_core.targets.host.rewrites import rewrite_for_inductor
 
 __all__ = ["COMPILE_LOCK", "DirectCall", "compile_inductor", "why_wrapped"]
 
@@ -47,6 +48,7 @@ def compile_inductor(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> Any:
     """
     from airgraph_core.targets.host import package
 
+    rewrite_for_inductor(gm)  # patterns Inductor compiles slowly -> the torch op they compute
     if package.packaging_active():  # a cold ge_cache start: the package is the compile
         try:
             return package.compile_package(gm, tensors)

@@ -23,6 +23,7 @@ from airgraph_core.ir.graph import GeGraph, GeOp, parse_edge, topological_order
 from airgraph_core.targets.host.aliasing import views_of_written_inputs
 from airgraph_core.targets.host.data_sizes import reads_sizes_from_data
 from airgraph_core.targets.host.layout import DenseInputs
+from airgraph_core.targets.host.rewrites import GE_NODE, GeNode
 from airgraph_core.targets.host.semantics import HostOp, lookup_host_op, py_attrs
 
 __all__ = ["HostProgram", "py_attrs", "specialize"]
@@ -250,6 +251,7 @@ def _emit(
     if copy:
         outs = [_clone(o) for o in outs]
     node = fx.call_function(call, tuple(args))
+    node.meta[GE_NODE] = GeNode.of(op.type, attrs, fixed, outs)  # for the Inductor rewrites
     if len(outs) == 1 and len(op.output_descs) <= 1:
         return [_Dyn(node, outs[0], foldable)]
     return [_Dyn(fx.call_function(_getitem, (node, i)), m, foldable) for i, m in enumerate(outs)]
