@@ -241,6 +241,26 @@ def test_not_ported(upstream, reason):
     pytest.skip(f"{upstream}: {reason}")
 
 
+def test_airgraph_backend_prints_in_order_with_the_fallback(capsys):
+    """With ``unsupported_op="fallback"`` the prints run at their places, per call."""
+    config = torchair.CompilerConfig()
+    config.airgraph_config.host_mode = "interpret"
+    config.airgraph_config.unsupported_op = "fallback"
+
+    def func(v):
+        torchair.ops.npu_print("x =", v)
+        w = v + 1
+        torchair.ops.npu_print("w =", w)
+        return w * 2
+
+    compiled = torch.compile(func, backend=torchair.get_npu_backend(compiler_config=config))
+    for value in (1.0, 0.0):
+        got = compiled(torch.full((2,), value))
+        assert torch.equal(got, torch.full((2,), (value + 1) * 2))
+        v, w = f"{value:g}", f"{value + 1:g}"
+        assert _lines(capsys) == [f"x = [{v} {v}]", f"w = [{w} {w}]"]
+
+
 def test_airgraph_backend_refuses_a_print_it_cannot_lower():
     """Documented gap: the airgraph backend does not lower npu_print (GE StringFormat + PrintV2)."""
     config = torchair.CompilerConfig()

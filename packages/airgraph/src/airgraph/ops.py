@@ -10,8 +10,10 @@ the first and last ``n`` entries of each dimension, with ``...`` between.
 
 The airgraph backend does not lower ``airgraph.print`` yet (TorchAir emits GE's
 ``StringFormat`` + ``PrintV2``, which the host target cannot run): a graph that
-prints fails to compile with ``UnsupportedOpError`` unless
-``config.airgraph_config.unsupported_op = "fallback"``.
+prints fails to compile with ``UnsupportedOpError``, unless
+``config.airgraph_config.unsupported_op = "fallback"``: then each print runs in
+PyTorch at its place in the graph, with the values of that run, and the rest
+of the graph still compiles.
 
 Example::
 
