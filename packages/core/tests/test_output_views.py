@@ -61,3 +61,41 @@ def test_malformed_references_are_refused(ref):
 def test_damaged_text_is_a_value_error():
     with pytest.raises(ValueError, match="text"):
         OutputViews.from_json('{"steps": 3}')
+
+
+def test_a_base_gets_eagers_layout_before_the_views_are_replayed():
+    # output 0 = base.permute(0, 2, 1).view(4, -1): eager's base has dim order (0, 2, 1)
+    steps = [
+        ["aten.permute.default", [{"out": 1}, [0, 2, 1]], {}],
+        ["aten.view.default", [{"step": 0}, [4, -1]], {}],
+    ]
+    views = OutputViews(steps, [[0, 1]], ["base"], [[1, [0, 2, 1]]])
+    assert OutputViews.from_json(views.to_json()) == views
+    eager_base = torch.randn(4, 5, 3).permute(0, 2, 1)  # (4, 3, 5), dims ordered (0, 2, 1)
+    target_base = eager_base.contiguous()  # what a target returns
+    (out,) = views.apply([], [None, target_base])
+    assert torch.equal(out, eager_base.permute(0, 2, 1).view(4, -1))
+    assert out.stride() == eager_base.permute(0, 2, 1).view(4, -1).stride()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_dense_order_round_trips_through_empty_permuted(seed):
+    from airgraph_core.dense_layouts import dense_order
+
+    g = torch.Generator().manual_seed(seed)
+    rank = int(torch.randint(1, 5, (1,), generator=g))
+    sizes = [int(s) for s in torch.randint(1, 4, (rank,), generator=g)]
+    order = [int(d) for d in torch.randperm(rank, generator=g)]
+    t = torch.empty_permuted(sizes, order)
+    found = dense_order(list(t.shape), list(t.stride()))
+    assert found is not None
+    again = torch.empty_permuted(sizes, found)
+    assert again.stride() == t.stride() or any(s == 1 for s in sizes)
+    assert dense_order(list(again.shape), list(again.stride())) == found
+    assert dense_order([4, 4], [8, 1]) is None  # not dense (a slice of a wider tensor)
+
+
+@pytest.mark.parametrize("layouts", [[[1, [0, 0, 1]]], [[1, "ab"]], [[1, [0, 1.0]]]])
+def test_malformed_layouts_are_refused(layouts):
+    with pytest.raises(ValueError, match="layouts"):
+        OutputViews([["aten.alias.default", [{"out": 1}], {}]], [[0, 0]], ["b"], layouts)

@@ -33,6 +33,7 @@ import torch
 from torch.fx import GraphModule, Node
 
 from airgraph_core._torch_compat import OpOverload
+from airgraph_core.dense_layouts import dim_order, eager_order, with_layout
 
 __all__ = ["OutputViews", "find_output_views"]
 
@@ -84,6 +85,10 @@ class OutputViews:
             ATen graph does not return: the GE graph returns them after the
             ATen outputs (output kind ``"b"``), as ``{"out": k}`` with ``k``
             past the ATen outputs, and :meth:`apply` drops them.
+        layouts: ``[k, order]`` pairs: base ``k``'s eager layout is dense but not
+            contiguous, ``order`` its dims outermost first (``torch.empty_permuted``'s
+            ``physical_layout``); :meth:`apply` first copies such a base (targets
+            return contiguous tensors) into that layout, so views replay as eager's.
 
     Raises:
         ValueError: a step names a target outside the allowed set or a
@@ -95,10 +100,12 @@ class OutputViews:
         steps: Sequence[Sequence[Any]],
         outputs: Sequence[Sequence[int]],
         bases: Sequence[str] = (),
+        layouts: Sequence[Sequence[Any]] = (),
     ) -> None:
         self.steps = [[str(t), list(a), dict(kw)] for t, a, kw in steps]
         self.outputs = [(int(k), int(j)) for k, j in outputs]
         self.bases = [str(name) for name in bases]
+        self.layouts = [(int(k), dim_order(order)) for k, order in layouts]
         self._program = [
             (_resolve_target(t), _bind(a, j), _bind_kwargs(kw, j))
             for j, (t, a, kw) in enumerate(self.steps)
@@ -116,6 +123,7 @@ class OutputViews:
             and self.steps == other.steps
             and self.outputs == other.outputs
             and self.bases == other.bases
+            and self.layouts == other.layouts
         )
 
     def __repr__(self) -> str:
@@ -128,7 +136,9 @@ class OutputViews:
 
     def to_json(self) -> str:
         """The record as compact JSON (see :meth:`from_json`)."""
-        data = {"steps": self.steps, "outputs": self.outputs, "bases": self.bases}
+        data: dict[str, Any] = {"steps": self.steps, "outputs": self.outputs, "bases": self.bases}
+        if self.layouts:
+            data["layouts"] = [[k, list(order)] for k, order in self.layouts]
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -140,7 +150,9 @@ class OutputViews:
         """
         try:
             data = json.loads(text)
-            return cls(data["steps"], data["outputs"], data.get("bases", ()))
+            return cls(
+                data["steps"], data["outputs"], data.get("bases", ()), data.get("layouts", ())
+            )
         except (KeyError, TypeError, json.JSONDecodeError) as e:
             raise ValueError(f"text: not an output-views record ({e})") from e
 
@@ -160,6 +172,8 @@ class OutputViews:
         Returns:
             ``outputs``, one value per ATen output.
         """
+        for k, order in self.layouts:
+            outputs[k] = with_layout(outputs[k], order)
         results: list[Any] = []
         for fn, args, kwargs in self._program:
             results.append(fn(*args(inputs, outputs, results), **kwargs(inputs, outputs, results)))
@@ -301,7 +315,8 @@ def find_output_views(
             finder.rollback(mark)
     if not found:
         return None
-    return OutputViews(finder.steps, found, [node.name for node in finder.hidden])
+    hidden = [node.name for node in finder.hidden]
+    return OutputViews(finder.steps, found, hidden, sorted(finder.layouts.items()))
 
 
 def _copied_allowed(finder: _ViewFinder) -> set[Node]:
@@ -349,14 +364,18 @@ class _ViewFinder:
         self.steps: list[list[Any]] = []
         self._done: dict[Node, int] = {}
         self._sizes: dict[Node, dict[str, int] | None] = {}
+        # Output position -> eager's dense, non-contiguous dim order of that base.
+        self.layouts: dict[int, tuple[int, ...]] = {}
 
-    def mark(self) -> tuple[int, dict[Node, int], dict[Node, Any], int]:
-        return len(self.steps), dict(self._done), dict(self._sizes), len(self.hidden)
+    def mark(self) -> tuple[Any, ...]:
+        n_steps, n_hidden = len(self.steps), len(self.hidden)
+        return n_steps, dict(self._done), dict(self._sizes), n_hidden, dict(self.layouts)
 
-    def rollback(self, mark: tuple[int, dict[Node, int], dict[Node, Any], int]) -> None:
+    def rollback(self, mark: tuple[Any, ...]) -> None:
         del self.steps[mark[0] :]
         self._done, self._sizes = mark[1], mark[2]
         del self.hidden[mark[3] :]
+        self.layouts = mark[4]
 
     def encode(self, node: Node, top: bool = False) -> int:
         """The step index that yields ``node``'s value (steps are appended as needed)."""
@@ -397,12 +416,19 @@ class _ViewFinder:
                 raise _NotReplayable
             return {"in": self.data_index[placeholder]}
         if node in self.roots:
-            return {"out": self.roots[node]}
+            return self._target_output(node, self.roots[node])
         if _is_computed_tensor(node):
             if node not in self.hidden:
                 self.hidden.append(node)
-            return {"out": self.n_outputs + self.hidden.index(node)}
+            return self._target_output(node, self.n_outputs + self.hidden.index(node))
         return None
+
+    def _target_output(self, node: Node, k: int) -> dict[str, int]:
+        """A reference to output ``k`` (``node``'s value), noting eager's layout if not contiguous."""
+        order = eager_order(node.meta.get("val"))
+        if order is not None and order != tuple(range(len(order))):
+            self.layouts[k] = order
+        return {"out": k}
 
     def copy_target(self, node: Node) -> Node | None:
         """The input ``node``'s value is written into and the current output may alias."""
