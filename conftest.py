@@ -1,6 +1,6 @@
 """Test-session settings shared by every package's tests (loaded for every test path).
 
-Two things, both about test time only:
+Three things, all about test time only:
 
 - Dynamo times each new guard set once after building it
 (``torch._dynamo.guards.profile_guard_manager``), flushing the CPU caches
@@ -11,13 +11,21 @@ Two things, both about test time only:
   made them. Processes a test starts run torch unchanged.
 - Under pytest-xdist, test files are handed to the workers longest first
   (:data:`FILE_CPU_SECONDS`).
+- ``tests/support`` is importable from every test: ``fresh_python`` starts the
+  fresh Python processes of restart tests from a server that already imported
+  torch (see its docstring).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import torch._dynamo.guards
+
+_SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tests", "support")
+if _SUPPORT not in sys.path:
+    sys.path.insert(0, _SUPPORT)
 
 
 def _no_guard_latency_profile(*args: object) -> float:
