@@ -427,12 +427,8 @@ def test_sym_sum():
 
 
 def test_uncontinuous_view():
-    """TorchairSt.test_uncontinuous_view (fullgraph)."""
-    pytest.skip(
-        "airgraph bug found by this port: the output is replayed as permute + view of the GE "
-        "output of `permute(x + y) + 1`, whose FX strides are permuted but whose GE result is "
-        "contiguous, so the replayed view raises 'view size is not compatible' (dynamic=True)"
-    )
+    """TorchairSt.test_uncontinuous_view (fullgraph). This port found the view replay on a
+    permuted intermediate failing (fixed: ``OutputViews.layouts``)."""
 
     def fn(x, y):
         z = (x + y).permute(0, 2, 1)
