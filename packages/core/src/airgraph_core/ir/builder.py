@@ -100,8 +100,11 @@ class GraphBuilder:
             )
         self._scopes.pop()
 
-    def _scope_attrs(self) -> dict[str, Any]:
-        attrs: dict[str, Any] = {}
+    def _with_scope_attrs(self, own: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        # As TorchAir, a scope's attributes are set after the op's own (and win).
+        if not self._scopes:
+            return own or {}
+        attrs: dict[str, Any] = dict(own or {})
         for scope in self._scopes:
             if scope.get("_super_kernel_scope") == "":
                 attrs.pop("_super_kernel_scope", None)
@@ -185,7 +188,7 @@ class GraphBuilder:
             inputs=edges,
             input_descs=descs,
             output_descs=out_descs,
-            attrs={k: Attr.infer(v) for k, v in {**(attrs or {}), **self._scope_attrs()}.items()},
+            attrs={k: Attr.infer(v) for k, v in self._with_scope_attrs(attrs).items()},
         )
         self.graph.ops.append(op)
         return [TensorRef(op, i) for i in range(len(out_descs))]
