@@ -162,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(work / "inductor"))
     cases = [c for c in full_matrix(tuple(args.models)) if c not in SKIPPED]
     cases = [c for c in cases if not args.pattern or args.pattern in case_id(c)]
-    # Cheapest first, so a short run covers every model: interpret before Inductor, and
-    # ge_cache (an AOTInductor package per specialization) last within each.
-    cases.sort(key=lambda c: (c[3] != "interpret", c[2]))
+    # Cheapest first, so a short run covers every model and host mode: ge_cache (an
+    # AOTInductor package per specialization, in either host mode) last, interpret first.
+    cases.sort(key=lambda c: (c[2], c[3] != "interpret"))
     done = _load(args.progress) if args.progress and args.progress.exists() else {}
     outcomes = [done[c] for c in cases if c in done]
     todo = [c for c in cases if c not in done]
