@@ -119,11 +119,6 @@ def test_basic():
 )
 def test_multiple_input_types(dtype, shape):
     """TorchairSt.test_multiple_input_types (x + x keeps the dtype; complex32 below)."""
-    if dtype is torch.complex128:
-        pytest.skip(
-            "airgraph gap found by this port: aten.add's converter accepts complex64 but not "
-            "complex128, which GE's Add prototype has"
-        )
     x = torch.randn(*shape).to(dtype)
     (got,) = _check(lambda x: torch.add(x, x), (x,))
     assert got.dtype == dtype

@@ -40,8 +40,9 @@ prims = torch.ops.prims
 REALS = NUMERIC | {torch.float64}
 #: Inputs the arithmetic converters accept: anything they can cast to the result dtype.
 CASTABLE = REALS | {torch.bool}
-#: add/sub/mul also take complex64 (rotary embeddings written with complex numbers).
-WITH_COMPLEX = CASTABLE | {torch.complex64}
+#: add/sub/mul also take complex64 (rotary embeddings written with complex numbers) and
+#: complex128 (GE's Add/Sub/Mul prototypes list both).
+WITH_COMPLEX = CASTABLE | {torch.complex64, torch.complex128}
 
 _FLOATS64 = FLOATS | {torch.float64}
 
