@@ -3,15 +3,17 @@
 Each case is a cold and a warm process on one fresh cache dir (see
 ``tests/transformers_cache_cases.py`` for what they must show); all share one
 ``TORCHINDUCTOR_CACHE_DIR`` (a fresh one costs ~11 s of compiler probing per
-process). Interpret-mode cases run first (seconds each), Inductor ones after
-(tens of seconds). The results table is rewritten after every case, so an
-interrupted run leaves what finished.
+process). The cheapest cases run first: without ``ge_cache`` before with it
+(an AOTInductor compile per specialization), interpret host mode before
+Inductor. The results table is rewritten after every case, so an interrupted
+run leaves what finished, and ``--progress`` makes a run resumable: the cases
+it holds are judged again, not rerun.
 
 Usage (from the repository root; ``nox -s cache-matrix`` runs the first)::
 
     python tools/cache_matrix/run.py --results tools/cache_matrix/RESULTS.md
     python tools/cache_matrix/run.py -k llama-True      # only matching case ids
-    python tools/cache_matrix/run.py --models bert whisper --progress /tmp/matrix.log
+    python tools/cache_matrix/run.py --models bert whisper --progress /tmp/matrix.jsonl --jobs 2
 
 Exits 1 when a case fails.
 """
