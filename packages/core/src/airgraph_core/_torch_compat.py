@@ -259,11 +259,11 @@ def fx_graph_cache_key(compiled: Any) -> str | None:
 
 
 def inductor_settings() -> dict[str, Any]:
-    """What, besides the graph and its inputs, changes AOTAutograd's trace or Inductor's
-    FX graph cache key: torch's version, the configs, threads, dtype, determinism, matmul.
+    """Inductor's, functorch's and torch.compiler's configs as text, by name: with torch's
+    public state, what besides the graph changes AOTAutograd's trace or Inductor's key.
 
-    Why: ``FxGraphHashDetails`` hashes these; the configs (``torch._inductor.config``,
-    ``torch._functorch.config``) are private. Checked with torch 2.13.
+    Why: ``FxGraphHashDetails`` hashes them; ``torch._inductor.config`` and
+    ``torch._functorch.config`` are private. Checked with torch 2.13.
     """
     from torch._functorch import config as functorch_config
     from torch._inductor import config
@@ -273,12 +273,6 @@ def inductor_settings() -> dict[str, Any]:
         name: repr(sorted(module.save_config_portable(ignore_private_configs=False).items()))
         for name, module in configs.items()
     }
-    mm, determinism = torch.backends.cuda.matmul, torch.utils.deterministic
-    state = [str(torch.__version__), torch.get_num_threads(), torch.get_default_dtype()]
-    state += [torch.are_deterministic_algorithms_enabled(), determinism.fill_uninitialized_memory]
-    state += [torch.is_deterministic_algorithms_warn_only_enabled(), mm.fp32_precision]
-    state += [mm.allow_fp16_reduced_precision_reduction, mm.allow_bf16_reduced_precision_reduction]
-    settings["state"] = repr(state)
     return settings
 
 
@@ -300,10 +294,13 @@ def load_fx_graph(key: str, inputs: Sequence[Any], before: Callable[[], None]) -
 
     Why: ``compile_fx_inner`` runs ``FxGraphCache.load_with_key`` (in a tracing context with
     a shape env) then ``post_compile`` on a hit; the loaded code imports ``select_algorithm``.
-    Checked with torch 2.13.
+    Its kernels' libraries are found by keys that leave out the precompiled header, which
+    only speeds up building one: ``codecache._precompile_header`` (a g++ run per process and
+    ``TMPDIR``) is skipped meanwhile (a library to build is built without it). Checked with torch 2.13.
     """
     import torch._inductor.select_algorithm  # noqa: F401
     from torch._guards import TracingContext, tracing
+    from torch._inductor import codecache
     from torch._inductor.codecache import FxGraphCache
     from torch._inductor.output_code import CompiledFxGraphConstants
     from torch._inductor.utils import BoxedBool
@@ -313,10 +310,15 @@ def load_fx_graph(key: str, inputs: Sequence[Any], before: Callable[[], None]) -
     before()
     constants, inputs = CompiledFxGraphConstants(), list(inputs)
     context = TracingContext(FakeTensorMode(allow_non_fake_inputs=True, shape_env=ShapeEnv()))
-    with torch.no_grad(), tracing(context):
-        compiled, _ = FxGraphCache.load_with_key(
-            key, [], inputs, True, None, False, constants, lambda _expr, _hints: False
-        )
+    build_header = codecache._precompile_header
+    codecache._precompile_header = lambda *_args, **_kwargs: None  # see Why
+    try:
+        with torch.no_grad(), tracing(context):
+            compiled, _ = FxGraphCache.load_with_key(
+                key, [], inputs, True, None, False, constants, lambda _expr, _hints: False
+            )
+    finally:
+        codecache._precompile_header = build_header
     if compiled is None or fx_graph_cache_key(compiled) != key:  # or it needs more than the key
         return None
     compiled.post_compile(inputs, constants, {"cudagraphs": BoxedBool(False), "is_backward": False})

@@ -143,7 +143,8 @@ def _load(
         log.debug("host: warm hint of %s not used: autocast is on", name)
         return None
     if hint.settings != settings:
-        log.debug("host: warm hint of %s not used: torch or compiler settings differ", name)
+        differing = ", ".join(_differing(hint.settings, settings))
+        log.debug("host: warm hint of %s not used: settings differ (%s)", name, differing)
         return None
     constants = [t for _, t in gm.named_parameters(remove_duplicate=False)]
     constants += [t for _, t in gm.named_buffers(remove_duplicate=False)]
@@ -191,10 +192,23 @@ def _closure_text(fn: Any) -> str:
 
 
 def settings_digest() -> str:
-    """A digest of what else enters the trace or Inductor's key (see :mod:`warm_hints`)."""
-    settings = _torch_compat.inductor_settings()
+    """A digest of what else enters the trace or Inductor's key (see :mod:`warm_hints`):
+    ``"<group>:<16 hex>,..."`` per group of settings, so a mismatch can name its groups."""
+    settings: dict[str, Any] = _torch_compat.inductor_settings()
+    mm, determinism = torch.backends.cuda.matmul, torch.utils.deterministic
+    state = [str(torch.__version__), torch.get_num_threads(), torch.get_default_dtype()]
+    state += [torch.are_deterministic_algorithms_enabled(), determinism.fill_uninitialized_memory]
+    state += [torch.is_deterministic_algorithms_warn_only_enabled(), mm.fp32_precision]
+    state += [mm.allow_fp16_reduced_precision_reduction, mm.allow_bf16_reduced_precision_reduction]
+    settings["state"] = repr(state)  # as Inductor's key has them
     settings["airgraph_core"] = _source_digest()
-    return _sha256(json.dumps(settings, sort_keys=True))
+    return ",".join(f"{k}:{_sha256(json.dumps(settings[k]))[:16]}" for k in sorted(settings))
+
+
+def _differing(recorded: str, current: str) -> list[str]:
+    """The groups of settings whose digests differ (see :func:`settings_digest`)."""
+    old, new = (dict(p.partition(":")[::2] for p in d.split(",")) for d in (recorded, current))
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 
 
 @functools.cache
