@@ -123,3 +123,40 @@ def test_a_fully_batched_half_matmul_with_bias_rounds_once(dtype):
     torch.testing.assert_close(
         out, expected, rtol=2**-7 if dtype is torch.bfloat16 else 2**-10, atol=0
     )
+
+
+@pytest.mark.parametrize("mode", ["interpret", "inductor"])
+@pytest.mark.parametrize(
+    "x_shape, bias_dtype, bias_shape",
+    [
+        ((4, 16), DataType.FLOAT, (8,)),  # MatMul-shaped, float32 bias
+        ((2, 4, 16), DataType.FLOAT, (8,)),  # batch dims of x1 only, float32 bias
+        ((2, 4, 16), DataType.BF16, (4, 8)),  # a bias of rows (not one row [N])
+    ],
+)
+def test_a_bfloat16_batch_matmul_bias_of_another_dtype_or_shape_rounds_once(
+    x_shape, bias_dtype, bias_shape, mode
+):
+    """A float32 bias is added to the float32 product, then rounded once (not rounded to
+    bfloat16 first); a bias of rows still broadcasts (it raised in the flattened addmm).
+    Compared exactly with the float64 sum rounded once: the products and sums here are
+    exact in float32, so one rounding gives that value."""
+    b = GraphBuilder("bf16_bmm_bias_dtype")
+    x = b.data(0, DataType.BF16, x_shape)
+    w = b.data(1, DataType.BF16, (16, 8))
+    bias = b.data(2, bias_dtype, bias_shape)
+    out_shape = (*x_shape[:-1], 8)
+    y = b.op("BatchMatMulV2", x, w, bias, out=(DataType.BF16, out_shape))
+    b.net_output([y])
+    g = torch.Generator().manual_seed(7)
+    # Small integers times 1/8: products and sums exact in float32 (and in bfloat16's 8 bits
+    # for x and w), so the reference has no summation-order error.
+    xs = (torch.randint(-8, 9, x_shape, generator=g) / 8).bfloat16()
+    ws = (torch.randint(-8, 9, (16, 8), generator=g) / 8).bfloat16()
+    # A bias with more bits than bfloat16 keeps (float32), or a bfloat16 bias of rows.
+    bs = 100 + torch.randint(0, 2**12, bias_shape, generator=g) / 2**9
+    bs = bs if bias_dtype is DataType.FLOAT else bs.bfloat16()
+    (out,) = HostProgram(b.graph, mode)(xs, ws, bs)
+    expected = (torch.matmul(xs.double(), ws.double()) + bs.double()).bfloat16()
+    assert out.dtype is torch.bfloat16
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)

@@ -24,16 +24,23 @@ def _product(x1: torch.Tensor, x2: torch.Tensor, t1: bool, t2: bool, bias: Any) 
         return torch.matmul(x1, x2)
     # Bias added before the one rounding, as GE's accumulator and eager's linear (addmm)
     # do: a bfloat16 product rounded first was off by its last place (~0.02 at 10).
-    if x2.dim() == 2 and x1.dim() >= 2:
+    if x2.dim() == 2 and x1.dim() >= 2 and bias.dtype == x1.dtype and _flattens(bias, x1):
         # Batch dims of x1 only (a linear on n-D input): eager's linear flattens them
-        # into one addmm as well.
-        y = torch.addmm(bias.to(x1.dtype), x1.reshape(-1, x1.shape[-1]), x2)
+        # into one addmm as well. A bias of another dtype (float32 with bfloat16
+        # operands) is not rounded to x1's first: it takes the float32 sum below.
+        y = torch.addmm(bias, x1.reshape(-1, x1.shape[-1]), x2)
         return y.reshape(*x1.shape[:-1], x2.shape[-1])
     if x1.dtype in (torch.float16, torch.bfloat16):
-        # Both operands batched: accumulate and add in float32, then round once.
+        # Both operands batched (or a bias that is not one row): accumulate and add in
+        # float32, then round once.
         y = torch.matmul(x1.float(), x2.float()) + bias.float()
         return y.to(x1.dtype)
     return torch.matmul(x1, x2) + bias.to(x1.dtype)
+
+
+def _flattens(bias: torch.Tensor, x1: torch.Tensor) -> bool:
+    """Whether ``bias`` broadcasts onto x1's rows flattened into one matrix (``[N]``)."""
+    return bias.dim() <= 1 or (bias.dim() == 2 and (x1.dim() == 2 or bias.shape[0] == 1))
 
 
 def _no_offset(inputs: list[Any], op_type: str) -> None:
