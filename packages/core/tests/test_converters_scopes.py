@@ -88,3 +88,23 @@ def test_wait_tensor_is_an_identity_after_its_dependency_and_survives_cleanup():
     assert f"{identity.name}:0" in add.inputs
     got = HostProgram(graph, "interpret")(x, y)
     torch.testing.assert_close(list(got), [x * 2, y + 1], rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("backend", [None, "aot_eager"])
+def test_wait_tensor_passes_its_gradient_to_self(backend, recwarn):
+    """Training through ``npu_wait_tensor``: ``self`` gets the result's gradient, the
+    dependency none. Without an autograd formula eager warned and a graph traced by
+    AOTAutograd dropped the gradient (x.grad was y, not 3 + y)."""
+
+    def fn(x, y):
+        z = x * y
+        return (scope_ops.wait_tensor(x, z) * 3 + z).sum()
+
+    torch._dynamo.reset()
+    run = fn if backend is None else torch.compile(fn, backend=backend, fullgraph=True)
+    x = torch.randn(3, 3, requires_grad=True)
+    y = torch.randn(3, 3, requires_grad=True)
+    run(x, y).backward()
+    torch.testing.assert_close(x.grad, 3 + y.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(y.grad, x.detach(), rtol=0, atol=0)
+    assert not [w for w in recwarn if "autograd kernel was not registered" in str(w.message)]

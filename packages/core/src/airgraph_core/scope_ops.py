@@ -45,9 +45,17 @@ def _wait_tensor(self: torch.Tensor, dependency: torch.Tensor) -> torch.Tensor:
     return self.clone()
 
 
+def _wait_tensor_backward(ctx: object, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    # The result is self's value, so its gradient is self's; the dependency only orders.
+    return grad, None
+
+
 _lib.impl("scope_enter", _no_effect, "CompositeExplicitAutograd")
 _lib.impl("scope_exit", _no_effect, "CompositeExplicitAutograd")
 _lib.impl("wait_tensor", _wait_tensor, "CompositeExplicitAutograd")
+# Without a formula, autograd's fallback warned in eager and, traced by AOTAutograd
+# (torch.compile with aot_eager or inductor), dropped self's gradient silently.
+torch.library.register_autograd("airgraph::wait_tensor", _wait_tensor_backward)
 
 # Nothing reads their outputs: without this, tracing would drop them as dead code.
 for _op in (
