@@ -8,7 +8,7 @@ records, at the compile, the FX graph cache key of that graph and what made
 it: a digest of the host FX graph and of its inputs' metadata (constants
 first, as the direct call passes them), and a digest of everything else
 that enters the trace or the key (torch's version, Inductor's and
-functorch's configs, threads, airgraph_core's own source). Another process
+functorch's configs, threads, the host target's own source). Another process
 that builds the same host graph under the same settings would compute the
 same key, so it loads the graph by that key directly.
 
@@ -211,18 +211,35 @@ def _differing(recorded: str, current: str) -> list[str]:
     return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 
 
+#: The parts of airgraph_core (relative to its folder) that make a host graph and its
+#: trace: the host target and what it imports from the rest of the package.
+HOST_SOURCES = (
+    "targets/host",
+    "ir",
+    "_torch_compat.py",
+    "input_updates.py",
+    "process_groups.py",
+    "targets/base.py",
+)
+
+
 @functools.cache
 def _source_digest() -> str:
-    """A digest of airgraph_core's Python source: the host semantics and the graph they emit."""
+    """A digest of :data:`HOST_SOURCES`: the host semantics and the graph they emit."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    paths: list[str] = []
+    for part in HOST_SOURCES:
+        top = os.path.join(root, part)
+        if os.path.isfile(top):
+            paths.append(top)
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            paths += [os.path.join(folder, f) for f in files if f.endswith(".py")]
     h = hashlib.sha256()
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(f for f in files if f.endswith(".py")):
-            path = os.path.join(folder, name)
-            h.update(os.path.relpath(path, root).encode())
-            with open(path, "rb") as handle:
-                h.update(handle.read())
+    for path in sorted(paths):
+        h.update(os.path.relpath(path, root).encode())
+        with open(path, "rb") as handle:
+            h.update(handle.read())
     return h.hexdigest()
 
 
