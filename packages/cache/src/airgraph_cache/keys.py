@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 #: Version of the key's schema and of the entry format; bumping it misses every old entry.
-KEY_FORMAT = 1
+#: 2: output-view records carry eager's layout of permuted bases (``OutputViews.layouts``);
+#: entries of format 1 replayed such views on the target's contiguous result.
+KEY_FORMAT = 2
 
 _DISTRIBUTIONS = (
     "airgraph-core",
