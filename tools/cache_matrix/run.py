@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -94,18 +95,38 @@ def _row(outcome: Outcome) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _tree_state() -> str:
+    """The commit the run's code is at, and whether the working tree had other changes."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    except OSError:
+        return "unknown (no git)"
+    return f"at {head or 'unknown'}" + (" with uncommitted changes" if dirty else "")
+
+
 def write_results(path: Path, outcomes: list[Outcome], pending: list[tuple]) -> None:
     """Write the markdown table and counts of the cases run so far to ``path``."""
-    outcomes = sorted(outcomes, key=lambda o: (MODELS.index(o.case[0]), o.case[1:]))
+    order = {case: i for i, case in enumerate(full_matrix())}
+    outcomes = sorted(outcomes, key=lambda o: order.get(o.case, len(order)))
     passed = sum(not o.problems for o in outcomes)
     seconds = sum(o.cold.seconds + (o.warm.seconds if o.warm else 0) for o in outcomes)
-    expected = f"other than {list(EXPECTED_WARNINGS)}" if EXPECTED_WARNINGS else "at all"
+    patterns = ", ".join(f"`` {p} ``" for p in EXPECTED_WARNINGS)
+    expected = f"other than torch's own, matching {patterns}" if EXPECTED_WARNINGS else "at all"
     lines = [HEADER.format(atol=ATOL, expected=expected)]
     lines.append(
         f"{len(outcomes) + len(pending) + len(SKIPPED)} configs: {len(outcomes)} run, "
         f"{passed} pass, {len(outcomes) - passed} fail, {len(SKIPPED)} skipped, "
         f"{len(pending)} not run yet. Processes took {seconds / 60:.0f} min in all, on "
-        f"{platform.machine()} ({os.cpu_count()} CPUs, shared), python {platform.python_version()}.\n"
+        f"{platform.machine()} ({os.cpu_count()} CPUs, shared), python {platform.python_version()}, "
+        f"table written with the working tree {_tree_state()}.\n"
     )
     lines.append(
         "| model | dynamic | ge_cache | host mode | gears | cold | warm | max abs diff | s (cold + warm) | result |"
@@ -157,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--work", type=Path, help="folder for the cache dirs (default: a temp dir)")
     parser.add_argument("--jobs", type=int, default=1, help="cases run at once (default 1)")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: judge the cases saved in --progress and write --results",
+    )
     args = parser.parse_args(argv)
 
     work = args.work or Path(tempfile.mkdtemp(prefix="cache-matrix-"))
@@ -171,6 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = [done[c] for c in cases if c in done]
     todo = [c for c in cases if c not in done]
     pending = list(todo)
+    if args.report_only:
+        todo = []
+        if args.results:
+            write_results(args.results, outcomes, pending)
     lock = threading.Lock()
 
     def run(case: tuple) -> None:
