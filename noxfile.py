@@ -168,10 +168,10 @@ def opinfo(session: nox.Session) -> None:
 
 @nox.session(name="cache-matrix", python=PYTHON)
 def cache_matrix(session: nox.Session) -> None:
-    """Cache and warm-start 5 transformers models in every option combination (about 2 hours).
+    """Cache and warm-start 5 transformers models in every option combination (hours).
 
     Cold then warm process per case; rewrites tools/cache_matrix/RESULTS.md
-    without arguments. Arguments go to tools/cache_matrix/run.py instead
+    without arguments (see docs/concepts/cache.md). Arguments go to tools/cache_matrix/run.py instead
     (e.g. ``nox -s cache-matrix -- --models bert -k inductor``: only prints).
     """
     _install_packages(session, _all_folders())
