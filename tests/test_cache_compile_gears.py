@@ -4,10 +4,10 @@ in the cold process and in a warm one, and refuses shapes outside the gears."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import textwrap
 
+import fresh_python
 import pytest
 
 # Slow: cold and warm starts in fresh processes.
@@ -63,7 +63,7 @@ SCRIPT = textwrap.dedent(
 
 
 def _run(script, cache_dir):
-    out = subprocess.run(
+    out = fresh_python.run(
         [sys.executable, str(script), str(cache_dir)],
         capture_output=True,
         text=True,

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import fresh_python
 import pytest
 import view_programs as vp
 
@@ -93,7 +93,7 @@ def _module_source(seeds: list[int], cache_dir: str) -> str:
 
 def _run(tmp_path: Path, phase: str, seeds: list[int]) -> dict[int, list[str]]:
     env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
-    proc = subprocess.run(
+    proc = fresh_python.run(
         [sys.executable, "-c", _RUNNER, str(tmp_path), str(HERE), phase, json.dumps(seeds)],
         capture_output=True,
         text=True,

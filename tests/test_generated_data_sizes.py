@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
 import sys
 
+import fresh_python
 import pytest
 import torch
 
@@ -158,7 +158,7 @@ def _cached_runs(tmp_path, ge_cache: bool) -> list[str]:
     argv = [sys.executable, str(script), str(tmp_path / "cache"), "1" if ge_cache else "0"]
     outputs = []
     for phase in ("cold", "warm"):
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
+        proc = fresh_python.run(argv, capture_output=True, text=True, env=env, timeout=600)
         assert proc.returncode == 0, f"{phase}:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
         outputs.append(proc.stdout)
     return outputs

@@ -30,11 +30,11 @@ import collections
 import json
 import os
 import random
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import fresh_python
 import generated_programs as gp
 import pytest
 import torch
@@ -250,7 +250,7 @@ def _module_source(seeds: list[int], cache_dir: str, ge_cache: bool) -> str:
 def _run(tmp_path: Path, phase: str, seeds: list[int]) -> dict[int, list[str]]:
     env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
     argv = [str(tmp_path), str(HERE), phase, json.dumps(seeds)]
-    proc = subprocess.run(
+    proc = fresh_python.run(
         [sys.executable, "-c", _RUNNER, *argv], capture_output=True, text=True, env=env, timeout=900
     )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULTS")), None)

@@ -11,10 +11,10 @@ must be the same in all three.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import textwrap
 
+import fresh_python
 import pytest
 
 # Slow: cold and warm starts in fresh processes.
@@ -100,7 +100,7 @@ SCRIPT = textwrap.dedent(
 
 
 def _run(script, mode, cache_dir):
-    out = subprocess.run(
+    out = fresh_python.run(
         [sys.executable, str(script), mode, str(cache_dir), json.dumps(GEARS), json.dumps(BATCHES)],
         capture_output=True,
         text=True,

@@ -9,7 +9,7 @@ work. :func:`run` is ``subprocess.run`` for ``[sys.executable, "-c", code,
 then takes the request's environment, working directory, ``sys.argv``,
 ``sys.path[0]``, stdin/stdout/stderr and a fresh ``__main__``, runs the code
 and exits through the interpreter's own shutdown (exit code, ``SystemExit``,
-uncaught tracebacks, ``atexit``, thread joins as in a new process). The
+uncaught tracebacks, thread joins, ``atexit``, module teardown). The
 caller gets a ``subprocess.CompletedProcess``; ``check`` raises
 ``CalledProcessError``; a ``timeout`` kills the child (SIGKILL) and raises
 ``TimeoutExpired``.
@@ -71,9 +71,10 @@ SERVERS_PER_ENV = 2
 #: An environment gets servers from its second request on (a one-off runs for real); at most
 #: this many environments have servers, the least recently used one stops to make room.
 MAX_ENVS = 3
-#: CPU seconds of the children run through a server (they are not children of the caller,
-#: so ``RUSAGE_CHILDREN`` misses them); for measuring test cost.
+#: CPU seconds and count of the children run through a server (they are not children of the
+#: caller, so ``RUSAGE_CHILDREN`` misses them); for measuring test cost.
 CHILD_CPU_SECONDS = [0.0]
+CHILDREN = [0]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _BOOT = (
@@ -208,7 +209,7 @@ class _Server:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=self._env,
-            cwd=tempfile.gettempdir(),
+            cwd="/",  # children change to their own folder
         )
         atexit.register(self.stop)
         line = _readline_with_timeout(self._proc.stdout, _START_TIMEOUT)
@@ -284,6 +285,7 @@ class _Server:
             if not done:
                 raise RuntimeError(f"the fork server lost the child of {argv[:2]}")
             CHILD_CPU_SECONDS[0] += done["cpu"]
+            CHILDREN[0] += 1
             return None if timed_out else done["returncode"]
 
 
@@ -451,43 +453,20 @@ def _become_child(request: dict, fds: list[int], base_path: list[str]) -> Callab
 
 
 def _run_and_exit(body: Callable[[], None]) -> None:
-    """Run the child's code, then end the process as the interpreter's shutdown would.
+    """Run the child's code; the interpreter's own shutdown ends the process.
 
-    The steps a test can see are the interpreter's: exit status from ``SystemExit`` (a
-    non-integer is printed to stderr, status 1), an uncaught exception's traceback through
-    ``sys.excepthook`` (status 1), non-daemon threads joined, ``atexit`` callbacks, a last
-    garbage collection, stdout/stderr flushed. Module teardown is skipped (``os._exit``): in
-    a process holding torch it costs ~0.8 CPU seconds and nothing a test checks.
+    ``SystemExit`` and a normal end reach the interpreter unchanged (exit status, thread
+    joins, ``atexit``, module teardown, C++ destructors). An uncaught exception is printed
+    through ``sys.excepthook`` without this module's frames, then the process exits with
+    status 1, as a new process does.
     """
-    import atexit
-    import gc
-
     try:
         body()
-        status = 0
-    except SystemExit as stop:
-        status = _exit_status(stop.code)
+    except SystemExit:
+        raise
     except BaseException:
         kind, value, tb = sys.exc_info()
         while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
             tb = tb.tb_next  # the traceback starts in the child's code, as in a new process
         sys.excepthook(kind, value.with_traceback(tb), tb)
-        status = 1
-    threading._shutdown()  # what the interpreter calls at exit: joins non-daemon threads
-    atexit._run_exitfuncs()
-    gc.collect()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            status = status or 120  # the interpreter's status when flushing fails
-    os._exit(status)
-
-
-def _exit_status(code: object) -> int:
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code & 0xFF
-    print(code, file=sys.stderr)
-    return 1
+        sys.exit(1)

@@ -64,10 +64,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
+import fresh_python
 import pytest
 import torch
 
@@ -82,7 +82,7 @@ ATOL = 1e-5
 
 
 def _run(root: Path, phase: str, env: dict[str, str]) -> tuple[dict, str]:
-    out = subprocess.run(
+    out = fresh_python.run(
         [sys.executable, str(CASES), str(root), phase],
         capture_output=True,
         text=True,

@@ -736,8 +736,14 @@ def parse(stdout: str, stderr: str, returncode: int, what: str) -> dict[str, Any
 
 
 def run_in_subprocess(scenario: str, timeout: float = 300, **kwargs: Any) -> dict[str, Any]:
-    """Run ``scenario`` in a fresh Python process; its JSON result plus ``stderr``."""
-    proc = subprocess.run(
+    """Run ``scenario`` in a fresh Python process; its JSON result plus ``stderr``.
+
+    The process is forked from a server that already imported torch (the root conftest.py
+    puts ``fresh_python`` on the path; see tests/support/fresh_python.py).
+    """
+    import fresh_python
+
+    proc = fresh_python.run(
         command(scenario, **kwargs),
         capture_output=True,
         text=True,
@@ -748,7 +754,7 @@ def run_in_subprocess(scenario: str, timeout: float = 300, **kwargs: Any) -> dic
 
 
 def run_many(jobs: list[tuple], *, parallel: int | None = None, timeout: float = 300) -> list[dict]:
-    """Run each job in its own process, ``parallel`` at a time (default: all at once).
+    """Run each job in its own fresh process, ``parallel`` at a time (default: all at once).
 
     A job is ``(scenario, kwargs)`` or ``(scenario, kwargs, cwd)``.
 
@@ -756,23 +762,23 @@ def run_many(jobs: list[tuple], *, parallel: int | None = None, timeout: float =
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    import fresh_python
+
     def one(job):
         scenario, kwargs, *cwd = job
-        proc = subprocess.Popen(
-            command(scenario, **kwargs),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=child_env(),
-            cwd=cwd[0] if cwd else None,
-        )
         try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, err = proc.communicate()
+            proc = fresh_python.run(
+                command(scenario, **kwargs),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=child_env(),
+                cwd=cwd[0] if cwd else None,
+            )
+        except subprocess.TimeoutExpired as e:
+            err = e.stderr.decode() if isinstance(e.stderr, bytes) else e.stderr or ""
             raise AssertionError(f"{scenario}({kwargs}) timed out:\n{err[-4000:]}") from None
-        return out, err, proc.returncode
+        return proc.stdout, proc.stderr, proc.returncode
 
     with ThreadPoolExecutor(max_workers=parallel or len(jobs)) as pool:
         outcomes = list(pool.map(one, jobs))

@@ -13,7 +13,6 @@ a fresh process.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -141,9 +140,11 @@ def test_aliased_arguments_warm_start(tmp_path: Path) -> None:
         "import sys; sys.path.insert(0, sys.argv[1]); "
         "import test_cache_compile_aliased_args as t; t.main(sys.argv[2:])"
     )
+    import fresh_python  # not at the top: the fresh processes import this module
+
     results: list[dict[str, Any]] = []
     for _ in ("cold", "warm"):
-        proc = subprocess.run(
+        proc = fresh_python.run(
             [sys.executable, "-c", code, str(HERE), str(tmp_path)],
             capture_output=True,
             text=True,

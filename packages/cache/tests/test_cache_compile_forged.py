@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import cache_models
+import fresh_python
 import pytest
 
 from airgraph_cache import signing
@@ -160,7 +161,7 @@ def test_the_constructor_package_is_live(tmp_path, published):
     marker = tmp_path / "marker"
     package = tmp_path / "crafted.pt2"
     package.write_bytes(_package_running(marker, tmp_path))
-    subprocess.run(
+    fresh_python.run(
         [sys.executable, "-c", _LOAD_PACKAGE, str(package)],
         capture_output=True,
         timeout=300,

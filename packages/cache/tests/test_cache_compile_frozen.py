@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 
+import fresh_python
 import pytest
 
 # Slow: warm starts in fresh processes.
@@ -58,7 +58,7 @@ SCRIPT = textwrap.dedent(
 
 def _run(cache_dir, seed):
     env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
-    proc = subprocess.run(
+    proc = fresh_python.run(
         [sys.executable, "-c", SCRIPT, str(cache_dir), str(seed)],
         capture_output=True,
         text=True,

@@ -13,11 +13,12 @@ started with either value.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import cache_global_models
 import cache_models
+import fresh_python
 import pytest
 import torch
 
@@ -71,21 +72,20 @@ def test_the_global_checks_are_call_checks(tmp_path):
 def _children(cache_dir: str, *firsts: str) -> list[dict]:
     """Run :func:`cache_global_models.main` in one fresh process per ``first``, at once."""
     code = "import sys; sys.path.insert(0, sys.argv[1]); import cache_global_models as m; m.main(sys.argv[2:])"
-    procs = [
-        subprocess.Popen(
+
+    def one(first: str) -> dict:
+        proc = fresh_python.run(
             [sys.executable, "-c", code, str(cache_models.HERE), cache_dir, first],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            capture_output=True,
             text=True,
+            timeout=300,
             env=cache_models.child_env(),
         )
-        for first in firsts
-    ]
-    results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err[-4000:]
-        results.append(json.loads(out.strip().splitlines()[-1]))
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    with ThreadPoolExecutor(max_workers=len(firsts)) as pool:
+        results = list(pool.map(one, firsts))
     return results
 
 

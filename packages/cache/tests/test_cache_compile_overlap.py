@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -142,9 +141,11 @@ def test_overlapping_arguments_warm_start(tmp_path: Path) -> None:
         "import sys; sys.path.insert(0, sys.argv[1]); "
         "import test_cache_compile_overlap as t; t.main(sys.argv[2:])"
     )
+    import fresh_python  # not at the top: the fresh processes import this module
+
     results: list[dict[str, Any]] = []
     for _ in ("cold", "warm"):
-        proc = subprocess.run(
+        proc = fresh_python.run(
             [sys.executable, "-c", code, str(HERE), str(tmp_path)],
             capture_output=True,
             text=True,

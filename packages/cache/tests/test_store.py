@@ -535,32 +535,33 @@ else:
 
 @pytest.mark.slow
 def test_concurrent_writers_one_wins_and_readers_never_see_a_partial_entry(tmp_path):
-    import subprocess
     import sys
     import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import fresh_python
 
     root = tmp_path / "cache"
     entry = root / "Model__forward_0123456789abcdef" / "rank_0"
     go, stop = tmp_path / "go", tmp_path / "stop"
 
-    def start(role, wid):
+    def run(role, wid):
         argv = [sys.executable, "-c", _WORKER, role, str(root), str(entry), str(go), str(stop)]
-        return subprocess.Popen(
-            [*argv, str(wid)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        process = fresh_python.run([*argv, str(wid)], capture_output=True, text=True, timeout=120)
+        assert process.returncode == 0, process.stderr[-2000:]
+        return json.loads(process.stdout)
 
-    def result(process):
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err[-2000:]
-        return json.loads(out)
-
-    readers = [start("reader", i) for i in range(2)]
-    writers = [start("writer", i) for i in range(8)]
-    time.sleep(0.3)  # let every process reach the start line
-    go.touch()
-    results = [result(w) for w in writers]
-    stop.touch()
-    seen_by_readers = [result(r) for r in readers]
+    # Ten processes at once (each waits in the thread that started it).
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        readers = [pool.submit(run, "reader", i) for i in range(2)]
+        writers = [pool.submit(run, "writer", i) for i in range(8)]
+        time.sleep(0.3)  # let every process reach the start line
+        go.touch()
+        try:
+            results = [w.result() for w in writers]
+        finally:
+            stop.touch()  # the readers stop even when a writer failed
+        seen_by_readers = [r.result() for r in readers]
 
     winners = [r for r in results if r["won"]]
     assert len(winners) == 1, results

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 import json
 import os
-import subprocess
 import sys
 import tarfile
 import textwrap
 
+import fresh_python
 import pytest
 
 from airgraph_cli.main import main
@@ -279,7 +279,8 @@ def test_an_exported_entry_hits_after_import_on_another_path(tmp_path):
     env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
 
     def run(*argv):
-        result = subprocess.run(
+        # The model script forks from a preloaded server; ``-m airgraph_cli`` runs for real.
+        result = fresh_python.run(
             [sys.executable, *argv], capture_output=True, text=True, env=env, cwd=tmp_path
         )
         assert result.returncode == 0, result.stderr[-3000:]

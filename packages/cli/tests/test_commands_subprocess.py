@@ -23,6 +23,7 @@ import tarfile
 import textwrap
 from pathlib import Path
 
+import fresh_python
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -89,7 +90,8 @@ _DRIVER_SCRIPT = textwrap.dedent(
 
 def _run(folder: Path, *argv: object, expect: int = 0) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0", "COLUMNS": "200"}
-    result = subprocess.run(
+    # Scripts run forked from a preloaded server; console scripts and -m run for real.
+    result = fresh_python.run(
         [str(a) for a in argv], capture_output=True, text=True, env=env, cwd=folder, timeout=600
     )
     shown = f"{argv} exited {result.returncode}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"

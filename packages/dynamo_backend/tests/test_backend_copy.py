@@ -17,9 +17,9 @@ import copy
 import json
 import os
 import pickle
-import subprocess
 import sys
 
+import fresh_python
 import pytest
 import torch
 
@@ -396,7 +396,7 @@ def test_generate_with_the_backend_after_a_dynamic_compile():
     again); the cause is not found yet, so the test pins a clean process."""
     pytest.importorskip("transformers")
     env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
-    proc = subprocess.run(
+    proc = fresh_python.run(
         [sys.executable, "-c", _GENERATE], capture_output=True, text=True, env=env, timeout=600
     )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
+import fresh_python
 import pytest
 import torch
 
@@ -80,7 +80,7 @@ def test_airgraph_log_info_reports_the_compile_without_code():
         "f(torch.ones(2))\n"
     )
     env = {**os.environ, "AIRGRAPH_LOG": "info", "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
-    proc = subprocess.run(
+    proc = fresh_python.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
