@@ -34,7 +34,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import fresh_python
 import generated_programs as gp
 import pytest
 import torch
@@ -248,6 +247,8 @@ def _module_source(seeds: list[int], cache_dir: str, ge_cache: bool) -> str:
 
 
 def _run(tmp_path: Path, phase: str, seeds: list[int]) -> dict[int, list[str]]:
+    import fresh_python  # not at the top: the fresh processes import this module
+
     env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
     argv = [str(tmp_path), str(HERE), phase, json.dumps(seeds)]
     proc = fresh_python.run(
