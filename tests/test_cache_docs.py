@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import fresh_python
 import pytest
 
 # Slow: the docs examples run cold and warm in fresh processes.
@@ -56,7 +56,9 @@ def _run(code: str, cwd: Path, env_extra: dict[str, str] | None = None) -> tuple
     env.pop("AIRGRAPH_CACHE_DIR", None)
     env.setdefault("OMP_NUM_THREADS", "1")
     env.update(env_extra or {})
-    proc = fresh_python.run(
+    # A real process: forked from tests/support/fresh_python.py's server, the decoder example
+    # came out 'uncached' (a Dynamo guard on 'fn'); not understood yet (2026-12-01).
+    proc = subprocess.run(
         [sys.executable, "-c", code],
         cwd=cwd,
         capture_output=True,
