@@ -56,8 +56,9 @@ def _run(code: str, cwd: Path, env_extra: dict[str, str] | None = None) -> tuple
     env.pop("AIRGRAPH_CACHE_DIR", None)
     env.setdefault("OMP_NUM_THREADS", "1")
     env.update(env_extra or {})
-    # A real process: forked from tests/support/fresh_python.py's server, the decoder example
-    # came out 'uncached' (a Dynamo guard on 'fn'); not understood yet (2026-12-01).
+    # A real process (a fresh interpreter is what the docs promise). Forked from
+    # tests/support/fresh_python.py's server, code run by exec once came out 'uncached':
+    # fixed in the recorder, tested by packages/cache/tests/test_cache_compile_exec_code.py.
     proc = subprocess.run(
         [sys.executable, "-c", code],
         cwd=cwd,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -163,12 +164,19 @@ def record_trace(
     mode = None if _has_gears(args, kwargs) else dynamic
     # A code object of its own: the Nth instance (or recompile) is a first compile for
     # Dynamo, never FailOnRecompileLimitHit.
-    compiled = torch.compile(
-        sharing.fresh_method(func),
-        backend=recorder,
-        fullgraph=True,
-        dynamic=mode,
-        **compile_options(compile_kwargs, recorder.options),
+    fresh = sharing.fresh_method(func)
+    # The plain function, bound afterwards: torch.compile wraps a bound method whose
+    # source file it cannot find (code run by exec, e.g. from a replaced __main__) in a
+    # frame of its own, whose guards name that frame's closure (`fn`), not the method's.
+    compiled = types.MethodType(
+        torch.compile(
+            fresh.__func__,
+            backend=recorder,
+            fullgraph=True,
+            dynamic=mode,
+            **compile_options(compile_kwargs, recorder.options),
+        ),
+        fresh.__self__,
     )
     hook = backend.compiler.add_first_call_hook(recorder.record_first_call)
     try:
