@@ -8,6 +8,8 @@ hold). Warm starts in fresh processes through ``cache_compile`` are in
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
@@ -138,10 +140,13 @@ def test_a_hinted_specialization_loads_without_tracing(traced):
 def test_a_hint_that_does_not_hold_falls_back_to_the_full_compile(change, traced, monkeypatch):
     hints = _cold_hints()
     counts = dict(warm_hints.COUNTS)
+    stack = contextlib.ExitStack()
     if change == "config":
         from torch._inductor import config
 
-        monkeypatch.setattr(config, "max_fusion_size", config.max_fusion_size + 1)
+        # config.patch, not monkeypatch: monkeypatch's undo deletes the option from
+        # Inductor's config module, and later compiles in this process fail on it.
+        stack.enter_context(config.patch(max_fusion_size=config.max_fusion_size + 1))
     elif change == "entry":  # Inductor's entry is gone (another cache folder, a cleared cache)
         hints[0]["hint"]["fx_key"] = "f" + "0" * 51
     elif change == "graph":
@@ -152,7 +157,8 @@ def test_a_hint_that_does_not_hold_falls_back_to_the_full_compile(change, traced
             raise OSError("torn entry")
 
         monkeypatch.setattr(_torch_compat, "load_fx_graph", failing)
-    _executable, results = _warm(hints)
+    with stack:
+        _executable, results = _warm(hints)
     assert len(traced) == 2, "the fallback did not compile"
     assert warm_hints.COUNTS["loaded"] == counts["loaded"]
     for got, want in results:
