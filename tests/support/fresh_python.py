@@ -111,8 +111,8 @@ def run(
     """
     argv = [os.fspath(a) for a in argv]
     full_env = dict(os.environ if env is None else env)
-    server = _server_for(argv, full_env)
-    if server is None:
+
+    def real_process() -> subprocess.CompletedProcess:
         return subprocess.run(
             argv,
             env=None if env is None else full_env,
@@ -123,19 +123,14 @@ def run(
             text=text,
             check=check,
         )
+
+    server = _server_for(argv, full_env)
+    if server is None:
+        return real_process()
     try:
         return server.run(argv, full_env, cwd, timeout, input, capture_output, text, check)
     except _NotStarted:  # the server stopped before taking the request: nothing ran
-        return subprocess.run(
-            argv,
-            env=full_env,
-            cwd=cwd,
-            timeout=timeout,
-            input=input,
-            capture_output=capture_output,
-            text=text,
-            check=check,
-        )
+        return real_process()
 
 
 # -- the caller's side ----------------------------------------------------------------------------
