@@ -50,10 +50,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from run import environment_record, format_cell, median_record, timed_work_dir, write_atomic
 
 HERE = Path(__file__).resolve().parent
 CHILD = HERE / "cache_bench" / "child.py"
@@ -171,18 +172,7 @@ def _tree_stats(path: Path) -> dict[str, int]:
     return {"files": files, "so_files": so, "bytes": size}
 
 
-def _median_record(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Median of every numeric top-level field over the repeats (first run's other fields)."""
-    out = dict(runs[0])
-    for key, value in runs[0].items():
-        if isinstance(value, float):
-            out[key] = statistics.median(r[key] for r in runs)
-    return out
-
-
 def environment() -> dict[str, Any]:
-    from run import environment_record  # benchmarks/run.py, beside this file
-
     return {**environment_record(), "git": _git_state(), "loadavg_start": list(os.getloadavg())}
 
 
@@ -213,20 +203,14 @@ def run(out: Path, *, repeats: int = 3, fresh_repeats: int = 1, verbose: bool = 
         "model": _model_info(),
         "repeats": {"warm": repeats, "fresh_dir_torch": fresh_repeats},
     }
-    started = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="airgraph-cache-bench-"))
-    try:
+    with timed_work_dir(record, "airgraph-cache-bench-") as work:
         runner = _Runner(work, verbose)
         record["compiler_wrappers"] = runner.wrapped
         record["scenarios"] = _gpt2_scenarios(runner, repeats, fresh_repeats)
         record["per_call"] = _per_call(runner)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    record["environment"]["loadavg_end"] = list(os.getloadavg())
-    record["total_s"] = time.monotonic() - started
     record["summary"] = _summary(record)
-    _write(out / "cache.json", json.dumps(record, indent=1, sort_keys=False) + "\n")
-    _write(out / "cache.md", _markdown(record))
+    write_atomic(out / "cache.json", json.dumps(record, indent=1, sort_keys=False) + "\n")
+    write_atomic(out / "cache.md", _markdown(record))
     if verbose:
         print(f"wrote {out / 'cache.json'} and {out / 'cache.md'} ({record['total_s']:.0f} s)")
     return record
@@ -236,14 +220,8 @@ def run_per_call(out: Path, *, verbose: bool = True) -> dict:
     """Only the per-call measurement; write ``cache_percall.json`` and ``cache_percall.md``."""
     out.mkdir(parents=True, exist_ok=True)
     record: dict[str, Any] = {"benchmark": "cache_percall", "environment": environment()}
-    started = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="airgraph-cache-bench-"))
-    try:
+    with timed_work_dir(record, "airgraph-cache-bench-") as work:
         record["per_call"] = _per_call(_Runner(work, verbose))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    record["environment"]["loadavg_end"] = list(os.getloadavg())
-    record["total_s"] = time.monotonic() - started
     record["summary"] = {"per_call": _percall_summary(record)}
     env = record["environment"]
     header = [
@@ -256,8 +234,8 @@ def run_per_call(out: Path, *, verbose: bool = True) -> dict:
         "The full benchmark (`nox -s bench`) writes the same section into `cache.md`.",
         "",
     ]
-    _write(out / "cache_percall.json", json.dumps(record, indent=1) + "\n")
-    _write(out / "cache_percall.md", "\n".join(header + _percall_markdown(record)))
+    write_atomic(out / "cache_percall.json", json.dumps(record, indent=1) + "\n")
+    write_atomic(out / "cache_percall.md", "\n".join(header + _percall_markdown(record)))
     return record
 
 
@@ -289,7 +267,7 @@ def _gpt2_scenarios(runner: _Runner, repeats: int, fresh_repeats: int) -> dict[s
         for i in range(n):
             d = inductor_dir if inductor_dir is not None else runner.fresh(f"{label}_inductor")
             runs.append(runner.spawn("gpt2", params, inductor_dir=d, label=f"{label}#{i}"))
-        return {"median": _median_record(runs), "runs": runs}
+        return {"median": median_record(runs), "runs": runs}
 
     mega = runner.work / "mega.bin"
     aot = runner.work / "aot.bin"
@@ -473,22 +451,6 @@ def _warm_summary(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-def _f(v: Any, digits: int = 3) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}"
-    return str(v)
-
-
 def _counters_text(counters: dict[str, dict[str, int]]) -> str:
     names = {"inductor": "FX graph", "aot_autograd": "AOTAutograd"}
     items = [
@@ -536,12 +498,14 @@ def _markdown(record: dict[str, Any]) -> str:
     for key, title in SCENARIOS.items():
         r = s[key]["median"]
         lines.append(
-            f"| {key} | {title} | {_f(r['import_torch_s'], 2)} | {_f(r['import_ours_s'], 3)} "
-            f"| {_f(r['first_call_s'], 2)} | {_f(r['steady_call_s'] * 1e3, 2)} "
-            f"| {_f(r['steady_min_s'] * 1e3, 2)} "
-            f"| {_f(r['warm_start_overhead_s'], 2)} | {_f(r['warm_start_overhead_best_s'], 2)} "
-            f"| {_f(r['ttfr_s'], 2)} "
-            f"| {r['compiler_runs']} | {_f(r['after_first_call']['dynamo_imported'])} "
+            f"| {key} | {title} | {format_cell(r['import_torch_s'], 2)} "
+            f"| {format_cell(r['import_ours_s'], 3)} "
+            f"| {format_cell(r['first_call_s'], 2)} | {format_cell(r['steady_call_s'] * 1e3, 2)} "
+            f"| {format_cell(r['steady_min_s'] * 1e3, 2)} "
+            f"| {format_cell(r['warm_start_overhead_s'], 2)} "
+            f"| {format_cell(r['warm_start_overhead_best_s'], 2)} "
+            f"| {format_cell(r['ttfr_s'], 2)} "
+            f"| {r['compiler_runs']} | {format_cell(r['after_first_call']['dynamo_imported'])} "
             f"| {r.get('status', '')} |"
         )
     save = s["3c_save"]
@@ -568,22 +532,24 @@ def _markdown(record: dict[str, Any]) -> str:
     ]
     for name, ratio in summ["warm_overhead_ratios_torch_over_airgraph"].items():
         lines.append(
-            f"| {name} | {_f(ratio, 1)}× "
-            f"| {_f(summ['warm_overhead_ratios_vs_median_steady'][name], 1)}× "
-            f"| {_f(summ['ttfr_ratios_torch_over_airgraph'][name], 1)}× |"
+            f"| {name} | {format_cell(ratio, 1)}× "
+            f"| {format_cell(summ['warm_overhead_ratios_vs_median_steady'][name], 1)}× "
+            f"| {format_cell(summ['ttfr_ratios_torch_over_airgraph'][name], 1)}× |"
         )
     sc = s["7"]["self_contained"]
     lines += [
         "",
-        f"Warm-start target met for every pair: **{_f(summ['warm_target_met'])}** (worst "
+        "Warm-start target met for every pair: "
+        f"**{format_cell(summ['warm_target_met'])}** (worst "
         f"ratio {summ['warm_worst_ratio']:.1f}×); like for like (3a/6 same cache dir, "
-        f"3b/7 and 3c/7 fresh cache dir): **{_f(summ['warm_like_for_like_target_met'])}**.",
+        "3b/7 and 3c/7 fresh cache dir): "
+        f"**{format_cell(summ['warm_like_for_like_target_met'])}**.",
         "",
         "Scenario 7 compiles nothing: "
-        + ", ".join(f"{k.replace('_', ' ')}: {_f(v)}" for k, v in sc.items() if k != "ok")
-        + f" → **{_f(sc['ok'])}**. (Compiler detection validated by scenario 2's "
+        + ", ".join(f"{k.replace('_', ' ')}: {format_cell(v)}" for k, v in sc.items() if k != "ok")
+        + f" → **{format_cell(sc['ok'])}**. (Compiler detection validated by scenario 2's "
         f"{s['2']['median']['compiler_compiles']} compiler runs: "
-        f"{_f(summ['compile_detection_validated'])}.)",
+        f"{format_cell(summ['compile_detection_validated'])}.)",
         "",
     ]
     return "\n".join(lines + _percall_markdown(record))
@@ -625,13 +591,15 @@ def _percall_markdown(record: dict[str, Any]) -> list[str]:
     }
     per_call = {k: record["per_call"][k]["per_call"] for k in kinds}
     for key, label in labels.items():
-        cells = " | ".join(_f(per_call[k][key]["median_us"], 2) for k in kinds)
+        cells = " | ".join(format_cell(per_call[k][key]["median_us"], 2) for k in kinds)
         lines.append(f"| {label} | {cells} |")
     lines += ["", "| derived (µs) | " + " | ".join(PERCALL_KINDS[k] for k in kinds) + " |"]
     lines.append("|---|" + "---|" * len(kinds))
     derived = {k: record["per_call"][k]["derived_us"] for k in kinds}
     for key in derived[kinds[0]]:
-        lines.append(f"| {key} | " + " | ".join(_f(derived[k][key], 2) for k in kinds) + " |")
+        lines.append(
+            f"| {key} | " + " | ".join(format_cell(derived[k][key], 2) for k in kinds) + " |"
+        )
     lines += [
         "",
         f"Targets: the cached call ≤ {PERCALL_ABOVE_PROGRAM_TARGET_US:.0f} µs above the compiled "
@@ -645,9 +613,10 @@ def _percall_markdown(record: dict[str, Any]) -> list[str]:
         p = summ[k]
         lines.append(
             f"| {PERCALL_KINDS[k]} | {p['cached_above_program_us']:.2f} "
-            f"| **{_f(p['above_program_target_met'])}** "
+            f"| **{format_cell(p['above_program_target_met'])}** "
             f"| {p['torch_guarded_above_program_us']:.2f} "
-            f"| {_f(p['ratio_torch_over_cached'], 1)}× | **{_f(p['ratio_target_met'])}** |"
+            f"| {format_cell(p['ratio_torch_over_cached'], 1)}× "
+            f"| **{format_cell(p['ratio_target_met'])}** |"
         )
     lines.append("")
     return lines

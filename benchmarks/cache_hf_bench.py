@@ -35,15 +35,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import statistics
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from cache_bench import HERE, _Runner, _write, environment
+from cache_bench import HERE, _Runner, environment
+from run import format_cell, median_record, timed_work_dir, write_atomic
 
 CHILD = HERE / "cache_bench" / "hf_child.py"
 
@@ -95,21 +91,15 @@ def run(
         "key_repeats": key_repeats,
         "scenarios": {},
     }
-    started = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="airgraph-hf-bench-"))
-    try:
+    with timed_work_dir(record, "airgraph-hf-bench-") as work:
         runner = _Runner(work, verbose)
         for name in models:
             record["scenarios"][name] = _scenarios(
                 runner, repeats, key_repeats, {"model": name}, before_key
             )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    record["environment"]["loadavg_end"] = list(os.getloadavg())
-    record["total_s"] = time.monotonic() - started
     record["summary"] = {name: _summary(s) for name, s in record["scenarios"].items()}
-    _write(out / "cache_hf.json", json.dumps(record, indent=1) + "\n")
-    _write(out / "cache_hf.md", _markdown(record))
+    write_atomic(out / "cache_hf.json", json.dumps(record, indent=1) + "\n")
+    write_atomic(out / "cache_hf.md", _markdown(record))
     if verbose:
         print(f"wrote {out / 'cache_hf.json'} and {out / 'cache_hf.md'}")
     return record
@@ -135,7 +125,7 @@ def _scenarios(
         for i in range(n):
             d = inductor_dir if inductor_dir is not None else runner.fresh(f"{label}_inductor")
             runs.append(spawn(params, d, f"{label}#{i}"))
-        return {"median": _median(runs), "runs": runs}
+        return {"median": median_record(runs), "runs": runs}
 
     torch_dir = runner.fresh("torch_inductor")
     ag_dir = runner.fresh("ag_inductor")
@@ -151,8 +141,8 @@ def _scenarios(
                 continue
             runs.append(spawn({"mode": mode, "repeats": 2}, torch_dir, f"{mode}#{i}"))
     if k0:
-        s["k0"] = {"median": _median(k0), "runs": k0}
-    s["k1"] = {"median": _median(k1), "runs": k1}
+        s["k0"] = {"median": median_record(k0), "runs": k0}
+    s["k1"] = {"median": median_record(k1), "runs": k1}
     s["T2"] = many(1, "T2_torch_cold", {"mode": "torch"}, torch_dir)
     s["A4"] = many(1, "A4_cold", ag, ag_dir)
     s["A4g"] = many(1, "A4g_cold_ge", ge, ge_dir)
@@ -172,7 +162,7 @@ def _scenarios(
         rounds["A6"].append(spawn(ge, ge_dir, f"A6#{i}"))
         rounds["A7"].append(spawn(ge, runner.fresh("A7_inductor"), f"A7#{i}"))
     for key, runs in rounds.items():
-        s[key] = {"median": _median(runs), "runs": runs}
+        s[key] = {"median": median_record(runs), "runs": runs}
     for key, want in (
         ("A4", "compiled"),
         ("A4g", "compiled"),
@@ -183,15 +173,6 @@ def _scenarios(
         if key in s:
             s[key]["status_ok"] = all(r.get("status") == want for r in s[key]["runs"])
     return s
-
-
-def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    out = dict(runs[0])
-    for key, value in runs[0].items():
-        if isinstance(value, float):
-            values = [r[key] for r in runs if isinstance(r.get(key), float)]
-            out[key] = statistics.median(values)
-    return out
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -244,16 +225,6 @@ def _summary(s: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _f(v: Any, digits: int = 3) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}"
-    return str(v)
-
-
 def _markdown(record: dict[str, Any]) -> str:
     env = record["environment"]
     lines = [
@@ -291,27 +262,28 @@ def _model_markdown(title: str, s: dict[str, Any], summ: dict[str, Any]) -> list
         r = s[k]["median"]
         if k in ("k0", "k1"):
             lines.append(
-                f"| {k} | {scenario} | – | – | {_f(r['key_first_s'])} (again in-process: "
-                f"{_f(r['key_again_s'])}; {r['sources']} sources) | – | – |"
+                f"| {k} | {scenario} | – | – | {format_cell(r['key_first_s'])} "
+                "(again in-process: "
+                f"{format_cell(r['key_again_s'])}; {r['sources']} sources) | – | – |"
             )
             continue
         lines.append(
-            f"| {k} | {scenario} | {_f(r['first_call_s'], 2)} "
-            f"| {_f(r['warm_start_overhead_best_s'], 3)} | {_f(r.get('key_s'))} "
-            f"| {_f(r['steady_call_s'] * 1e3, 2)} | {r.get('status', '')} |"
+            f"| {k} | {scenario} | {format_cell(r['first_call_s'], 2)} "
+            f"| {format_cell(r['warm_start_overhead_best_s'], 3)} | {format_cell(r.get('key_s'))} "
+            f"| {format_cell(r['steady_call_s'] * 1e3, 2)} | {r.get('status', '')} |"
         )
     lines += ["", "| ratio | value |", "|---|---|"]
     for name, value in summ["ratios"].items():
-        lines.append(f"| {name} | {_f(value, 2)}× |")
+        lines.append(f"| {name} | {format_cell(value, 2)}× |")
     lines += [
         "",
         f"Targets of issue 12: key building ≤ {KEY_TARGET_S * 1e3:.0f} ms on a warm start: "
-        f"**{_f(summ['key_target_met'])}**; warm start with ge_cache ≥ "
+        f"**{format_cell(summ['key_target_met'])}**; warm start with ge_cache ≥ "
         f"{WARM_GE_RATIO_TARGET:.0f}× below torch's warm caches: "
-        f"**{_f(summ['warm_ge_target_met'])}**; without ge_cache ≥ "
-        f"{WARM_NO_GE_RATIO_TARGET:.0f}×: **{_f(summ['warm_no_ge_target_met'])}**. "
+        f"**{format_cell(summ['warm_ge_target_met'])}**; without ge_cache ≥ "
+        f"{WARM_NO_GE_RATIO_TARGET:.0f}×: **{format_cell(summ['warm_no_ge_target_met'])}**. "
         f"Cache statuses as expected (compiled, compiled, hit, hit, hit): "
-        f"**{_f(summ['statuses_ok'])}**.",
+        f"**{format_cell(summ['statuses_ok'])}**.",
         "",
     ]
     if summ.get("not_cached"):

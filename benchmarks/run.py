@@ -20,18 +20,30 @@ files next to it:
 - ``tp_bench.py``: a TP-2 model under torchrun (gloo) vs the unsharded model,
   and its compile and warm start per rank (``tp.json``, ``tp.md``).
 
+The helpers the benchmarks share (:func:`timed_work_dir`, :func:`median_record`,
+:func:`format_cell`, :func:`write_atomic`) live here too; the benchmarks import
+them from this file (``from run import ...``: the benchmarks folder is on
+``sys.path`` when a benchmark runs as a script).
+
 Usage: ``python benchmarks/run.py [--out benchmarks/results] [--rounds 200] [--gears-llama]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.metadata
 import json
 import os
 import platform
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 DISTRIBUTIONS = (
     "torch",
@@ -64,6 +76,58 @@ def environment_record() -> dict[str, object]:
         "torch_threads": torch.get_num_threads(),
         "versions": versions,
     }
+
+
+@contextlib.contextmanager
+def timed_work_dir(record: dict[str, Any], prefix: str) -> Iterator[Path]:
+    """A scratch folder for one benchmark run, removed afterwards; times the run.
+
+    Args:
+        record: the benchmark's record; on success its ``environment`` gets ``loadavg_end``
+            and the record gets ``total_s`` (seconds from entering the block).
+        prefix: the scratch folder's name prefix (``tempfile.mkdtemp``).
+
+    Yields:
+        The scratch folder.
+    """
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    record["environment"]["loadavg_end"] = list(os.getloadavg())
+    record["total_s"] = time.monotonic() - started
+
+
+def median_record(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first run's record with each float field replaced by its median over ``runs``.
+
+    Runs where that field is missing or not a float are left out of its median.
+    """
+    out = dict(runs[0])
+    for key, value in runs[0].items():
+        if isinstance(value, float):
+            out[key] = statistics.median(r[key] for r in runs if isinstance(r.get(key), float))
+    return out
+
+
+def format_cell(v: Any, digits: int = 3) -> str:
+    """A value as a markdown table cell: ``–`` for None, yes/no, floats to ``digits`` places."""
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a rename, so an interrupted run never leaves half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _cache_bench(out: Path) -> dict[str, object]:
@@ -145,10 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     record["results"].append(_scaling_bench(args.out))
     record["results"].append(_tp_bench(args.out, args.rounds))
     path = args.out / "environment.json"
-    # Write then rename, so an interrupted run never leaves a half-written file.
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(record, indent=2) + "\n")
     print(f"wrote {path}")
     return 0
 

@@ -38,15 +38,13 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from cache_bench import HERE, _Runner, _write, environment
+from cache_bench import HERE, _Runner, environment
 from cache_hf_bench import CHILD, MODELS
+from run import format_cell, median_record, timed_work_dir, write_atomic
 
 DEPTHS = (2, 4, 8, 16)
 
@@ -100,19 +98,13 @@ def run(
         "repeats": repeats,
         "rows": {},
     }
-    started = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix="airgraph-scaling-bench-"))
-    try:
+    with timed_work_dir(record, "airgraph-scaling-bench-") as work:
         runner = _Runner(work, verbose)
         for depth in depths:
             record["rows"][str(depth)] = _depth(runner, model, depth, repeats)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    record["environment"]["loadavg_end"] = list(os.getloadavg())
-    record["total_s"] = time.monotonic() - started
     record["summary"] = _summary(record)
-    _write(out / "scaling.json", json.dumps(record, indent=1) + "\n")
-    _write(out / "scaling.md", _markdown(record))
+    write_atomic(out / "scaling.json", json.dumps(record, indent=1) + "\n")
+    write_atomic(out / "scaling.md", _markdown(record))
     if verbose:
         print(f"wrote {out / 'scaling.json'} and {out / 'scaling.md'}")
     return record
@@ -151,18 +143,10 @@ def _depth(runner: _Runner, model: str, depth: int, repeats: int) -> dict[str, A
         runs["A7"].append(_spawn(runner, ge, fresh, f"d{depth}:A7#{i}"))
     rows: dict[str, Any] = {}
     for key, row_runs in runs.items():
-        rows[key] = {"median": _median(row_runs), "runs": row_runs}
+        rows[key] = {"median": median_record(row_runs), "runs": row_runs}
         if key in STATUS:
             rows[key]["status_ok"] = all(r.get("status") == STATUS[key] for r in row_runs)
     return rows
-
-
-def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    out = dict(runs[0])
-    for key, value in runs[0].items():
-        if isinstance(value, float):
-            out[key] = statistics.median(r[key] for r in runs if isinstance(r.get(key), float))
-    return out
 
 
 def _slope(xs: list[int], ys: list[float]) -> float | None:
@@ -211,16 +195,6 @@ def _summary(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _f(v: Any, digits: int = 2) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}"
-    return str(v)
-
-
 def _times(v: float | None) -> str:
     return "–" if v is None else f"{v:.2f}×"
 
@@ -250,18 +224,18 @@ def _markdown(record: dict[str, Any]) -> str:
         lines += [f"## {heading}", "", head, rule]
         for key, title in ROWS.items():
             m = summ["measures"][field][key]
-            cells = " | ".join(_f(m["by_depth"].get(str(d)), digits) for d in depths)
+            cells = " | ".join(format_cell(m["by_depth"].get(str(d)), digits) for d in depths)
             lines.append(
                 f"| {key} | {title} | {cells} | {_times(m['growth'])} "
-                f"| {_f(m['slope_s_per_layer'], max(3, digits))} |"
+                f"| {format_cell(m['slope_s_per_layer'], max(3, digits))} |"
             )
         lines.append("")
     lines += [
         f"airgraph's warm start with ge_cache (A7) flat in depth (first-call wall and CPU "
         f"time at the deepest depth ≤ {FLAT_GROWTH_LIMIT}× the shallowest, or at most "
-        f"{FLAT_NOISE_S} s above it): **{_f(summ['a7_flat'])}**. Cache statuses as "
+        f"{FLAT_NOISE_S} s above it): **{format_cell(summ['a7_flat'])}**. Cache statuses as "
         f"expected (A4, A4g compiled; A5, A7 hit) at every depth: "
-        f"**{_f(summ['statuses_ok'])}**.",
+        f"**{format_cell(summ['statuses_ok'])}**.",
         "",
     ]
     return "\n".join(lines)
