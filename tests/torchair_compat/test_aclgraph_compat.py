@@ -31,6 +31,7 @@ torchair_npugraph_ex_cache_st.py            12      (c) npugraph_ex's compile ca
 from __future__ import annotations
 
 import pytest
+from torchair_compat._support import not_ported_cases, upstream_names
 
 ACLGRAPH = (
     "(c) aclgraph: NPU graph capture and replay (mode='reduce-overhead' or the npugraph_ex "
@@ -42,14 +43,10 @@ ACL_UTILS = "(b) private aclgraph helpers: reconstruct_args_kwargs, WeakRef, Laz
 REINPLACE_PASS = "(b) private aclgraph reinplace pass (_mutated_input_reinplace)"
 
 
-def _names(text: str) -> list[str]:
-    return text.split()
-
-
 # upstream file -> reason -> its test names (read from Ascend/torchair tests/st)
 UPSTREAM = {
     "torchair_aclgraph_st.py": {
-        ACLGRAPH: _names("""
+        ACLGRAPH: upstream_names("""
         test_aclgraph_capture_and_replay
         test_aclgraph_capture_and_replay_keep_inference_input_mutations_true
         test_aclgraph_capture_and_replay_keep_inference_input_mutations_false
@@ -108,24 +105,24 @@ UPSTREAM = {
         test_cat_optimization_with_node_has_diff_out
         test_pattern_pass_transpose_batchmatmul_logger
         """),
-        PRIVATE_GRAPH: _names("""
+        PRIVATE_GRAPH: upstream_names("""
         test_fx_node_shape_analysis test_ge_with_multi_stream_event
         """),
-        NPU_STREAMS: _names("""
+        NPU_STREAMS: upstream_names("""
         test_eager_with_multi_stream_event
         """),
-        ACL_UTILS: _names("""
+        ACL_UTILS: upstream_names("""
         test_reconstruct_args_kwargs test_weak_ref test_lazy_message
         """),
     },
     "torchair_aclgraph_reinplace_st.py": {
-        REINPLACE_PASS: _names("""
+        REINPLACE_PASS: upstream_names("""
         test_counters_functionalize_old test_counters_functionalize_v2
         test_view_inplaced_functionalize_v2 test_view_inplaced2_functionalize_v2
         test_views_not_inplaced_functionalize_v2 test_views_not_inplaced2_functionalize_v2
         test_views_not_inplaced3_functionalize_v2 test_self_copy_no_crash
         """),
-        ACLGRAPH: _names("""
+        ACLGRAPH: upstream_names("""
         test_multiple_mutations test_multiple_intermediate test_multi_output_intermeditate
         test_lists_functionalize_v2 test_lists_old_functionalize
         test_multi_reinplace_intermediate_no_later_usage
@@ -134,7 +131,7 @@ UPSTREAM = {
         """),
     },
     "torchair_eager_st.py": {
-        ACLGRAPH: _names("""
+        ACLGRAPH: upstream_names("""
         test_acl_graph_eager_mode_dynamic_false test_aclgraph_run_eagerly_with_static_kernel
         test_aclgraph_run_eagerly_with_static_kernel_compilation_range_check
         test_aclgraph_single_reinplace_within_mix_stream_scope
@@ -152,12 +149,12 @@ UPSTREAM = {
         test_aclgraph_single_mutated_reinplace_with_multi_stream_scope_failed
         test_aclgraph_single_mutated_reinplace_with_multi_streams_scope_success
         """),
-        REINPLACE_PASS: _names("""
+        REINPLACE_PASS: upstream_names("""
         test_aclgraph_single_mutated_reinplace_with_multi_stream_scope_has_stream_label
         """),
     },
     "torchair_npugraph_ex_compile_st.py": {
-        ACLGRAPH: _names("""
+        ACLGRAPH: upstream_names("""
         test_aclgraph_capture_and_replay test_fx_node_shape_analysis
         test_aclgraph_capture_and_replay_keep_inference_input_mutations_true
         test_aclgraph_capture_and_replay_keep_inference_input_mutations_false
@@ -196,12 +193,12 @@ UPSTREAM = {
         test_npugraph_ex_process_kwargs_options_invalid_option test_compile_fx
         test_capture_error_mode_option
         """),
-        ACL_UTILS: _names("""
+        ACL_UTILS: upstream_names("""
         test_reconstruct_args_kwargs test_weak_ref test_lazy_message
         """),
     },
     "torchair_npugraph_ex_cache_st.py": {
-        ACLGRAPH: _names("""
+        ACLGRAPH: upstream_names("""
         test_aclgraph_cache test_aclgraph_cache_assert_size_stride
         test_aclgraph_cache_dynamic_assert_size_stride
         test_aclgraph_cache_capture_and_replay_keep_inference_input_mutations_true
@@ -214,13 +211,6 @@ UPSTREAM = {
         """),
     },
 }
-
-CASES = [
-    (file, name, reason)
-    for file, groups in UPSTREAM.items()
-    for reason, names in groups.items()
-    for name in names
-]
 
 
 def test_counts_match_the_docstring():
@@ -237,9 +227,7 @@ def test_counts_match_the_docstring():
         assert len(names) == len(set(names)), file
 
 
-@pytest.mark.parametrize(
-    "file,name,reason", CASES, ids=[f"{f.removesuffix('_st.py')}:{n}" for f, n, _ in CASES]
-)
+@not_ported_cases(UPSTREAM)
 def test_not_ported(file, name, reason):
     """Upstream aclgraph cases (listed so the count shows)."""
     pytest.skip(f"{file}: {name}: {reason}")

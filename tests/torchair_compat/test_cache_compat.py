@@ -70,6 +70,7 @@ from pathlib import Path
 import fresh_python
 import pytest
 import torch
+from torchair_compat._support import interpret_backend
 
 import airgraph as torchair
 from airgraph.configs.compiler_config import CompilerConfig
@@ -328,8 +329,7 @@ def test_backend_params_with_exception(tmp_path):
 def test_backend_config_is_used(tmp_path):
     """backend= without config=: the backend's config is the one compiled with (and keyed)."""
     config = CompilerConfig()
-    config.airgraph_config.host_mode = "interpret"
-    model = _TwoLinear(backend=torchair.get_npu_backend(compiler_config=config), cache_dir=tmp_path)
+    model = _TwoLinear(backend=interpret_backend(config), cache_dir=tmp_path)
     assert model.cached.config == config
     with pytest.raises(TypeError, match="backend: expected a backend from"):
         _TwoLinear(backend="inductor", cache_dir=tmp_path)

@@ -41,6 +41,7 @@ import os
 
 import pytest
 import torch
+from torchair_compat._support import interpret_backend
 
 import airgraph as torchair
 from airgraph.configs.compiler_config import CompilerConfig
@@ -69,11 +70,6 @@ DEFAULT_GLOBAL = {
     "ge.oo.level": "O3",
     "ge.exportCompileStat": "2",
 }
-
-
-def _backend(config):
-    config.airgraph_config.host_mode = "interpret"
-    return torchair.get_npu_backend(compiler_config=config)
 
 
 # -- import paths ---------------------------------------------------------------------------
@@ -203,7 +199,7 @@ def test_auto_tune(tmp_path, monkeypatch):
     config = CompilerConfig()
     config.aoe_config.aoe_mode = "2"
     config.debug.graph_dump.type = "pbtxt"
-    model = torch.compile(_Add(), backend=_backend(config), dynamic=False)
+    model = torch.compile(_Add(), backend=interpret_backend(config), dynamic=False)
     x = torch.randn(2, 2)
     torch.testing.assert_close(model(x, 2), x + 2)
     local_options, _ = config.as_dict()
@@ -225,7 +221,7 @@ def test_npu_fx_pass():
         k_embed = (k * cos_data) + (rotate_half(k) * sin_data)
         return q_embed, k_embed
 
-    compiled = torch.compile(apply_rotary_pos_emb, backend=_backend(config))
+    compiled = torch.compile(apply_rotary_pos_emb, backend=interpret_backend(config))
     args = [torch.randn(2, 4, 8, 16) for _ in range(4)]
     for got, want in zip(compiled(*args), apply_rotary_pos_emb(*args), strict=True):
         torch.testing.assert_close(got, want)
@@ -253,7 +249,7 @@ def test_ge_tiling_optimize():
         config = CompilerConfig()
         config.experimental_config.tiling_schedule_optimize = optimize
         model = torch.compile(
-            _TilingModel(), backend=_backend(config), dynamic=True, fullgraph=True
+            _TilingModel(), backend=interpret_backend(config), dynamic=True, fullgraph=True
         )
         results.append(model(q, k, v, [99, 199, 180], data2))
     assert results[0].shape == results[1].shape
@@ -283,7 +279,7 @@ def test_ge_eager_mode(dynamic):
     x = torch.randn([3, 2])
     with torch.no_grad():
         original = model(x)
-        compiled = torch.compile(model, backend=_backend(config), dynamic=dynamic)
+        compiled = torch.compile(model, backend=interpret_backend(config), dynamic=dynamic)
         assert torch.allclose(original, compiled(x))
 
 

@@ -37,8 +37,8 @@ from __future__ import annotations
 import pytest
 import torch
 import torch._dynamo
+from torchair_compat._support import interpret_backend, not_ported_cases, upstream_names
 
-import airgraph as torchair
 from airgraph.configs.compiler_config import CompilerConfig
 
 GE_BUILDER = (
@@ -52,36 +52,32 @@ FUNCTIONAL = "(b) private GeConcreteGraph + auto-converter of auto_functionalize
 HCOM = "(b) private _ge_concrete_graph.hcom_utils on mocked HCCL process groups"
 
 
-def _names(text: str) -> list[str]:
-    return text.split()
-
-
 NOT_PORTED = {
     "torchair_customop_st.py": {
-        GE_BUILDER: _names("""
+        GE_BUILDER: upstream_names("""
         test_custom_basic test_custom_not_change_input test_custom_attr
         test_custom_with_dynamic_input test_custom_with_optional_input
         test_custom_with_dynamic_output test_custom_with_no_output test_custom_with_no_input
         test_custom_with_invalid_input test_custom_with_invalid_attr
         test_custom_with_invalid_output
         """),
-        "(b) mocks TorchAir's private Converter.__call__": _names("""
+        "(b) mocks TorchAir's private Converter.__call__": upstream_names("""
         test_public_api_register_fx_node_ge_converter
         """),
-        COMPAT_IR: _names("""
+        COMPAT_IR: upstream_names("""
         test_is_cann_compat_success test_is_cann_compat_assert_raise test_ir_def
         test_ge_op_basic test_ge_op_optional test_check_cann_compat
         """),
-        NO_TORCHAIR_GE: _names("test_Const_Cast test_public_Class"),
+        NO_TORCHAIR_GE: upstream_names("test_Const_Cast test_public_Class"),
     },
     "torchair_converter_error_message_st.py": {
-        ERRORS: _names("""
+        ERRORS: upstream_names("""
         test_auto_converter_not_op_overload test_auto_converter_builtin_op_aten
         test_auto_converter_builtin_op_prim test_custom_op__torch_dtype_to_ge_dtype_unsupported
         test_custom_op_so_load_failed test_custom_op_with_op_unregistered
         test_auto_converter_so_load_failed
         """),
-        AUTO: _names("""
+        AUTO: upstream_names("""
         test_auto_converter_has_scalar test_auto_converter_failed_ir_unregistered
         test_auto_converter_no_match_inputs test_auto_converter_no_match_attrs
         test_auto_converter_no_match_outputs test_auto_converter_inplace_count_mismatch
@@ -91,7 +87,7 @@ NOT_PORTED = {
         """),
     },
     "torchair_auto_converter_functional_st.py": {
-        FUNCTIONAL: _names("""
+        FUNCTIONAL: upstream_names("""
         test_auto_functionalize_multi_ops_in_converter test_auto_functionalize_as_stride
         test_auto_functionalize_not_view test_auto_functionalize_no_output
         test_auto_functionalize_two_inplace test_infer_symbol_with_auto_functionalize
@@ -101,24 +97,17 @@ NOT_PORTED = {
         """),
     },
     "torchair_hcom_st.py": {
-        HCOM: _names("""
+        HCOM: upstream_names("""
         test_torch_compile test_torch_compile_with_unuse_pg test_torch_compile_with_mc2
         test_rename_cached_pgname test_build_cache_not_init_unuse_pg
         test_use_cache_not_init_unuse_pg test_use_ge_cache_no_pgname_init
         test_use_ge_cache_in_new_pgname_init test_use_ge_cache_in_second_graph_used_old_pg
         """),
-        "(b) private torchair._utils.adjust_traceable_collective_remaps": _names("""
+        "(b) private torchair._utils.adjust_traceable_collective_remaps": upstream_names("""
         test_patch_for_traceable_collective_remaps
         """),
     },
 }
-
-CASES = [
-    (file, name, reason)
-    for file, groups in NOT_PORTED.items()
-    for reason, names in groups.items()
-    for name in names
-]
 
 
 def test_upsample_nearest2d_decomposition_adjust_dynamic(tmp_path):
@@ -130,7 +119,6 @@ def test_upsample_nearest2d_decomposition_adjust_dynamic(tmp_path):
     """
     torch._dynamo.reset()
     config = CompilerConfig()
-    config.airgraph_config.host_mode = "interpret"
     config.debug.graph_dump.type = "txt"
     config.debug.graph_dump.path = str(tmp_path)
 
@@ -138,9 +126,7 @@ def test_upsample_nearest2d_decomposition_adjust_dynamic(tmp_path):
         return torch.nn.functional.interpolate(x2, scale_factor=2, mode="nearest")
 
     x = torch.randn(2, 2, 2, 2)
-    compiled = torch.compile(
-        fn, backend=torchair.get_npu_backend(compiler_config=config), dynamic=True
-    )
+    compiled = torch.compile(fn, backend=interpret_backend(config), dynamic=True)
     torch.testing.assert_close(compiled(x), fn(x), rtol=0, atol=0)
     text = "\n".join(p.read_text() for p in tmp_path.glob("*.txt"))
     assert "ResizeNearestNeighborV2" in text
@@ -157,9 +143,7 @@ def test_counts():
     }
 
 
-@pytest.mark.parametrize(
-    "file,name,reason", CASES, ids=[f"{f.removesuffix('_st.py')}:{n}" for f, n, _ in CASES]
-)
+@not_ported_cases(NOT_PORTED)
 def test_not_ported(file, name, reason):
     """Upstream converter/custom-op/HCCL cases (listed so the count shows)."""
     pytest.skip(f"{file}: {name}: {reason}")

@@ -47,24 +47,16 @@ import shutil
 
 import pytest
 import torch
-import torch._dynamo
 import torch.nn.functional as F
+from torchair_compat._support import interpret_backend
 
 import airgraph as torchair
 from airgraph.configs.compiler_config import CompilerConfig
 
 
 @pytest.fixture(autouse=True)
-def _fresh_dynamo(tmp_path, monkeypatch):
+def _in_tmp_path(tmp_path, monkeypatch, fresh_dynamo):
     monkeypatch.chdir(tmp_path)  # TorchAir's cases write into the working directory
-    torch._dynamo.reset()
-    yield
-    torch._dynamo.reset()
-
-
-def _backend(config):
-    config.airgraph_config.host_mode = "interpret"
-    return torchair.get_npu_backend(compiler_config=config)
 
 
 class _Add(torch.nn.Module):
@@ -84,7 +76,7 @@ def test_ge_graph_dump_with_py():
 
     config = CompilerConfig()
     config.debug.graph_dump.type = "py"
-    model = torch.compile(Model(), backend=_backend(config))
+    model = torch.compile(Model(), backend=interpret_backend(config))
     x = torch.randn(2, 2)
     torch.testing.assert_close(model(x), x + 1)
     dumped = [f for f in os.listdir(".") if f.startswith("dynamo_") and f.endswith(".py")]
@@ -103,7 +95,7 @@ def test_directory_generation():
     if os.path.exists(config.debug.graph_dump.path):
         shutil.rmtree(config.debug.graph_dump.path)
     config.ge_config.export_compile_stat = "0"
-    model = torch.compile(_Add(), backend=_backend(config))
+    model = torch.compile(_Add(), backend=interpret_backend(config))
     x, y = torch.randn(2, 2), torch.randn(2, 2)
     torch.testing.assert_close(model(x, y), x + y)
     path = os.path.realpath(config.debug.graph_dump.path)
@@ -132,7 +124,7 @@ def test_fx_dumper():
 
     config = CompilerConfig()
     config.debug.data_dump.type = "npy"
-    model = torch.compile(Model(), backend=_backend(config))
+    model = torch.compile(Model(), backend=interpret_backend(config))
     for shape in ([2, 3, 4, 5], [2, 3, 4, 7]):
         x = torch.randn(shape)
         torch.testing.assert_close(model(x), x + x)
@@ -147,7 +139,7 @@ def test_data_dump_generation():
     if os.path.exists(config.debug.data_dump.path):
         shutil.rmtree(config.debug.data_dump.path)
     config.ge_config.export_compile_stat = "0"
-    model = torch.compile(_Add(), backend=_backend(config))
+    model = torch.compile(_Add(), backend=interpret_backend(config))
     x, y = torch.randn(2, 2), torch.randn(2, 2)
     torch.testing.assert_close(model(x, y), x + y)
     path = os.path.realpath(f"{config.debug.data_dump.path}/worldsize1_global_rank0")
@@ -167,7 +159,7 @@ def test_data_dump_values_are_the_op_s():
     config = CompilerConfig()
     config.debug.data_dump.type = "npy"
     config.debug.data_dump.path = "dumps"
-    model = torch.compile(_Add(), backend=_backend(config))
+    model = torch.compile(_Add(), backend=interpret_backend(config))
     x, y = torch.randn(2, 2), torch.randn(2, 2)
     model(x, y)
     (graph,) = os.listdir("dumps/worldsize1_global_rank0")
@@ -194,7 +186,7 @@ def test_data_dump_failpath():
     with pytest.raises(NotADirectoryError):
         config.debug.data_dump.path = "./test_data_dump_failpath/fail.txt"
         config.ge_config.export_compile_stat = "0"
-        model = torch.compile(_Add(), backend=_backend(config))
+        model = torch.compile(_Add(), backend=interpret_backend(config))
         model(torch.randn(2, 2), torch.randn(2, 2))
 
 
@@ -223,7 +215,7 @@ def test_ge_eager_mode_runs_eagerly(dynamic):
     model = _Linears()
     config = CompilerConfig()
     config.debug.run_eagerly = True
-    backend = _backend(config)
+    backend = interpret_backend(config)
     x = torch.randn([3, 2])
     with torch.no_grad():
         expected = model(x)
@@ -251,7 +243,7 @@ def _ops_before_lowering(model, remove_noop_ops=None, **inputs):
     if remove_noop_ops is not None:
         config.experimental_config.remove_noop_ops = remove_noop_ops
     config.post_grad_custom_post_pass = look
-    compiled = torch.compile(model, backend=_backend(config), dynamic=True)
+    compiled = torch.compile(model, backend=interpret_backend(config), dynamic=True)
     torch.testing.assert_close(compiled(**inputs), model(**inputs))
     return seen
 

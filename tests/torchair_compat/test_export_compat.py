@@ -44,17 +44,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch._dynamo
 
 import airgraph as torchair
 from airgraph_core import HostProgram, deserialize
 
-
-@pytest.fixture(autouse=True)
-def _fresh_dynamo():
-    torch._dynamo.reset()
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("fresh_dynamo")
 
 
 def _export(tmp_path, model, *args, dynamic=False):

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch._dynamo
 from torch._dynamo.utils import counters
+from torchair_compat._support import interpret_backend
 
 import airgraph as torchair
 from airgraph.configs.compiler_config import CompilerConfig
@@ -44,17 +44,8 @@ from airgraph_gears import GearPlan
 
 
 @pytest.fixture(autouse=True)
-def _fresh_dynamo():
-    torch._dynamo.reset()
+def _no_counters(fresh_dynamo):
     counters.clear()
-    yield
-    torch._dynamo.reset()
-
-
-def _backend(config=None):
-    config = config or CompilerConfig()
-    config.airgraph_config.host_mode = "interpret"
-    return torchair.get_npu_backend(compiler_config=config)
 
 
 def _raises(fn, *args):
@@ -147,7 +138,7 @@ def test_not_parse_stack_over():
     """torchair_gear_st.py: TorchairSt.test_not_parse_stack_over (dynamic=True, 98 gears)."""
     config = CompilerConfig()
     config.airgraph_config.gear_compile = "lazy"  # only the gear called is compiled
-    model = torch.compile(_Double(), backend=_backend(config), dynamic=True)
+    model = torch.compile(_Double(), backend=interpret_backend(config), dynamic=True)
     y = torch.ones([8, 8, 8])
     set_dim_gears(y, {0: list(range(1, 99))})
     torch.testing.assert_close(model(y), y * 2)
@@ -155,7 +146,7 @@ def test_not_parse_stack_over():
 
 def test_guard_gears():
     """torchair_gear_st.py: TorchairSt.test_guard_gears: the second gear hits the compiled graph."""
-    backend = _backend()
+    backend = interpret_backend()
     model = torch.compile(_Double(), backend=backend, dynamic=True)
     x = torch.ones([8, 8])
     set_dim_gears(x, {0: [8, 4]})

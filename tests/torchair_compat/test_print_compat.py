@@ -33,16 +33,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch._dynamo
+from torchair_compat._support import interpret_backend
 
 import airgraph as torchair
 
-
-@pytest.fixture(autouse=True)
-def _fresh_dynamo():
-    torch._dynamo.reset()
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("fresh_dynamo")
 
 
 def _lines(capsys):
@@ -244,7 +239,6 @@ def test_not_ported(upstream, reason):
 def test_airgraph_backend_prints_in_order_with_the_fallback(capsys):
     """With ``unsupported_op="fallback"`` the prints run at their places, per call."""
     config = torchair.CompilerConfig()
-    config.airgraph_config.host_mode = "interpret"
     config.airgraph_config.unsupported_op = "fallback"
 
     def func(v):
@@ -253,7 +247,7 @@ def test_airgraph_backend_prints_in_order_with_the_fallback(capsys):
         torchair.ops.npu_print("w =", w)
         return w * 2
 
-    compiled = torch.compile(func, backend=torchair.get_npu_backend(compiler_config=config))
+    compiled = torch.compile(func, backend=interpret_backend(config))
     for value in (1.0, 0.0):
         got = compiled(torch.full((2,), value))
         assert torch.equal(got, torch.full((2,), (value + 1) * 2))
@@ -264,12 +258,11 @@ def test_airgraph_backend_prints_in_order_with_the_fallback(capsys):
 def test_airgraph_backend_refuses_a_print_it_cannot_lower():
     """Documented gap: the airgraph backend does not lower npu_print (GE StringFormat + PrintV2)."""
     config = torchair.CompilerConfig()
-    config.airgraph_config.host_mode = "interpret"
 
     def func(v):
         torchair.ops.npu_print("x =", v)
         return v + 1
 
-    compiled = torch.compile(func, backend=torchair.get_npu_backend(compiler_config=config))
+    compiled = torch.compile(func, backend=interpret_backend(config))
     with pytest.raises(RuntimeError, match="airgraph.print"):
         compiled(torch.ones(2))

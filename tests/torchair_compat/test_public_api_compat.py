@@ -34,6 +34,7 @@ import logging
 import pytest
 import torch
 import torch._dynamo
+from torchair_compat._support import interpret_backend
 
 import airgraph as torchair
 from airgraph.configs.compiler_config import CompilerConfig
@@ -160,10 +161,9 @@ def test_loglevel_basic(tmp_path, caplog):
     """torchair_loglevel_st.py: TorchairSt.test_basic (debug level, pbtxt dump, dynamic, 2 runs)."""
     torch._dynamo.reset()
     config = CompilerConfig()
-    config.airgraph_config.host_mode = "interpret"
     config.debug.graph_dump.type = "pbtxt"
     config.debug.graph_dump.path = str(tmp_path)
-    backend = torchair.get_npu_backend(compiler_config=config)
+    backend = interpret_backend(config)
     model = torch.compile(lambda x, y: torch.add(x, y), backend=backend, dynamic=True)
     x, y = torch.randn(2, 2, 2), torch.randn(2, 2, 2)
     level = torchair.logger.level

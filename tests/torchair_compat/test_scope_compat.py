@@ -50,8 +50,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch._dynamo
 from google.protobuf import text_format
+from torchair_compat._support import interpret_backend
 
 import airgraph as torchair
 from airgraph.configs.compiler_config import CompilerConfig
@@ -62,20 +62,15 @@ STREAM = ("_user_stream_label", "_user_stream_priority", "_enable_inner_parallel
 SUPER_KERNEL = ("_super_kernel_scope", "_super_kernel_options")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_dynamo():
-    torch._dynamo.reset()
-    yield
-    torch._dynamo.reset()
+pytestmark = pytest.mark.usefixtures("fresh_dynamo")
 
 
 def _compile_and_graph(fn, args, tmp_path: Path, *, dynamic=False, fullgraph=False):
     """Compile ``fn`` with a pbtxt graph dump into ``tmp_path``; check values; return the GE graph."""
     config = CompilerConfig()
-    config.airgraph_config.host_mode = "interpret"
     config.debug.graph_dump.type = "pbtxt"
     config.debug.graph_dump.path = str(tmp_path)
-    backend = torchair.get_npu_backend(compiler_config=config)
+    backend = interpret_backend(config)
     compiled = torch.compile(fn, backend=backend, dynamic=dynamic, fullgraph=fullgraph)
     expected = fn(*args)
     got = compiled(*args)
@@ -377,13 +372,10 @@ def test_unpaired_scope_marks_are_refused(op, args, message):
         return torch.abs(torch.mm(torch.add(x, y), x))
 
     config = CompilerConfig()
-    config.airgraph_config.host_mode = "interpret"
     torchair.scope  # noqa: B018 (registers torch.ops.airgraph.*)
     op = getattr(torch.ops.airgraph, op).default
     config.post_grad_custom_pre_pass = _insert_before_mm(op, args)
-    compiled = torch.compile(
-        fn, backend=torchair.get_npu_backend(compiler_config=config), fullgraph=True
-    )
+    compiled = torch.compile(fn, backend=interpret_backend(config), fullgraph=True)
     with pytest.raises(RuntimeError, match=message):
         compiled(torch.ones(4, 4), torch.ones(4, 4))
 

@@ -53,26 +53,18 @@ import math
 import pytest
 import torch
 import torch._dynamo
+from torchair_compat._support import interpret_backend
 
 import airgraph as torchair
 from airgraph.configs.compiler_config import CompilerConfig
 
-
-@pytest.fixture(autouse=True)
-def _fresh_dynamo():
-    torch._dynamo.reset()
-    yield
-    torch._dynamo.reset()
-
-
-def _backend(config=None):
-    config = config or CompilerConfig()
-    config.airgraph_config.host_mode = "interpret"
-    return torchair.get_npu_backend(compiler_config=config)
+pytestmark = pytest.mark.usefixtures("fresh_dynamo")
 
 
 def _compiled(fn, dynamic, fullgraph=False, config=None):
-    return torch.compile(fn, backend=_backend(config), dynamic=dynamic, fullgraph=fullgraph)
+    return torch.compile(
+        fn, backend=interpret_backend(config), dynamic=dynamic, fullgraph=fullgraph
+    )
 
 
 def _same(got, expected):
@@ -465,7 +457,7 @@ def test_post_grad_custom_fn(caplog):
     config.post_grad_custom_post_pass = lambda gm, example_inputs, compile_config: None
     x = torch.randn(2, 2)
     with caplog.at_level(logging.DEBUG, logger=torchair.logger.name):
-        got = torch.compile(_mm_abs, backend=_backend(config), dynamic=True)(x)
+        got = torch.compile(_mm_abs, backend=interpret_backend(config), dynamic=True)(x)
     _same(got, _mm_abs(x))
     lines = _pass_lines(caplog)
     for when in ("before", "after"):
