@@ -26,43 +26,23 @@ from __future__ import annotations
 
 import json
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch.fx import GraphModule, Node
 
 from airgraph_core._torch_compat import OpOverload
+from airgraph_core._view_steps import (
+    IDENTITY,
+    bind_argument,
+    bind_kwargs,
+    resolve_target,
+    target_name,
+)
 from airgraph_core.dense_layouts import dim_order, eager_order, with_layout
 
 __all__ = ["OutputViews", "find_output_views"]
-
-# Size arithmetic a view's arguments may need (``s0 - 1``, ``s0 // 2``).
-_ARITHMETIC: dict[str, Callable[..., Any]] = {
-    f"operator.{fn.__name__}": fn
-    for fn in (
-        operator.add,
-        operator.sub,
-        operator.mul,
-        operator.floordiv,
-        operator.mod,
-        operator.neg,
-    )
-}
-_ARITHMETIC["torch.sym_max"] = torch.sym_max
-_ARITHMETIC["torch.sym_min"] = torch.sym_min
-_GETITEM = "getitem"
-# An output that is its base itself (``return x``, or ``x.add_(1); return x``).
-_IDENTITY = "identity"
-# Size queries on tensors; they return ints on real tensors.
-_QUERIES = frozenset(
-    {
-        "aten.sym_size.int",
-        "aten.sym_stride.int",
-        "aten.sym_numel.default",
-        "aten.sym_storage_offset.default",
-    }
-)
 
 
 class _NotReplayable(Exception):
@@ -107,7 +87,7 @@ class OutputViews:
         self.bases = [str(name) for name in bases]
         self.layouts = [(int(k), dim_order(order)) for k, order in layouts]
         self._program = [
-            (_resolve_target(t), _bind(a, j), _bind_kwargs(kw, j))
+            (resolve_target(t), bind_argument(a, j), bind_kwargs(kw, j))
             for j, (t, a, kw) in enumerate(self.steps)
         ]
         for k, j in self.outputs:
@@ -182,76 +162,6 @@ class OutputViews:
         if self.bases:
             del outputs[-len(self.bases) :]
         return outputs
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
-def _resolve_target(name: str) -> Callable[..., Any]:
-    if name == _IDENTITY:
-        return _identity
-    if name == _GETITEM:
-        return operator.getitem
-    if name in _ARITHMETIC:
-        return _ARITHMETIC[name]
-    parts = name.split(".")
-    if len(parts) == 3 and parts[0] == "aten":
-        packet = getattr(torch.ops.aten, parts[1], None)
-        op = getattr(packet, parts[2], None) if packet is not None else None
-        if isinstance(op, OpOverload) and (op.is_view or name in _QUERIES):
-            return op
-    raise ValueError(f"steps: {name!r} is not an ATen view op, a size query or size arithmetic")
-
-
-def _index(template: dict[str, Any], key: str, limit: int | None = None) -> int:
-    """A reference's index: a non-negative int (below ``limit``: earlier steps only)."""
-    value = template[key]
-    if type(value) is not int or value < 0 or (limit is not None and value >= limit):
-        raise ValueError(f"steps: malformed reference {template!r}")
-    return value
-
-
-def _bind(template: Any, step: int) -> Callable[[Sequence[Any], Sequence[Any], Sequence[Any]], Any]:
-    """A function ``(inputs, outputs, results) -> value`` for one JSON argument of step ``step``."""
-    if isinstance(template, dict):
-        if set(template) == {"in"}:
-            i = _index(template, "in")
-            return lambda ins, outs, res: ins[i]
-        if set(template) == {"out"}:
-            k = _index(template, "out")
-            return lambda ins, outs, res: outs[k]
-        if set(template) == {"step"}:
-            j = _index(template, "step", limit=step)
-            return lambda ins, outs, res: res[j]
-        if set(template) == {"dtype"}:
-            dtype = getattr(torch, str(template["dtype"]), None)
-            if not isinstance(dtype, torch.dtype):
-                raise ValueError(f"steps: {template['dtype']!r} is not a torch dtype")
-            return lambda ins, outs, res: dtype
-        raise ValueError(f"steps: malformed reference {template!r}")
-    if isinstance(template, list):
-        parts = [_bind(v, step) for v in template]
-        if all(_is_literal(v) for v in template):
-            return lambda ins, outs, res: template
-        return lambda ins, outs, res: [get(ins, outs, res) for get in parts]
-    if template is None or isinstance(template, (bool, int, float, str)):
-        return lambda ins, outs, res: template
-    raise ValueError(f"steps: unsupported argument {template!r}")
-
-
-def _bind_kwargs(template: dict[str, Any], step: int) -> Callable[..., dict[str, Any]]:
-    items = [(str(key), _bind(v, step)) for key, v in template.items()]
-    if not items:
-        empty: dict[str, Any] = {}
-        return lambda ins, outs, res: empty
-    return lambda ins, outs, res: {key: get(ins, outs, res) for key, get in items}
-
-
-def _is_literal(value: Any) -> bool:
-    if isinstance(value, list):
-        return all(_is_literal(v) for v in value)
-    return value is None or isinstance(value, (bool, int, float, str))
 
 
 # -- finding the views of an ATen graph ---------------------------------------
@@ -385,10 +295,10 @@ class _ViewFinder:
         if base is not None:
             if not top:
                 raise _NotReplayable  # callers take bases as references, not steps
-            return self._append(node, _IDENTITY, [base], {})
+            return self._append(node, IDENTITY, [base], {})
         if node.op != "call_function":
             raise _NotReplayable
-        name = _target_name(node.target)
+        name = target_name(node.target)
         if name is None:
             raise _NotReplayable
         args = [self._arg(a) for a in node.args]
@@ -475,19 +385,6 @@ def _is_computed_tensor(node: Node) -> bool:
         and not _is_view_node(node)
         and isinstance(node.meta.get("val"), torch.Tensor)
     )
-
-
-def _target_name(target: Any) -> str | None:
-    if target is operator.getitem:
-        return _GETITEM
-    for name, fn in _ARITHMETIC.items():
-        if target is fn:
-            return name
-    if isinstance(target, OpOverload) and target.namespace == "aten":
-        name = f"aten.{target.__name__}"
-        if target.is_view or name in _QUERIES:
-            return name
-    return None
 
 
 def _is_folded(node: Node) -> bool:
