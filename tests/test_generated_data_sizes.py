@@ -15,11 +15,13 @@ import os
 import random
 import sys
 
+import compiled_host_runs
 import fresh_python
 import pytest
 import torch
 
 import airgraph as torchair
+from airgraph_core.targets.host.data_sizes import reads_sizes_from_data
 
 
 def _count_arithmetic(x):
@@ -61,9 +63,13 @@ def _inputs(shape: tuple[int, ...], dtype: torch.dtype, seeds: list[int]) -> lis
 
 
 def _check(fn, inputs: list[torch.Tensor], dynamic: bool, host_mode: str) -> None:
+    """Every call vs eager; inputs of one shape (in inductor mode, calls after the first run
+    the compiled code, unless the graph reads a count: it is then specialized at every call)."""
     torch._dynamo.reset()
-    compiled = torch.compile(fn, backend=_backend(host_mode), dynamic=dynamic, fullgraph=True)
-    with torch._dynamo.config.patch(capture_dynamic_output_shape_ops=True):
+    backend = _backend(host_mode)
+    compiled = torch.compile(fn, backend=backend, dynamic=dynamic, fullgraph=True)
+    dynamic_outputs = torch._dynamo.config.patch(capture_dynamic_output_shape_ops=True)
+    with dynamic_outputs, compiled_host_runs.counting() as runs:
         for call, x in enumerate(inputs):
             expected = fn(x.clone())
             got = compiled(x.clone())
@@ -75,6 +81,9 @@ def _check(fn, inputs: list[torch.Tensor], dynamic: bool, host_mode: str) -> Non
                     torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
                 else:
                     assert g == e, f"{what} output {i}: {g} != {e}"
+    if host_mode == "inductor":
+        per_call = reads_sizes_from_data(backend.graphs[-1])
+        assert runs.count == (0 if per_call else len(inputs) - 1), (fn.__name__, runs.count)
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -103,8 +112,6 @@ def test_count_follows_the_data_inductor(fn):
 
 def test_only_graphs_that_read_a_count_are_specialized_per_call():
     """A graph that never reads the count keeps one reusable specialization per shape."""
-    from airgraph_core.targets.host.data_sizes import reads_sizes_from_data
-
     for fn, per_call in ((_count_arithmetic, True), (_indices_only, False)):
         torch._dynamo.reset()
         backend = _backend("interpret")

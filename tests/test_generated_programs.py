@@ -14,9 +14,12 @@ inputs each output aliases, and the inputs after the call. Modes:
 - ``mark_static``: ``dynamic=True`` with ``torch._dynamo.mark_static`` on
   the first input, the same three calls;
 - ``npu``: ``dynamic=True`` on the NPU target's contract fake;
-- ``inductor``: ``dynamic=True`` in the Inductor host mode (slow);
+- ``inductor``: ``dynamic=True`` in the Inductor host mode (slow); every
+  call is made twice (the second time with other values): the first call of
+  a new signature runs op by op while Inductor compiles, the repeat must run
+  the compiled code (counted, see :mod:`compiled_host_runs`);
 - ``cache``: ``cache_compile`` cold start, then a warm start in a fresh
-  process with the three calls.
+  process with the three calls (``ge_cache``: each made twice, as ``inductor``).
 
 A failure prints the program shrunk to a minimal reproducer. A compile may
 refuse a program with a clear error (a missing converter; under gears,
@@ -34,11 +37,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import compiled_host_runs
 import generated_programs as gp
 import pytest
 import torch
 
 import airgraph as torchair
+from airgraph_core.targets.host.data_sizes import reads_sizes_from_data
 from airgraph_dynamo.testing import fake_npu_backend
 
 SEEDS = {"static": 40, "dynamic": 40, "gears": 40, "mark_static": 30, "npu": 30, "inductor": 8}
@@ -73,16 +78,33 @@ def _compiled(program: gp.Program, mode: str):
     else:
         backend = torchair.get_npu_backend(compiler_config=config)
     dynamic = mode not in ("static", "gears")
-    return fn, torch.compile(fn, backend=backend, fullgraph=True, dynamic=dynamic)
+    return fn, torch.compile(fn, backend=backend, fullgraph=True, dynamic=dynamic), backend
 
 
-def calls(program: gp.Program, mode: str) -> list[tuple[int, list[str]]]:
-    """Per call: which shapes (0 or 1) and the inputs' memory layouts."""
+def calls(program: gp.Program, mode: str) -> list[tuple[int, list[str], int]]:
+    """Per call: which shapes (0 or 1), the inputs' memory layouts and the seed of their values.
+
+    In the compiling modes (``inductor``, ``cache ge_cache``) every call is
+    followed by a repeat (seed + :data:`compiled_host_runs.REPEAT_SEED`): the
+    first call of a new signature runs op by op, the repeat runs the compiled code.
+    """
     if mode == "static":
-        return [(0, ["contiguous"] * len(program.templates))]
+        return [(0, ["contiguous"] * len(program.templates), 1)]
     rng = random.Random(program.seed)
     other = [rng.choice(_LAYOUTS) for _ in program.templates]
-    return [(0, ["contiguous"] * len(program.templates)), (1, other), (0, other)]
+    plan = [(0, ["contiguous"] * len(program.templates)), (1, other), (0, other)]
+    if mode not in ("inductor", "cache ge_cache"):
+        return [(shapes, layouts, call + 1) for call, (shapes, layouts) in enumerate(plan)]
+    return [
+        (shapes, layouts, call + 1 + repeat)
+        for call, (shapes, layouts) in enumerate(plan)
+        for repeat in (0, compiled_host_runs.REPEAT_SEED)
+    ]
+
+
+def is_repeat(seed: int) -> bool:
+    """Whether a call of :func:`calls` with this seed repeats the one before it."""
+    return seed > compiled_host_runs.REPEAT_SEED
 
 
 def _mark(program: gp.Program, inputs: list[torch.Tensor], mode: str) -> None:
@@ -104,22 +126,33 @@ def run_program(program: gp.Program, mode: str) -> None:
         AssertionError: a call differs from eager.
     """
     torch._dynamo.reset()
-    fn, compiled = _compiled(program, mode)
-    for call, (shapes, layouts) in enumerate(calls(program, mode)):
-        eager_inputs = program.inputs(shapes, call + 1, layouts)
-        inputs = program.inputs(shapes, call + 1, layouts)
-        if call == 0:
-            _mark(program, inputs, mode)
-        expected = fn(*eager_inputs)
-        try:
-            with torch.no_grad():
-                got = compiled(*inputs)
-        except Exception as e:
-            reason = _refusal(e, mode)
-            if reason is None or call > 0:
-                raise
-            raise Refused(reason) from e
-        gp.check_outputs(got, expected, inputs, eager_inputs, f"{mode} call {call} {layouts}")
+    fn, compiled, backend = _compiled(program, mode)
+    with compiled_host_runs.counting() as runs:
+        for call, (shapes, layouts, values) in enumerate(calls(program, mode)):
+            eager_inputs = program.inputs(shapes, values, layouts)
+            inputs = program.inputs(shapes, values, layouts)
+            if call == 0:
+                _mark(program, inputs, mode)
+            expected = fn(*eager_inputs)
+            before = runs.count
+            try:
+                with torch.no_grad():
+                    got = compiled(*inputs)
+            except Exception as e:
+                reason = _refusal(e, mode)
+                if reason is None or call > 0:
+                    raise
+                raise Refused(reason) from e
+            what = f"{mode} call {call}{' (repeat)' if is_repeat(values) else ''} {layouts}"
+            gp.check_outputs(got, expected, inputs, eager_inputs, what)
+            if mode == "inductor" and is_repeat(values) and _compiles(backend):
+                assert runs.count > before, f"{what}: ran no compiled host code"
+
+
+def _compiles(backend) -> bool:
+    """Whether the host program of ``backend``'s graph compiles: it has one, and folds no
+    size read off a tensor's values (such a graph is specialized again on every call)."""
+    return bool(backend.graphs) and not reads_sizes_from_data(backend.graphs[-1])
 
 
 def _fails(program: gp.Program, mode: str) -> bool:
@@ -194,24 +227,34 @@ _RUNNER = textwrap.dedent(
     """
     import json, sys
     sys.path[:0] = [sys.argv[1], sys.argv[2]]
+    import compiled_host_runs
     import generated_programs as gp
     import generated_cache_models as models
     import test_generated_programs as t
 
     phase, seeds, results = sys.argv[3], json.loads(sys.argv[4]), {}
+    ge_cache = sys.argv[5] == "1"
+    mode = "cache ge_cache" if ge_cache else "cache"
     for seed in seeds:
         program = gp.generate(seed)
         model = getattr(models, f"P{seed}")()
-        plan = t.calls(program, "cache")[: 1 if phase == "cold" else 3]
+        plan = t.calls(program, mode)
+        if phase == "cold":  # the first shapes only (and, compiling, their repeat)
+            plan = plan[: 2 if ge_cache else 1]
         statuses = []
         try:
-            for call, (shapes, layouts) in enumerate(plan):
-                eager_in = program.inputs(shapes, call + 1, layouts)
-                got_in = program.inputs(shapes, call + 1, layouts)
-                expected = program.function()(*eager_in)
-                got = model(*got_in)
-                statuses.append(model.cached.status)
-                gp.check_outputs(got, expected, got_in, eager_in, f"{phase} call {call} {layouts}")
+            with compiled_host_runs.counting() as runs:
+                for call, (shapes, layouts, values) in enumerate(plan):
+                    eager_in = program.inputs(shapes, values, layouts)
+                    got_in = program.inputs(shapes, values, layouts)
+                    expected = program.function()(*eager_in)
+                    before = runs.count
+                    got = model(*got_in)
+                    statuses.append(model.cached.status)
+                    what = f"{phase} call {call}{' (repeat)' if t.is_repeat(values) else ''}"
+                    gp.check_outputs(got, expected, got_in, eager_in, f"{what} {layouts}")
+                    if ge_cache and t.is_repeat(values):
+                        assert runs.count > before, f"{what}: ran no compiled host code"
             # The first call's status: later shapes or layouts may compile more entries.
             results[seed] = ["ok", statuses[0]]
         except AssertionError as e:
@@ -246,11 +289,11 @@ def _module_source(seeds: list[int], cache_dir: str, ge_cache: bool) -> str:
     return "\n".join(lines)
 
 
-def _run(tmp_path: Path, phase: str, seeds: list[int]) -> dict[int, list[str]]:
+def _run(tmp_path: Path, phase: str, seeds: list[int], ge_cache: bool) -> dict[int, list[str]]:
     import fresh_python  # not at the top: the fresh processes import this module
 
     env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
-    argv = [str(tmp_path), str(HERE), phase, json.dumps(seeds)]
+    argv = [str(tmp_path), str(HERE), phase, json.dumps(seeds), "1" if ge_cache else "0"]
     proc = fresh_python.run(
         [sys.executable, "-c", _RUNNER, *argv], capture_output=True, text=True, env=env, timeout=900
     )
@@ -273,8 +316,8 @@ def test_cache_cold_and_warm(tmp_path, ge_cache):
     (tmp_path / "generated_cache_models.py").write_text(
         _module_source(seeds, str(tmp_path / "cache"), ge_cache)
     )
-    cold = _run(tmp_path, "cold", seeds)
-    warm = _run(tmp_path, "warm", seeds)
+    cold = _run(tmp_path, "cold", seeds, ge_cache)
+    warm = _run(tmp_path, "warm", seeds, ge_cache)
     failed = [
         f"{phase}: {result[1]}\n{gp.generate(seed).reproducer('cache ' + phase)}"
         for phase, results in (("cold", cold), ("warm", warm))

@@ -12,7 +12,10 @@ inputs; the inputs after the call) under:
 - ``npu``: ``dynamic=True`` on the NPU target's contract fake (GE returns
   new tensors only; views are rebuilt from the inputs);
 - ``inductor``: ``dynamic=True`` with the Inductor host mode (fewer seeds:
-  compiling is slower);
+  compiling is slower); each call is made twice (the second time with other
+  values): the first call of a new shape runs op by op while Inductor
+  compiles, the repeat must run the compiled code (counted, see
+  :mod:`compiled_host_runs`);
 - cache warm starts: ``test_cache_compile_view_outputs.py``.
 
 A failure prints the program shrunk to a minimal reproducer. A program may
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import collections
 
+import compiled_host_runs
 import pytest
 import torch
 import view_programs as vp
@@ -65,7 +69,7 @@ def _compiled(program: vp.ViewProgram, mode: str):
     else:
         backend = torchair.get_npu_backend(compiler_config=config)
     dynamic = mode in ("dynamic", "npu", "inductor")
-    return fn, torch.compile(fn, backend=backend, fullgraph=True, dynamic=dynamic)
+    return fn, torch.compile(fn, backend=backend, fullgraph=True, dynamic=dynamic), backend
 
 
 def run_program(program: vp.ViewProgram, mode: str) -> None:
@@ -76,26 +80,38 @@ def run_program(program: vp.ViewProgram, mode: str) -> None:
         AssertionError: a call differs from eager.
     """
     torch._dynamo.reset()
-    fn, compiled = _compiled(program, mode)
+    fn, compiled, backend = _compiled(program, mode)
     second = program.gear_shapes if mode == "gears" else program.dynamic_shapes
-    calls = [program.shapes] if mode == "static" else [program.shapes, second]
-    for call, shapes in enumerate(calls):
-        eager_inputs = vp.make_inputs(program, shapes, call + 1)
-        inputs = vp.make_inputs(program, shapes, call + 1)
-        if mode == "gears" and call == 0:
-            for j, t in enumerate(inputs):
-                gears = sorted({program.shapes[j][0], program.gear_shapes[j][0]})
-                torchair.inference.set_dim_gears(t, dim_gears={0: gears})
-        expected = fn(*eager_inputs)
-        try:
-            with torch.no_grad():
-                got = compiled(*inputs)
-        except Exception as e:
-            reason = _refusal(e, mode)
-            if reason is None or call > 0:
-                raise
-            raise Refused(reason) from e
-        vp.check_outputs(got, expected, inputs, eager_inputs, f"{mode} call {call}")
+    shapes_per_call = [program.shapes] if mode == "static" else [program.shapes, second]
+    # (shapes, seed of the values, whether it repeats the call before: see the module doc)
+    repeats = (False, True) if mode == "inductor" else (False,)
+    calls = [
+        (shapes, call + 1 + (compiled_host_runs.REPEAT_SEED if repeat else 0), repeat)
+        for call, shapes in enumerate(shapes_per_call)
+        for repeat in repeats
+    ]
+    with compiled_host_runs.counting() as runs:
+        for call, (shapes, values, repeat) in enumerate(calls):
+            eager_inputs = vp.make_inputs(program, shapes, values)
+            inputs = vp.make_inputs(program, shapes, values)
+            if mode == "gears" and call == 0:
+                for j, t in enumerate(inputs):
+                    gears = sorted({program.shapes[j][0], program.gear_shapes[j][0]})
+                    torchair.inference.set_dim_gears(t, dim_gears={0: gears})
+            expected = fn(*eager_inputs)
+            before = runs.count
+            try:
+                with torch.no_grad():
+                    got = compiled(*inputs)
+            except Exception as e:
+                reason = _refusal(e, mode)
+                if reason is None or call > 0:
+                    raise
+                raise Refused(reason) from e
+            what = f"{mode} call {call}{' (repeat)' if repeat else ''}"
+            vp.check_outputs(got, expected, inputs, eager_inputs, what)
+            if repeat and backend.graphs:  # no graph: every output is a view of an input
+                assert runs.count > before, f"{what}: ran no compiled host code"
 
 
 def _fails(program: vp.ViewProgram, mode: str) -> bool:
@@ -184,18 +200,21 @@ def test_regression_split_of_transposed_slice_under_dynamic_shapes():
         config.airgraph_config.host_mode = mode
         backend = torchair.get_npu_backend(compiler_config=config)
         model = torch.compile(Model(), backend=backend, dynamic=True)
-        for n in (4, 6):
-            x = torch.randn(n, n)
-            got, expected = model(x, 2), Model()(x, 2)
-            assert len(got) == len(expected)
-            for g, e in zip(got, expected):
-                assert torch._C._is_alias_of(g, x)
-                assert (g.shape, g.stride(), g.storage_offset()) == (
-                    e.shape,
-                    e.stride(),
-                    e.storage_offset(),
-                )
-                torch.testing.assert_close(g, e, rtol=0, atol=0)
+        # Each size twice: in inductor mode the second call runs the compiled code.
+        with compiled_host_runs.counting() as runs:
+            for n in (4, 4, 6, 6):
+                x = torch.randn(n, n)
+                got, expected = model(x, 2), Model()(x, 2)
+                assert len(got) == len(expected)
+                for g, e in zip(got, expected):
+                    assert torch._C._is_alias_of(g, x)
+                    assert (g.shape, g.stride(), g.storage_offset()) == (
+                        e.shape,
+                        e.stride(),
+                        e.storage_offset(),
+                    )
+                    torch.testing.assert_close(g, e, rtol=0, atol=0)
+        assert runs.count == (2 if mode == "inductor" else 0), (mode, runs.count)
 
 
 @pytest.mark.slow
