@@ -96,6 +96,27 @@ def test_the_preload_does_not_import_dynamo_or_airgraph():
     assert forked.stdout.strip() == "[]", forked.stdout
 
 
+def test_the_compiler_preload_is_imported_and_changes_nothing_else():
+    # Dynamo is already imported in the child (that is the point), and the child compiles
+    # as a real process does.
+    code = (
+        "import sys, torch; had = 'torch._dynamo' in sys.modules\n"
+        "f = torch.compile(lambda x: x.sin() * 2, backend='aot_eager')\n"
+        "print(had, f(torch.ones(2)).tolist(), torch._dynamo.utils.counters['stats']['unique_graphs'])"
+    )
+    for _ in range(fresh_python.SERVERS_PER_ENV + 1):
+        fresh_python.run([PY, "-c", "pass"], preload=fresh_python.COMPILER)
+    before = fresh_python.CHILD_CPU_SECONDS[0]
+    forked = fresh_python.run(
+        [PY, "-c", code], capture_output=True, text=True, preload=fresh_python.COMPILER
+    )
+    assert fresh_python.CHILD_CPU_SECONDS[0] > before, "the command did not run forked"
+    real = subprocess.run([PY, "-c", code], capture_output=True, text=True)
+    assert forked.returncode == real.returncode == 0, forked.stderr + real.stderr
+    had, rest = forked.stdout.split(" ", 1)
+    assert had == "True" and real.stdout.split(" ", 1) == ["False", rest], (forked, real)
+
+
 def test_a_timeout_kills_the_child():
     fresh_python.run([PY, "-c", "pass"])
     start = time.monotonic()

@@ -19,7 +19,8 @@ process for what tests check:
 
 - Modules imported by the preload (torch, numpy and what they import).
   Nothing of airgraph, Dynamo or Inductor is preloaded, so a test can still
-  see whether a warm start imported Dynamo. The preload reads environment
+  see whether a warm start imported Dynamo; a caller whose child compiles
+  anyway may ask for :data:`COMPILER` too (``preload=``), a server of its own. The preload reads environment
   variables (``TORCH_LOGS``, ``OMP_NUM_THREADS``, ...) once: a request runs
   in a server started with the same environment, except the variables in
   :data:`IGNORED_ENV` (names the preload does not read, checked with torch
@@ -29,8 +30,8 @@ process for what tests check:
   processes do (a key built from a set's iteration order still fails a
   warm start). ``PYTHONHASHSEED`` in the request is part of the environment.
 - Random state: ``random`` reseeds itself after a fork; numpy's global
-  generator is reseeded in the child; torch's default generator has the same
-  fixed seed as in any fresh process (the preload draws nothing).
+  generator is reseeded in the child; torch's default generator is seeded
+  from the OS in the child, as in a fresh process.
 
 A real process is started instead (``subprocess.run``, same arguments) when
 the command is anything else (``-m``, interpreter flags, console scripts,
@@ -59,8 +60,12 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
-#: Modules the server imports before forking.
+#: Modules every server imports before forking.
 PRELOAD = ("torch",)
+#: Extra preload for a process that will compile anyway (``run(..., preload=COMPILER)``):
+#: Dynamo and Inductor's compile path, ~2 CPU-s of imports in each such child. Never for a
+#: process that must show it did not import Dynamo (a warm start): it would see them imported.
+COMPILER = ("torch._dynamo", "torch._inductor.compile_fx")
 #: Environment variables that may differ between a request and its server: none of them is
 #: read while importing :data:`PRELOAD` (pytest's own, airgraph's, Inductor's cache folder).
 IGNORED_ENV = ("PYTEST_", "AIRGRAPH_", "TORCHINDUCTOR_CACHE_DIR")
@@ -68,9 +73,9 @@ IGNORED_ENV = ("PYTEST_", "AIRGRAPH_", "TORCHINDUCTOR_CACHE_DIR")
 SWITCH_ENV = "AIRGRAPH_TEST_FORK_SERVER"
 #: Servers per environment, taking requests in turn (each has its own string hash seed).
 SERVERS_PER_ENV = 2
-#: An environment gets servers from its second request on (a one-off runs for real); at most
-#: this many environments have servers, the least recently used one stops to make room.
-MAX_ENVS = 3
+#: An environment (with its preload) gets servers from its second request on (a one-off runs
+#: for real); at most this many have servers, the least recently used one stops to make room.
+MAX_ENVS = 4
 #: CPU seconds and count of the children run through a server (they are not children of the
 #: caller, so ``RUSAGE_CHILDREN`` misses them); for measuring test cost.
 CHILD_CPU_SECONDS = [0.0]
@@ -79,7 +84,7 @@ CHILDREN = [0]
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _BOOT = (
     "import sys; base = sys.path[1:]; sys.path.insert(0, sys.argv[2]); import fresh_python; "
-    "job = fresh_python._serve(sys.argv[1], base); del fresh_python; job()"
+    "job = fresh_python._serve(sys.argv[1], base, sys.argv[3]); del fresh_python; job()"
 )
 _START_TIMEOUT = 300.0
 
@@ -94,6 +99,7 @@ def run(
     capture_output: bool = False,
     text: bool = False,
     check: bool = False,
+    preload: Sequence[str] = (),
 ) -> subprocess.CompletedProcess:
     """``subprocess.run`` for a Python command, forked from a preloaded server where possible.
 
@@ -101,6 +107,9 @@ def run(
         argv: ``[sys.executable, "-c", code, *args]`` or ``[sys.executable, script, *args]``;
             anything else (``-m``, interpreter flags, another program) runs as a real process.
         env, cwd, timeout, input, capture_output, text, check: as for ``subprocess.run``.
+        preload: modules imported before the fork besides :data:`PRELOAD` (e.g.
+            :data:`COMPILER`), for a child that imports them anyway; a real process
+            imports nothing in advance.
 
     Returns:
         The ``CompletedProcess`` (``returncode`` is ``-N`` for a child killed by signal N).
@@ -124,7 +133,7 @@ def run(
             check=check,
         )
 
-    server = _server_for(argv, full_env)
+    server = _server_for(argv, full_env, tuple(preload))
     if server is None:
         return real_process()
     try:
@@ -152,16 +161,16 @@ def _command(argv: list[str]) -> tuple[str, str, list[str]] | None:
     return ("script", argv[1], argv[2:])
 
 
-def _env_key(env: Mapping[str, str]) -> tuple:
-    return tuple(sorted((k, v) for k, v in env.items() if not k.startswith(IGNORED_ENV)))
+def _env_key(env: Mapping[str, str], preload: tuple[str, ...]) -> tuple:
+    return (preload, *sorted((k, v) for k, v in env.items() if not k.startswith(IGNORED_ENV)))
 
 
-def _server_for(argv: list[str], env: dict[str, str]) -> _Server | None:
+def _server_for(argv: list[str], env: dict[str, str], preload: tuple[str, ...]) -> _Server | None:
     if _command(argv) is None or os.environ.get(SWITCH_ENV) == "0":
         return None
     if not hasattr(os, "fork") or not sys.platform.startswith("linux"):
         return None
-    key = _env_key(env)
+    key = _env_key(env, preload)
     stopped: list[_Server] = []
     with _lock:
         pool = _servers.get(key)
@@ -171,7 +180,7 @@ def _server_for(argv: list[str], env: dict[str, str]) -> _Server | None:
                 return None
             while len(_servers) >= MAX_ENVS:  # the least recently used environment makes room
                 stopped += _servers.pop(next(iter(_servers)))
-            pool = _servers[key] = [_Server(env) for _ in range(SERVERS_PER_ENV)]
+            pool = _servers[key] = [_Server(env, preload) for _ in range(SERVERS_PER_ENV)]
         else:
             _servers[key] = _servers.pop(key)  # most recently used last
         server = pool[next(_turn) % len(pool)]
@@ -183,8 +192,9 @@ def _server_for(argv: list[str], env: dict[str, str]) -> _Server | None:
 class _Server:
     """One preloaded server process, started on first use; it exits when this process does."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], preload: tuple[str, ...]) -> None:
         self._env = env
+        self._preload = preload
         # A Linux abstract socket name (no file); the leading NUL is added where it is used.
         self._name = f"airgraph-fresh-python-{os.getpid()}-{secrets.token_hex(8)}"
         self._proc: subprocess.Popen | None = None
@@ -199,7 +209,7 @@ class _Server:
 
     def _start(self) -> bool:
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _BOOT, self._name, _HERE],
+            [sys.executable, "-c", _BOOT, self._name, _HERE, ",".join(self._preload)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -335,7 +345,7 @@ def _read(f, text: bool) -> str | bytes:
 # -- the server's side ----------------------------------------------------------------------------
 
 
-def _serve(name: str, base_path: list[str]) -> Callable[[], None]:
+def _serve(name: str, base_path: list[str], extra: str = "") -> Callable[[], None]:
     """Preload, then fork a supervisor per request; returns the job, in the child only.
 
     The server runs until its standard input ends (the caller exited).
@@ -343,7 +353,7 @@ def _serve(name: str, base_path: list[str]) -> Callable[[], None]:
     import importlib
     import selectors
 
-    for module in PRELOAD:
+    for module in (*PRELOAD, *filter(None, extra.split(","))):
         importlib.import_module(module)
     if len(os.listdir("/proc/self/task")) > 1:
         sys.stdout.write("unsafe: the preload started a thread\n")

@@ -735,11 +735,15 @@ def parse(stdout: str, stderr: str, returncode: int, what: str) -> dict[str, Any
     return result
 
 
-def run_in_subprocess(scenario: str, timeout: float = 300, **kwargs: Any) -> dict[str, Any]:
+def run_in_subprocess(
+    scenario: str, timeout: float = 300, compiler: bool = False, **kwargs: Any
+) -> dict[str, Any]:
     """Run ``scenario`` in a fresh Python process; its JSON result plus ``stderr``.
 
     The process is forked from a server that already imported torch (the root conftest.py
-    puts ``fresh_python`` on the path; see tests/support/fresh_python.py).
+    puts ``fresh_python`` on the path; see tests/support/fresh_python.py), and Dynamo and
+    Inductor too with ``compiler`` (only for a process that compiles anyway: its
+    ``dynamo_imported`` says True whatever it does).
     """
     import fresh_python
 
@@ -749,14 +753,22 @@ def run_in_subprocess(scenario: str, timeout: float = 300, **kwargs: Any) -> dic
         text=True,
         timeout=timeout,
         env=child_env(),
+        preload=fresh_python.COMPILER if compiler else (),
     )
     return parse(proc.stdout, proc.stderr, proc.returncode, f"{scenario}({kwargs})")
 
 
-def run_many(jobs: list[tuple], *, parallel: int | None = None, timeout: float = 300) -> list[dict]:
+def run_many(
+    jobs: list[tuple],
+    *,
+    parallel: int | None = None,
+    timeout: float = 300,
+    compiler: bool = False,
+) -> list[dict]:
     """Run each job in its own fresh process, ``parallel`` at a time (default: all at once).
 
-    A job is ``(scenario, kwargs)`` or ``(scenario, kwargs, cwd)``.
+    A job is ``(scenario, kwargs)`` or ``(scenario, kwargs, cwd)``; ``compiler`` as for
+    :func:`run_in_subprocess`, for every job.
 
     Returns the results in job order; raises AssertionError for a failed job.
     """
@@ -774,6 +786,7 @@ def run_many(jobs: list[tuple], *, parallel: int | None = None, timeout: float =
                 timeout=timeout,
                 env=child_env(),
                 cwd=cwd[0] if cwd else None,
+                preload=fresh_python.COMPILER if compiler else (),
             )
         except subprocess.TimeoutExpired as e:
             err = e.stderr.decode() if isinstance(e.stderr, bytes) else e.stderr or ""

@@ -162,7 +162,7 @@ def runs(tmp_path_factory):
         # The warm path's per-call work: 100 calls with new tensors, never Dynamo.
         ("call", {"cache_dir": shared, "model": "linear", "calls": 100, "block_dynamo": True}),
     ]
-    cold = cache_models.run_many(cold_jobs)
+    cold = cache_models.run_many(cold_jobs, compiler=True)
     warm = cache_models.run_many(warm_jobs)
     names = [*MODELS, "grad", "mismatch", "replace_state"]
     return {

@@ -21,7 +21,9 @@ STEPS = 16
 @pytest.fixture(scope="module")
 def generations(tmp_path_factory):
     cache_dir = str(tmp_path_factory.mktemp("decoder") / "cache")
-    cold = cache_models.run_in_subprocess("generate", cache_dir=cache_dir, steps=STEPS)
+    cold = cache_models.run_in_subprocess(
+        "generate", cache_dir=cache_dir, steps=STEPS, compiler=True
+    )
     warm = cache_models.run_in_subprocess("generate", cache_dir=cache_dir, steps=STEPS)
     return cold, warm
 

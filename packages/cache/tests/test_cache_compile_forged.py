@@ -41,7 +41,7 @@ def published(tmp_path_factory):
         ("call", {"cache_dir": str(root / "mine"), **OPTIONS}),
         ("call", {"cache_dir": str(root / "other"), **OTHER}),
     ]
-    mine, other = cache_models.run_many(jobs, timeout=900)
+    mine, other = cache_models.run_many(jobs, timeout=900, compiler=True)
     for result in (mine, other):
         assert result["status"] == "compiled", result["stderr"]
         assert (_entry_of(result) / "host_0.pt2").exists(), sorted(_entry_of(result).iterdir())
@@ -186,10 +186,14 @@ def forged(published, tmp_path_factory):
         forge(entry, other, folder)
         cases[case] = {"folder": folder, "entry": entry}
     jobs = [("call", {"cache_dir": str(c["folder"] / "cache"), **OPTIONS}) for c in cases.values()]
-    for c, result in zip(cases.values(), cache_models.run_many(jobs, parallel=2, timeout=900)):
+    for c, result in zip(
+        cases.values(), cache_models.run_many(jobs, parallel=2, timeout=900, compiler=True)
+    ):
         c["first"] = result
     jobs = [("call", {"cache_dir": str(c["folder"] / "cache"), **OPTIONS}) for c in cases.values()]
-    for c, result in zip(cases.values(), cache_models.run_many(jobs, parallel=2, timeout=900)):
+    for c, result in zip(
+        cases.values(), cache_models.run_many(jobs, parallel=2, timeout=900, compiler=True)
+    ):
         c["second"] = result
     return cases
 
@@ -225,7 +229,9 @@ def test_an_edit_signed_with_the_users_key_would_load(published, tmp_path):
     data = (entry / "manifest.json").read_bytes()
     key = signing.load_key()
     (entry / "manifest.sig").write_bytes(signing.sign_manifest(key, location, data))
-    result = cache_models.run_in_subprocess("call", cache_dir=str(tmp_path / "cache"), **OPTIONS)
+    result = cache_models.run_in_subprocess(
+        "call", compiler=True, cache_dir=str(tmp_path / "cache"), **OPTIONS
+    )
     assert result["status"] == "hit", result["stderr"]
 
 
@@ -238,7 +244,9 @@ def test_a_ge_cache_warm_start_leaves_no_extracted_package(published, tmp_path, 
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setenv("TMPDIR", str(scratch))
-    result = cache_models.run_in_subprocess("call", cache_dir=str(tmp_path / "cache"), **OPTIONS)
+    result = cache_models.run_in_subprocess(
+        "call", compiler=True, cache_dir=str(tmp_path / "cache"), **OPTIONS
+    )
     assert result["status"] == "hit", result["stderr"]
     assert result["error"] <= cache_models.ATOL
     assert sorted(os.listdir(scratch)) == []

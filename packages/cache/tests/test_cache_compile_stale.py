@@ -38,7 +38,7 @@ def matrix(tmp_path_factory):
     for case in CASES:
         (root / case).mkdir()
         jobs.append(("stale", {"cache_dir": str(root / case / "cache"), "case": case}))
-    return dict(zip(CASES, cache_models.run_many(jobs)))
+    return dict(zip(CASES, cache_models.run_many(jobs, compiler=True)))
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -79,7 +79,7 @@ def guarded_world(tmp_path_factory):
             ("guarded_world", {"cache_dir": str(root / c), "case": c, "changed": changed})
             for c in cases
         ]
-        runs[phase] = dict(zip(cases, cache_models.run_many(jobs, parallel=4)))
+        runs[phase] = dict(zip(cases, cache_models.run_many(jobs, parallel=4, compiler=True)))
     return runs
 
 

@@ -311,7 +311,9 @@ def test_an_entry_failing_when_run_is_discarded_and_rebuilt_once(tmp_path):
     from airgraph_cache.manifest import manifest_checksum
 
     cache_dir = str(tmp_path / "cache")
-    cold = cache_models.run_in_subprocess("call", cache_dir=cache_dir, model="linear")
+    cold = cache_models.run_in_subprocess(
+        "call", compiler=True, cache_dir=cache_dir, model="linear"
+    )
     entry = Path(cold["entry"])
     program = json.loads((entry / "program.json").read_text())
     # A signed entry (the user's own writer) whose program returns an output the graph
@@ -331,12 +333,16 @@ def test_an_entry_failing_when_run_is_discarded_and_rebuilt_once(tmp_path):
     location = f"{entry.parent.name}/{entry.name}"
     (entry / "manifest.sig").write_bytes(signing.sign_manifest(signing.load_key(), location, text))
 
-    broken = cache_models.run_in_subprocess("call", cache_dir=cache_dir, model="linear", calls=2)
+    broken = cache_models.run_in_subprocess(
+        "call", compiler=True, cache_dir=cache_dir, model="linear", calls=2
+    )
     assert broken["error"] <= cache_models.ATOL
     assert broken["status"] == "compiled", broken["stderr"]
     warnings = [line for line in broken["stderr"].splitlines() if line.startswith("WARNING")]
     assert len(warnings) == 1, broken["stderr"]
     assert "failed when run" in warnings[0] or "is unusable" in warnings[0], warnings
-    rebuilt = cache_models.run_in_subprocess("call", cache_dir=cache_dir, model="linear")
+    rebuilt = cache_models.run_in_subprocess(
+        "call", compiler=True, cache_dir=cache_dir, model="linear"
+    )
     assert rebuilt["status"] == "hit", rebuilt["stderr"]
     assert "WARNING" not in rebuilt["stderr"], rebuilt["stderr"]
