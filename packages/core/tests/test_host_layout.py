@@ -70,3 +70,32 @@ def test_input_updated_in_place_in_another_layout_gets_the_new_values():
     torch.testing.assert_close(c, before + xs)
     torch.testing.assert_close(out, (before + xs) * xs)
     assert c.stride() == (1, 3)  # updated where it lives
+
+
+def test_runner_from_args_picks_its_inputs_in_any_layout():
+    """``HostExecutable.specialize_from_args``: the gear dispatch's runner (an ``ArgsCall``
+    straight to Inductor's graph) reads its inputs out of the caller's arguments."""
+    from airgraph_core.targets import HostTarget
+    from airgraph_core.targets.host.layout import ArgsCall
+
+    b = GraphBuilder("linear")
+    x = b.data(0, DataType.FLOAT, (4, 4))
+    w = b.data(1, DataType.FLOAT, (4, 4))
+    b.net_output([b.op("Add", b.op("MatMulV2", x, w, out=x.spec), x, out=x.spec)])
+    executable = HostTarget(mode="inductor").compile(b.graph)
+    # The caller's arguments: w at 3, x at 1, others it does not read.
+    run = executable.specialize_from_args([torch.randn(4, 4), torch.randn(4, 4)], [1, 3])
+    assert isinstance(run, ArgsCall)
+    for xs, ws in [
+        (torch.randn(4, 4), torch.randn(4, 4)),
+        (_transposed((4, 4)), torch.randn(4, 4)),
+        (torch.randn(4, 4), _strided((4, 4))),
+    ]:
+        args = [None, xs, 7, ws]
+        (out,) = run(args)
+        torch.testing.assert_close(out, xs @ ws + xs, rtol=1e-5, atol=1e-5)
+        assert args == [None, xs, 7, ws]  # the caller's list is left as it was
+    with torch.enable_grad():
+        ws = torch.randn(4, 4, requires_grad=True)  # Inductor's out= kernels refuse it with grad
+        (out,) = run([None, xs, 7, ws])
+        torch.testing.assert_close(out, xs @ ws.detach() + xs, rtol=1e-5, atol=1e-5)

@@ -21,6 +21,7 @@ import torch
 __all__ = [
     "OpOverload",
     "aot_input_origin",
+    "boxed_call",
     "calls_run_eagerly_during_fx_tracing",
     "dynamo_compile_lock",
     "inductor_remove_noop_ops",
@@ -353,3 +354,17 @@ def calls_run_eagerly_during_fx_tracing() -> Callable[[], None]:
         torch._dynamo.config.error_on_nested_fx_trace = previous
 
     return restore
+
+
+def boxed_call(fn: Callable[[list[Any]], Any]) -> Callable[[list[Any]], Any]:
+    """Mark ``fn`` (one list of the graph's inputs -> its outputs) as taking AOTAutograd's
+    boxed convention, and return it.
+
+    Why: AOTAutograd calls a compiled forward that has ``_boxed_call`` set with
+    its list of inputs as it is; any other callable it wraps in
+    ``make_boxed_func``, one more Python call and an unpacking of every input on
+    each call (``torch._functorch._aot_autograd.utils``). The list is the
+    callee's: it may keep or clear it. Checked with torch 2.13.
+    """
+    fn._boxed_call = True  # type: ignore[attr-defined]
+    return fn

@@ -24,6 +24,7 @@ from airgraph_core.decompositions import merge_decompositions
 from airgraph_dynamo import _dynamo_compat
 from airgraph_dynamo.compiler import AtenCompiler, CompiledGraph
 from airgraph_dynamo.config import CompilerConfig
+from airgraph_dynamo.gear_dispatch import GearedRunner
 from airgraph_dynamo.inputs import aten_input_origins, dynamo_module_state_positions
 from airgraph_dynamo.targets import Target
 from airgraph_dynamo.ungeared import specialize_ungeared_dims
@@ -186,7 +187,9 @@ class NpuBackend:
 
         def fw_compiler(aten_gm: GraphModule, aten_inputs: Sequence[Any]) -> Callable[..., Any]:
             origins = aten_input_origins(aten_gm, gm, dynamo_inputs)
-            return self.compiler.compile(aten_gm, aten_inputs, origins=origins)
+            compiled = self.compiler.compile(aten_gm, aten_inputs, origins=origins)
+            # A geared graph: AOTAutograd calls the dispatch itself with its list of inputs.
+            return compiled.boxed if isinstance(compiled, GearedRunner) else compiled
 
         return aot_inference_graph(gm, example_inputs, fw_compiler, self.decompositions)
 

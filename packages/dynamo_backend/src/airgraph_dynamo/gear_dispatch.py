@@ -3,7 +3,9 @@
 :class:`GearedRunner` is what AOTAutograd calls instead of the plain runner
 when the graph has gears. A call looks the shapes of its geared inputs up in
 a dict (keyed by shapes only: the other inputs' shapes are fixed by Dynamo's
-guards) and runs what it finds:
+guards; with one geared input, by its shape alone) and runs what it finds,
+handing it the call's whole argument sequence (each entry picks its inputs:
+no per-call list or unpacking in between, see :meth:`GearedRunner.boxed`):
 
 - a target that compiles per shape (``compiles_per_shape``, the host
   target): the gear's own static specialization of the GE graph
@@ -88,28 +90,63 @@ class GearedRunner:
         self._index = {combination: i for i, combination in enumerate(setup.plan.combinations)}
         self._plain = all(k == "t" for k in self.kinds)
         self._per_shape = per_shape
-        self._table: dict[tuple, Callable[..., Any]] = {}
+        #: Table key (:meth:`_key`) -> ``run(args)`` over the call's whole argument sequence.
+        self._table: dict[Any, Callable[[Sequence[Any]], Sequence[Any]]] = {}
         if not per_shape:
             # One executable serves every gear (GE built a variant per gear).
-            run = _as_positional(executable)
-            self._table = {setup.plan.combinations[i]: run for i in setup.feasible}
+            run = _picking(executable, self.sources)
+            self._table = {self._key(setup.plan.combinations[i]): run for i in setup.feasible}
         self._started = False
         #: The out-of-gear policy (shared with ``cache_compile``'s program).
         self.policy = OutOfGear.from_setup(setup, out_of_gear, graph_name)
         self._updated = _updated_positions(executable.graph, self.sources)
         #: ``gear_compile="background"``: the thread compiling the gears, once started.
         self.background: BackgroundCompiles | None = None
+        #: The call in AOTAutograd's boxed convention: see :meth:`boxed`.
+        self.boxed = _dynamo_compat.boxed_call(self._boxed())
 
     def __call__(self, *args: Any) -> list[Any]:
-        fn = self._table.get(tuple([args[p].shape for p in self._geared]))
-        if fn is None:
-            return self._slow_call(args)
-        outs = fn(*[args[p] for p in self.sources])
-        return list(outs) if self._plain else convert_outputs(outs, self.kinds)
+        return list(self.boxed(args))
+
+    def _key(self, combination: Sequence[Sequence[int]]) -> Any:
+        """The table key of a combination: the shape of the one geared input, else all shapes."""
+        return combination[0] if len(self._geared) == 1 else combination
+
+    def _boxed(self) -> Callable[[Sequence[Any]], Sequence[Any]]:
+        """The per-call path, a closure over what it reads (every call of every gear runs it).
+
+        ``run(args)`` takes the ATen inputs as one sequence (AOTAutograd's
+        boxed convention: a list it hands over) and returns the outputs as a
+        sequence. One dict lookup by shape, then the gear's runner with
+        ``args`` itself; out-of-gear shapes and gears not compiled yet take
+        :meth:`_slow_call`. tests/ pin this structure (no layer in between).
+        """
+        table, slow = self._table, self._slow_call
+        plain, kinds = self._plain, self.kinds
+        if len(self._geared) == 1:
+            (position,) = self._geared
+
+            def run(args: Sequence[Any]) -> Sequence[Any]:
+                fn = table.get(args[position].shape)
+                if fn is None:
+                    return slow(args)
+                return fn(args) if plain else convert_outputs(fn(args), kinds)
+
+            return run
+        geared = self._geared
+
+        def run_many(args: Sequence[Any]) -> Sequence[Any]:
+            fn = table.get(tuple([args[p].shape for p in geared]))
+            if fn is None:
+                return slow(args)
+            return fn(args) if plain else convert_outputs(fn(args), kinds)
+
+        return run_many
 
     # -- the first call, lazy compiles and out-of-gear shapes ---------------
 
-    def _slow_call(self, args: tuple[Any, ...]) -> list[Any]:
+    def _slow_call(self, args: Sequence[Any]) -> list[Any]:
+        args = tuple(args)
         key = tuple(tuple(args[p].shape) for p in self._geared)
         index = self._index.get(key)
         in_gear = index is not None and index not in self.setup.infeasible
@@ -121,9 +158,9 @@ class GearedRunner:
                 self._start_background(args, index if in_gear else None)
         if not in_gear:
             return self._out_of_gear(args, key)
-        fn = self._table.get(key)
+        fn = self._table.get(self._key(key))
         if fn is not None:
-            outs = fn(*[args[p] for p in self.sources])
+            outs = fn(args)
         else:
             outs = self._run_new_gear(index, args)
         return list(outs) if self._plain else convert_outputs(outs, self.kinds)
@@ -144,7 +181,7 @@ class GearedRunner:
         # A new specialization runs the graph once on ``inputs``: that run is this
         # call, and specializing afterwards finds it done.
         outs = self.executable(inputs)
-        fn = self.executable.specialize(inputs)
+        fn = self.executable.specialize_from_args(inputs, self.sources)
         self._register(index, fn, time.perf_counter() - start)
         return outs
 
@@ -152,7 +189,7 @@ class GearedRunner:
         """``gear_compile="eager"``: compile every feasible gear but ``skip`` (the calling one)."""
         start = time.perf_counter()
         for index in self.setup.feasible:
-            if index != skip and self.setup.plan.combinations[index] not in self._table:
+            if index != skip and self._key(self.setup.plan.combinations[index]) not in self._table:
                 self._compile_gear(index, args)
         log.info(
             "gears: compiled %d gears of %s in %.2f s (gear_compile='eager')",
@@ -187,9 +224,9 @@ class GearedRunner:
             lambda index: self._compile_in_background(index, snapshot),
         )
         for index in self.setup.feasible:
-            if combinations[index] not in self._table:
-                self._table[combinations[index]] = _interpreted(
-                    interpreter, index, self.background.want
+            if self._key(combinations[index]) not in self._table:
+                self._table[self._key(combinations[index])] = _interpreted(
+                    interpreter, index, self.background.want, self.sources
                 )
         if first is not None:
             self.background.want(first)
@@ -234,7 +271,11 @@ class GearedRunner:
         return [
             index
             for index in self.setup.feasible
-            if getattr(self._table.get(self.setup.plan.combinations[index]), "interpreted", False)
+            if getattr(
+                self._table.get(self._key(self.setup.plan.combinations[index])),
+                "interpreted",
+                False,
+            )
         ]
 
     def _compile_gear(self, index: int, args: tuple[Any, ...]) -> None:
@@ -258,7 +299,7 @@ class GearedRunner:
             else:
                 inputs.append(args[p])
         start = time.perf_counter()
-        fn = self.executable.specialize(inputs)
+        fn = self.executable.specialize_from_args(inputs, self.sources)
         self._register(index, fn, time.perf_counter() - start)
 
     def _register(self, index: int, fn: Callable[..., Any], seconds: float) -> None:
@@ -266,7 +307,7 @@ class GearedRunner:
         # ``fn`` is complete before the one assignment that swaps it in: a call
         # (in any thread) sees the old entry or this one, never a part of it.
         self.setup.compiled[index] = seconds
-        self._table[combination] = fn
+        self._table[self._key(combination)] = fn
         log.info(
             "gears: %s gear %d %s compiled in %.2f s (%d of %d)",
             self.graph_name,
@@ -281,7 +322,7 @@ class GearedRunner:
         pad = self.policy.resolve(key)
         if pad is None:  # fallback: nothing is compiled or cached
             return list(self.aten_graph(*args))
-        return pad.slice_back(self(*pad.pad(args, self._geared)))
+        return pad.slice_back(list(self.boxed(pad.pad(args, self._geared))))
 
     def __repr__(self) -> str:
         return (
@@ -297,25 +338,28 @@ def _updated_positions(graph: GeGraph, sources: Sequence[int]) -> frozenset[int]
 
 
 def _interpreted(
-    interpreter: Executable, index: int, want: Callable[[int], None]
-) -> Callable[..., Any]:
+    interpreter: Executable, index: int, want: Callable[[int], None], sources: Sequence[int]
+) -> Callable[[Sequence[Any]], list[Any]]:
     """Gear ``index`` served by ``interpreter`` until its compiled code is swapped in;
     its first call asks the background thread to compile it next."""
     called = False
 
-    def run(*inputs: Any) -> list[Any]:
+    def run(args: Sequence[Any]) -> list[Any]:
         nonlocal called
         if not called:
             called = True
             want(index)
-        return interpreter(inputs)
+        return interpreter([args[p] for p in sources])
 
     run.interpreted = True  # type: ignore[attr-defined]  # what tests look for
     return run
 
 
-def _as_positional(executable: Executable) -> Callable[..., Any]:
-    def run(*inputs: Any) -> list[Any]:
-        return executable(inputs)
+def _picking(executable: Executable, sources: Sequence[int]) -> Callable[[Sequence[Any]], Any]:
+    """``executable`` called with the ``Data`` inputs picked from the whole argument sequence."""
+    sources = tuple(sources)
+
+    def run(args: Sequence[Any]) -> list[Any]:
+        return executable([args[p] for p in sources])
 
     return run

@@ -104,6 +104,33 @@ class Executable(abc.ABC):
 
         return run
 
+    def specialize_from_args(
+        self, inputs: Sequence[Any], positions: Sequence[int]
+    ) -> Callable[[Sequence[Any]], Sequence[Any]]:
+        """:meth:`specialize`, as a runner that reads its inputs from the caller's arguments.
+
+        A caller that holds one sequence of all its arguments (gear dispatch:
+        a graph's ATen inputs) passes it whole: the runner picks the inputs,
+        so no per-call list or unpacking stands between them (a target may
+        fuse the picking into its own call).
+
+        Args:
+            inputs: as for :meth:`specialize`.
+            positions: for each ``Data`` op, in ``index`` order, where its
+                value sits in the caller's argument sequence.
+
+        Returns:
+            ``run(args)``: the ``NetOutput`` values of the call with
+            ``[args[p] for p in positions]``, as a sequence.
+        """
+        fn = self.specialize(inputs)
+        positions = tuple(positions)
+
+        def run(args: Sequence[Any]) -> Sequence[Any]:
+            return fn(*[args[p] for p in positions])
+
+        return run
+
     def uncompiled(self) -> Executable | None:
         """An executable of the same graph that runs any shape without compiling, or None.
 

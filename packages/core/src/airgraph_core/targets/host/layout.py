@@ -11,15 +11,16 @@ layout costs a copy, never a result or a crash.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
 from airgraph_core.ir.graph import GeGraph
 from airgraph_core.targets.host.aliasing import written_inputs
+from airgraph_core.targets.host.inductor import DirectCall
 
-__all__ = ["DenseInputs", "dense_inputs"]
+__all__ = ["ArgsCall", "DenseInputs", "dense_inputs"]
 
 ListRunner = Callable[[list[torch.Tensor]], list[Any]]
 
@@ -72,3 +73,63 @@ class DenseInputs:
 
     def __call__(self, *tensors: torch.Tensor) -> list[Any]:
         return self.run_list(list(tensors))
+
+    def from_args(self, positions: Sequence[int]) -> Callable[[Sequence[Any]], Sequence[Any]]:
+        """The same call, its tensor inputs read from the caller's own argument sequence.
+
+        Args:
+            positions: where each tensor input sits in that sequence.
+
+        Returns:
+            ``run(args)``, the outputs of the call with ``[args[p] for p in
+            positions]``: an :class:`ArgsCall` when the compiled function is
+            Inductor's graph called directly, else a plain function.
+        """
+        if isinstance(self.fn, DirectCall):
+            return ArgsCall(self.fn, positions, self.run_list)
+        run_list, positions = self.run_list, tuple(positions)
+
+        def run(args: Sequence[Any]) -> list[Any]:
+            return run_list([args[p] for p in positions])
+
+        return run
+
+
+class ArgsCall:
+    """Inductor's compiled graph called straight from a caller's argument sequence.
+
+    The one layer between a caller that holds all its arguments (gear
+    dispatch: the ATen inputs of a graph) and Inductor's boxed call: the
+    tensor inputs are picked, their layout checked (another layout goes
+    through :class:`DenseInputs`' copies) and the constants put first in one
+    list. Each extra Python call or list here costs every call of a gear.
+
+    Attributes:
+        direct: the :class:`~airgraph_core.targets.host.inductor.DirectCall`.
+        positions: where each tensor input sits in the caller's arguments.
+        dense: the call over one list of tensor inputs of any layout.
+    """
+
+    __slots__ = ("direct", "positions", "dense", "_graph", "_constants")
+
+    def __init__(
+        self,
+        direct: DirectCall,
+        positions: Sequence[int],
+        dense: Callable[[list[torch.Tensor]], list[Any]],
+    ) -> None:
+        self.direct = direct
+        self.positions = tuple(positions)
+        self.dense = dense
+        self._graph = direct.graph
+        self._constants = direct.constants
+
+    def __call__(self, args: Sequence[Any]) -> Any:
+        tensors = [args[p] for p in self.positions]
+        for t in tensors:
+            if not t.is_contiguous():
+                return self.dense(tensors)
+        if torch.is_grad_enabled():  # see DirectCall
+            with torch.no_grad():
+                return self._graph(self._constants + tensors)
+        return self._graph(self._constants + tensors)

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from airgraph_core import _torch_compat
 from airgraph_core.ir.graph import GeGraph
 from airgraph_core.targets.base import Artifact, Executable, Target, TargetCapabilities
+from airgraph_core.targets.host.layout import DenseInputs
 from airgraph_core.targets.host.program import HOST_MODES, HostProgram
 from airgraph_core.targets.host.semantics import lookup_host_op
 
@@ -60,6 +61,24 @@ class HostExecutable(Executable):
 
         def run(*args: Any) -> Any:
             return fn(*[args[i] for i in positions])
+
+        return run
+
+    def specialize_from_args(
+        self, inputs: Sequence[Any], positions: Sequence[int]
+    ) -> Callable[[Sequence[Any]], Sequence[Any]]:
+        """:meth:`specialize`, reading the tensor inputs from the caller's arguments
+        (host scalars are folded in); in inductor mode one
+        :class:`~airgraph_core.targets.host.layout.ArgsCall` from the arguments to
+        Inductor's compiled graph."""
+        self.specialize(inputs)  # compiles (tests hold the background compiles here)
+        compiled = self.program.compile_for(inputs)  # that specialization: a lookup
+        tensor_positions = tuple(positions[i] for i in self._tensor_pos)
+        if isinstance(compiled, DenseInputs):
+            return compiled.from_args(tensor_positions)
+
+        def run(args: Sequence[Any]) -> Any:
+            return compiled(*[args[p] for p in tensor_positions])
 
         return run
 
