@@ -99,6 +99,7 @@ def _run(tmp_path: Path, phase: str, seeds: list[int]) -> dict[int, list[str]]:
         text=True,
         env=env,
         timeout=900,
+        preload=fresh_python.COMPILER,
     )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULTS")), None)
     assert line is not None, (

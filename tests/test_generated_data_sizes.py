@@ -165,7 +165,14 @@ def _cached_runs(tmp_path, ge_cache: bool) -> list[str]:
     argv = [sys.executable, str(script), str(tmp_path / "cache"), "1" if ge_cache else "0"]
     outputs = []
     for phase in ("cold", "warm"):
-        proc = fresh_python.run(argv, capture_output=True, text=True, env=env, timeout=600)
+        proc = fresh_python.run(
+            argv,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            preload=fresh_python.COMPILER,
+        )
         assert proc.returncode == 0, f"{phase}:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
         outputs.append(proc.stdout)
     return outputs

@@ -295,7 +295,12 @@ def _run(tmp_path: Path, phase: str, seeds: list[int], ge_cache: bool) -> dict[i
     env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
     argv = [str(tmp_path), str(HERE), phase, json.dumps(seeds), "1" if ge_cache else "0"]
     proc = fresh_python.run(
-        [sys.executable, "-c", _RUNNER, *argv], capture_output=True, text=True, env=env, timeout=900
+        [sys.executable, "-c", _RUNNER, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        preload=fresh_python.COMPILER,
     )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULTS")), None)
     assert line is not None, (

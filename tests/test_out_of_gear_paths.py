@@ -105,6 +105,7 @@ def _run(script, mode, cache_dir):
         capture_output=True,
         text=True,
         timeout=300,
+        preload=fresh_python.COMPILER,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -89,6 +89,7 @@ def _run(root: Path, phase: str, env: dict[str, str]) -> tuple[dict, str]:
         text=True,
         timeout=600,
         env=env,
+        preload=fresh_python.COMPILER,
     )
     assert out.returncode == 0, out.stderr[-4000:]
     return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr

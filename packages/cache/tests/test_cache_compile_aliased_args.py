@@ -150,6 +150,7 @@ def test_aliased_arguments_warm_start(tmp_path: Path) -> None:
             text=True,
             timeout=300,
             env=cache_models.child_env(),
+            preload=fresh_python.COMPILER,
         )
         results.append(cache_models.parse(proc.stdout, proc.stderr, proc.returncode, "cases"))
     for start, result in zip(("cold", "warm"), results):

@@ -64,6 +64,7 @@ def _run(cache_dir, seed):
         text=True,
         env=env,
         timeout=600,
+        preload=fresh_python.COMPILER,
     )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT")), None)
     assert line is not None, proc.stderr[-3000:]

@@ -80,6 +80,7 @@ def _children(cache_dir: str, *firsts: str) -> list[dict]:
             text=True,
             timeout=300,
             env=cache_models.child_env(),
+            preload=fresh_python.COMPILER,
         )
         assert proc.returncode == 0, proc.stderr[-4000:]
         return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -151,6 +151,7 @@ def test_overlapping_arguments_warm_start(tmp_path: Path) -> None:
             text=True,
             timeout=300,
             env=cache_models.child_env(),
+            preload=fresh_python.COMPILER,
         )
         results.append(cache_models.parse(proc.stdout, proc.stderr, proc.returncode, "sequences"))
     for start, result in zip(("cold", "warm"), results):

@@ -96,7 +96,12 @@ def run(cache_dir: str, inductor_dir: str, change: str = "") -> dict[str, Any]:
     env["AIRGRAPH_LOG"] = "debug"
     argv = [sys.executable, "-c", code, str(HERE), cache_dir]
     proc = fresh_python.run(
-        argv + ([change] if change else []), capture_output=True, text=True, timeout=600, env=env
+        argv + ([change] if change else []),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        preload=fresh_python.COMPILER,
     )
     result = cache_models.parse(proc.stdout, proc.stderr, proc.returncode, f"warm hints {change}")
     result["log"] = [

@@ -281,7 +281,12 @@ def test_an_exported_entry_hits_after_import_on_another_path(tmp_path):
     def run(*argv):
         # The model script forks from a preloaded server; ``-m airgraph_cli`` runs for real.
         result = fresh_python.run(
-            [sys.executable, *argv], capture_output=True, text=True, env=env, cwd=tmp_path
+            [sys.executable, *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            preload=fresh_python.COMPILER,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         return result

@@ -92,7 +92,13 @@ def _run(folder: Path, *argv: object, expect: int = 0) -> subprocess.CompletedPr
     env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0", "COLUMNS": "200"}
     # Scripts run forked from a preloaded server; console scripts and -m run for real.
     result = fresh_python.run(
-        [str(a) for a in argv], capture_output=True, text=True, env=env, cwd=folder, timeout=600
+        [str(a) for a in argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=folder,
+        timeout=600,
+        preload=fresh_python.COMPILER,
     )
     shown = f"{argv} exited {result.returncode}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
     assert result.returncode == expect, shown

@@ -397,7 +397,12 @@ def test_generate_with_the_backend_after_a_dynamic_compile():
     pytest.importorskip("transformers")
     env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
     proc = fresh_python.run(
-        [sys.executable, "-c", _GENERATE], capture_output=True, text=True, env=env, timeout=600
+        [sys.executable, "-c", _GENERATE],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        preload=fresh_python.COMPILER,
     )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     assert line is not None, proc.stderr[-3000:]

@@ -81,7 +81,12 @@ def test_airgraph_log_info_reports_the_compile_without_code():
     )
     env = {**os.environ, "AIRGRAPH_LOG": "info", "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
     proc = fresh_python.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        preload=fresh_python.COMPILER,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     line = next(ln for ln in proc.stderr.splitlines() if "compiled graph_0" in ln)
