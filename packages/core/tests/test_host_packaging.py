@@ -43,9 +43,9 @@ def counted(monkeypatch):
     calls = {"aoti": 0}
     save = _torch_compat.save_aoti_package
 
-    def counting_save(exported, path):
+    def counting_save(exported, path, **options):
         calls["aoti"] += 1
-        save(exported, path)
+        save(exported, path, **options)
 
     def no_inductor(*args, **kwargs):
         raise AssertionError("compiled in-process by Inductor")
@@ -111,3 +111,49 @@ def test_outside_the_context_nothing_is_packaged(monkeypatch):
     executable = HostExecutable(_accumulate_graph(), "interpret")
     with package.compile_as_packages():  # interpret mode compiles nothing, packages nothing
         _check_calls(executable, transposed=True)
+
+
+_COLD_START = """
+import pathlib, sys
+import torch
+from airgraph_core.ir import DataType, GraphBuilder
+from airgraph_core.targets.host import package
+from airgraph_core.targets.host.target import HostExecutable
+
+b = GraphBuilder("cold")
+x = b.data(0, DataType.FLOAT, (4, 8))
+y = b.data(1, DataType.FLOAT, (4, 8))
+b.net_output([b.op("Relu", b.op("Add", x, y, out=x.spec), out=x.spec)])
+executable = HostExecutable(b.graph, "inductor")
+gen = torch.Generator().manual_seed(0)
+a, c = torch.randn(4, 8, generator=gen), torch.randn(4, 8, generator=gen)
+with package.compile_as_packages():
+    (got,) = executable([a, c])
+torch.testing.assert_close(got, torch.relu(a + c), rtol=1e-6, atol=1e-6)
+(artifact,) = executable.export_artifacts()
+assert package.package_problem(artifact.data) == ""
+print(sorted(str(p) for p in pathlib.Path(sys.argv[1]).rglob("*.gch")))
+"""
+
+
+@pytest.mark.slow
+def test_a_cold_package_compile_builds_no_precompiled_headers(tmp_path):
+    """AOTInductor keeps its precompiled headers under the temporary folder; a cold
+    start there (first compile on a machine, a container, a fresh ``TMPDIR``) built
+    two of them before the package (~17 CPU-s of ~80 on a transformers GPT-2)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TMPDIR": str(tmp_path), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "ind")}
+    done = subprocess.run(
+        [sys.executable, "-c", _COLD_START, str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    headers = json.loads(done.stdout.strip().splitlines()[-1].replace("'", '"'))
+    assert headers == []

@@ -322,7 +322,7 @@ def test_a_torn_package_from_a_concurrent_compile_is_compiled_again(monkeypatch,
 
     calls = []
 
-    def save(exported, path):
+    def save(exported, path, **options):
         calls.append(path)
         torn = len(calls) <= torn_attempts
         members = {**_WHOLE, "program/data/model/x_metadata.json": b"" if torn else b"{}"}

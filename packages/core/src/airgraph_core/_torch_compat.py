@@ -364,15 +364,20 @@ def aot_blockers(meta: Any) -> dict[str, Any]:
     }
 
 
-def save_aoti_package(exported: Any, path: str) -> None:
+def save_aoti_package(exported: Any, path: str, *, precompile_headers: bool = True) -> None:
     """Compile an exported program ahead of time into a ``.pt2`` package at ``path``.
 
+    ``precompile_headers=False`` compiles the wrapper and kernel sources
+    without building AOTInductor's precompiled headers first.
+
     Why: ``aoti_compile_and_package`` is documented but lives in
-    ``torch._inductor``. Checked with torch 2.13.
+    ``torch._inductor``; ``aot_inductor.precompile_headers`` is its config
+    switch for the header precompile. Checked with torch 2.13.
     """
     from torch._inductor import aoti_compile_and_package
 
-    aoti_compile_and_package(exported, package_path=path)
+    configs = {"aot_inductor.precompile_headers": precompile_headers}
+    aoti_compile_and_package(exported, package_path=path, inductor_configs=configs)
 
 
 def load_aoti_package(path: str) -> Any:
