@@ -54,6 +54,10 @@ def test_cold_start_packages_every_gear(tmp_path, monkeypatch):
             y = torch.randn(batch, 4)
             torch.testing.assert_close(model(y), model._forward(y), rtol=1e-4, atol=1e-4)
     assert wait_for_gears(timeout=300)
+    with torch.no_grad():  # every gear now runs its compiled package
+        for batch in (2, 8):
+            y = torch.randn(batch, 4)
+            torch.testing.assert_close(model(y), model._forward(y), rtol=1e-4, atol=1e-4)
     (program,) = (tmp_path / "cache").rglob("program.json")
     artifacts = json.loads(program.read_text())["artifacts"]
     shapes = sorted(a["meta"][0][0] for a in artifacts)  # each package's input signature
