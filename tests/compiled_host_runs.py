@@ -8,20 +8,23 @@ compares the compiled code with eager. Harnesses repeat each call (same
 shapes and layouts, other values) and check with :func:`counting` that the
 repeat ran compiled code.
 
-Every compiled specialization is called through
-:func:`airgraph_core.targets.host.layout.dense_inputs` (in-process compiles
-through ``DenseInputs``, loaded packages through ``package.load_package``);
-:func:`counting` wraps the runner it is given.
+What is counted: calls of what
+:func:`airgraph_core.targets.host.warm_hints.compile_hinted` returns (every
+in-process compile, and the package a cold ``ge_cache`` start compiles; for a
+``DirectCall``, its Inductor graph, which gear dispatch may call directly)
+and of the packages :func:`airgraph_core.targets.host.package.load_package`
+installs.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import airgraph_core.targets.host.layout as layout
 import airgraph_core.targets.host.package as package
+import airgraph_core.targets.host.warm_hints as warm_hints
+from airgraph_core.targets.host.inductor import DirectCall
 
 #: Seed offset of a repeated call's input values (a repeat with the first call's values
 #: would hide a specialization that kept a value of its first call).
@@ -37,23 +40,32 @@ class CompiledRuns:
 
 @contextlib.contextmanager
 def counting() -> Iterator[CompiledRuns]:
-    """Within: count the calls of compiled host specializations made within.
+    """Within: count the calls of compiled host code.
 
-    Only specializations compiled or loaded within are counted.
+    Only code compiled or loaded within is counted (a specialization made
+    before keeps its uncounted function).
     """
     runs = CompiledRuns()
-    original = layout.dense_inputs
+    compile_hinted, dense_inputs = warm_hints.compile_hinted, package.dense_inputs
 
-    def counted_dense_inputs(graph: Any, run: Any) -> Any:
-        def counted(tensors: list) -> list:
+    def counted(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
             runs.count += 1
-            return run(tensors)
+            return fn(*args)
 
-        return original(graph, counted)
+        return run
 
-    saved = (layout.dense_inputs, package.dense_inputs)
-    layout.dense_inputs = package.dense_inputs = counted_dense_inputs
+    def counted_compile(*args: Any) -> Any:
+        compiled = compile_hinted(*args)
+        if isinstance(compiled, DirectCall):
+            return DirectCall(counted(compiled.graph), compiled.constants)
+        return counted(compiled)
+
+    def counted_load(graph: Any, run: Any) -> Any:
+        return dense_inputs(graph, counted(run))
+
+    warm_hints.compile_hinted, package.dense_inputs = counted_compile, counted_load
     try:
         yield runs
     finally:
-        layout.dense_inputs, package.dense_inputs = saved
+        warm_hints.compile_hinted, package.dense_inputs = compile_hinted, dense_inputs
