@@ -46,3 +46,23 @@ def test_cold_ge_cache_compiles_once_and_keeps_that_package(tmp_path: Path, monk
     assert cached.entry_dir is not None
     kept = (cached.entry_dir / "host_0.pt2").read_bytes()
     assert kept == compiled[0].meta[package.PACKAGE_META]
+
+
+@pytest.mark.parametrize("host_mode", ["inductor", "interpret"])
+@pytest.mark.parametrize("ge_cache", [True, False])
+def test_a_cold_trace_starts_the_vector_isa_check_first(monkeypatch, host_mode, ge_cache) -> None:
+    """Inductor's ISA check (seconds of compiler runs) overlaps Dynamo's trace and the
+    lowering on a cold start; interpret mode compiles nothing and needs no check."""
+    from airgraph_cache import recipe
+    from airgraph_core.targets.host import warm_hints
+
+    started: list[bool] = []
+    monkeypatch.setattr(
+        warm_hints, "start_isa_probe", lambda import_first: started.append(import_first)
+    )
+    config = CompilerConfig()
+    config.airgraph_config.host_mode = host_mode
+    with recipe.cold_compile(config, ge_cache):
+        assert started == ([True] if host_mode == "inductor" else [])
+        assert package.packaging_active() == ge_cache
+    assert not package.packaging_active()

@@ -41,8 +41,8 @@ from airgraph_cache.program import GuardMismatch, InputMismatch, Program, is_cal
 from airgraph_cache.recipe import (
     GRAPH_FILE,
     MethodContext,
-    artifacts_as_compiled,
     capture_program,
+    cold_compile,
     load_program,
     package_artifacts,
 )
@@ -350,7 +350,7 @@ class CachedFunction:
     def _compile(self, args: tuple, kwargs: dict, *, publish: bool = True) -> Any:
         from airgraph_core import serialize
 
-        with artifacts_as_compiled(self.ge_cache):  # ge_cache: one compile serves both
+        with cold_compile(self.config, self.ge_cache):  # ge_cache: one compile serves both
             trace = record_trace(
                 self.func,
                 args,

@@ -36,7 +36,7 @@ __all__ = [
     "PROGRAM_FILE",
     "PROGRAM_FORMAT",
     "MethodContext",
-    "artifacts_as_compiled",
+    "cold_compile",
     "capture_program",
     "load_program",
     "package_artifacts",
@@ -155,9 +155,19 @@ def _guard_checks(
 
 
 @contextlib.contextmanager
-def artifacts_as_compiled(ge_cache: bool) -> Iterator[None]:
-    """With ``ge_cache``, the cold trace compiles the host target's specializations as
-    the packages :func:`package_artifacts` keeps (one Inductor compile, not two)."""
+def cold_compile(config: Any, ge_cache: bool) -> Iterator[None]:
+    """Around a cold trace. On the host target in inductor mode, Inductor's check of
+    the CPU's vector ISA (seconds of compiler runs, once per process) starts in a
+    thread, overlapping Dynamo's trace and the lowering. With ``ge_cache``, the
+    specializations compile as the packages :func:`package_artifacts` keeps (one
+    Inductor compile, not two)."""
+    from airgraph_core.targets import target_class
+
+    options = config.airgraph_config
+    if target_class(options.target).name == "host" and options.host_mode == "inductor":
+        from airgraph_core.targets.host.warm_hints import start_isa_probe
+
+        start_isa_probe(import_first=True)
     if not ge_cache:
         yield
         return

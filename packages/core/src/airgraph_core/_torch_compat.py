@@ -38,6 +38,7 @@ __all__ = [
     "load_aoti_package",
     "load_fx_graph",
     "no_dispatch_modes",
+    "import_vec_isa_check",
     "probe_cpu_vec_isa",
     "reset_dynamo",
     "resolve_process_group",
@@ -285,6 +286,19 @@ def probe_cpu_vec_isa() -> None:
     from torch._inductor.cpu_vec_isa import pick_vec_isa
 
     pick_vec_isa()
+
+
+def import_vec_isa_check() -> None:
+    """Import the Inductor modules :func:`probe_cpu_vec_isa` imports when it runs.
+
+    Why: ``pick_vec_isa``'s build check imports ``torch._inductor.codecache``
+    and ``cpp_builder`` lazily; a thread running it while the caller's thread
+    imports Dynamo and Inductor could meet that thread's imports halfway (an
+    import deadlock error). Checked with torch 2.13.
+    """
+    import torch._inductor.codecache
+    import torch._inductor.cpp_builder
+    import torch._inductor.cpu_vec_isa  # noqa: F401
 
 
 def load_fx_graph(key: str, inputs: Sequence[Any], before: Callable[[], None]) -> Any | None:

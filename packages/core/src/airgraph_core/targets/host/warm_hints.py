@@ -80,16 +80,23 @@ _probe: threading.Thread | None = None
 _probe_lock = threading.Lock()
 
 
-def start_isa_probe() -> None:
+def start_isa_probe(import_first: bool = False) -> None:
     """Start Inductor's check of the CPU's vector ISA in a thread, once per process.
 
-    Loading a compiled graph starts with that check, which waits on child
-    processes; started when hints are loaded, it overlaps the first call's
-    specialization and imports. :func:`compile_hinted` waits for it.
+    Loading or compiling a graph starts with that check, which waits on child
+    processes (seconds of compiler runs); started when hints are loaded, or
+    before a cold trace, it overlaps the first call's tracing, specialization
+    and imports. :func:`compile_hinted` waits for it.
+
+    Args:
+        import_first: import the modules the check uses in this thread first,
+            for a caller that goes on importing Dynamo and Inductor.
     """
     global _probe
     with _probe_lock:
         if _probe is None:
+            if import_first:
+                _torch_compat.import_vec_isa_check()
             _probe = threading.Thread(target=_run_probe, name="airgraph-isa-probe", daemon=True)
             _probe.start()
 
