@@ -106,10 +106,22 @@ def test_a_gear_reaches_inductors_graph_one_frame_below_a_static_compile(
 
 
 @pytest.mark.parametrize("hooked", [False, True])
-def test_the_dispatch_takes_aot_autograds_list_or_positional_inputs(make_config, hooked):
+def test_the_dispatch_takes_aot_autograds_list_or_positional_inputs(
+    make_config, hooked, monkeypatch
+):
     """Without first-call hooks AOTAutograd gets the runner's boxed dispatch (its list of
     inputs as it is); with one (``cache_compile``) the runner is called positionally, as
     ``get_compiler``'s contract says: every gear gives eager's results either way."""
+    from airgraph_dynamo.gear_dispatch import GearedRunner
+
+    positional: list[int] = []  # calls of GearedRunner(*args), not of its boxed dispatch
+    original = GearedRunner.__call__
+
+    def counted(self: GearedRunner, *args: Any) -> list[Any]:
+        positional.append(1)
+        return original(self, *args)
+
+    monkeypatch.setattr(GearedRunner, "__call__", counted)
     torch.manual_seed(0)
     model = Mlp().eval()
     backend = get_npu_backend(compiler_config=make_config("interpret"))
@@ -126,3 +138,6 @@ def test_the_dispatch_takes_aot_autograds_list_or_positional_inputs(make_config,
     runner = backend.compiled[0].gear_runner
     assert runner.boxed._boxed_call is True
     assert len(backend.compiled) == 1 and seen == ([1] if hooked else [])
+    # Unhooked, AOTAutograd calls ``runner.boxed`` itself (no positional layer); hooked,
+    # the observer calls the runner positionally on every call.
+    assert len(positional) == (4 if hooked else 0), positional
