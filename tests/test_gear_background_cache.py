@@ -32,7 +32,7 @@ class GearModel(torch.nn.Module):
         config.airgraph_config.host_mode = "inductor"
         config.airgraph_config.gear_compile = "background"
         self.cached = cache_compile(
-            self._forward, config=config, cache_dir=cache_dir, ge_cache=True
+            self._forward, config=config, cache_dir=cache_dir, ge_cache=ge_cache
         )
 
     def forward(self, x):
