@@ -114,6 +114,41 @@ def start_problems(start: Start, phase: str, status: str) -> list[str]:
     return problems
 
 
+def compiled_run_problems(case: tuple, start: Start, phase: str) -> list[str]:
+    """What is wrong with which calls of one start ran compiled host code.
+
+    In ``inductor`` host mode every call is followed by a repeat (same shapes,
+    other values) that must run compiled code: a first call of a new shape
+    may run op by op while Inductor compiles, so only the repeats show that
+    the compiled code was run (and, its errors being checked, matches eager).
+    A warm ``ge_cache`` start's first call runs the AOTInductor package the
+    cold start compiled for it, in either host mode. Otherwise ``interpret``
+    mode (the reference) runs no compiled code.
+    """
+    result = start.result
+    if result is None:
+        return []
+    _, _, ge_cache, host_mode, _ = case
+    repeats, runs = result.get("repeats"), result.get("compiled_runs")
+    if repeats is None or runs is None:
+        return [f"{phase}: no compiled-run counts (a result of an older script)"]
+    problems = []
+    if host_mode == "inductor":
+        if not repeats or repeats != [False, True] * (len(repeats) // 2):
+            problems.append(f"{phase}: repeats {repeats}, expected each call then its repeat")
+        missed = [i for i, (repeat, n) in enumerate(zip(repeats, runs)) if repeat and n < 1]
+        if missed:
+            problems.append(f"{phase}: repeat calls {missed} ran no compiled host code ({runs})")
+    elif any(repeats):
+        problems.append(f"{phase}: repeats {repeats} in interpret mode")
+    loads = ge_cache and phase == "warm"
+    if loads and (not runs or runs[0] < 1):
+        problems.append(f"{phase}: the first call ran no loaded host package ({runs})")
+    if host_mode == "interpret" and not loads and any(runs):
+        problems.append(f"{phase}: interpret mode ran compiled host code ({runs})")
+    return problems
+
+
 def check_case(case: tuple, cache_dir: Path) -> Outcome:
     """Cold start then warm start of ``case`` on the fresh ``cache_dir``, judged by :func:`judge`."""
     cold = run_start(case, cache_dir)
@@ -127,10 +162,13 @@ def judge(case: tuple, cold: Start, warm: Start | None) -> Outcome:
     The cold start must compile and publish (status ``compiled`` at every
     call, an entry on disk, no hit); the warm one must load every call's
     program (status ``hit``, a recorded hit, no new entry: nothing
-    recompiled); both match eager within :data:`ATOL` and warn of nothing
-    outside :data:`EXPECTED_WARNINGS`.
+    recompiled); both match eager within :data:`ATOL` at every call (in
+    ``inductor`` mode, repeats included), run compiled host code where
+    :func:`compiled_run_problems` expects it, and warn of nothing outside
+    :data:`EXPECTED_WARNINGS`.
     """
     problems = start_problems(cold, "cold", "compiled")
+    problems += compiled_run_problems(case, cold, "cold")
     if cold.result is None:
         return Outcome(case, cold, None, problems)
     if cold.result["published"] < 1 or cold.result["hits"]:
@@ -138,6 +176,7 @@ def judge(case: tuple, cold: Start, warm: Start | None) -> Outcome:
     if warm is None:
         return Outcome(case, cold, None, problems + ["warm: not run"])
     problems += start_problems(warm, "warm", "hit")
+    problems += compiled_run_problems(case, warm, "warm")
     if warm.result is not None:
         published, hits = warm.result["published"], warm.result["hits"]
         if published != cold.result["published"] or hits < 1:

@@ -2,11 +2,18 @@
 
 Run as a fresh process (``python transformers_cache_script.py MODEL DYNAMIC
 GE_CACHE HOST_MODE GEARS CACHE_DIR``, flags ``0``/``1``); it prints one line
-``RESULT{json}`` with, per call, the cached function's ``status`` and the max
-absolute difference from eager, the published rank folders and their hit
-counts, and every Python warning and log record at WARNING or above. Shared
-by ``tests/test_cache_compile_transformers*.py`` and the full matrix
+``RESULT{json}`` with, per call, the cached function's ``status``, the max
+absolute difference from eager, whether it repeats the call before and how
+many calls of compiled host code it made (``compiled_runs``, counted by
+``compiled_host_runs``), the published rank folders and their hit counts,
+and every Python warning and log record at WARNING or above. Shared by
+``tests/test_cache_compile_transformers*.py`` and the full matrix
 (``tests/transformers_cache_cases.py``, ``nox -s cache-matrix``).
+
+In ``inductor`` host mode the first call of a new shape runs the graph op by
+op while Inductor compiles it, so every call is followed by a repeat: same
+shapes, other values (seeded ``compiled_host_runs.REPEAT_SEED`` + call), which
+must run the compiled code.
 
 Models are built from small configs (random weights, no download). With
 ``GEARS=1`` the batch dim of every input is geared ``[2, 4]`` and traced
@@ -19,6 +26,7 @@ import logging
 import sys
 import warnings
 
+import compiled_host_runs  # beside this script: its folder is first on sys.path
 import torch
 import transformers
 
@@ -111,6 +119,15 @@ class Collect(logging.Handler):
         self.seen.append(f"{record.name}: {record.getMessage()}"[:500])
 
 
+def calls(shapes, g):
+    """Per call: its inputs and whether it repeats the call before (inductor mode)."""
+    for call, (seq, batch) in enumerate(shapes):
+        yield inputs(seq, batch, g), False
+        if HOST_MODE == "inductor":
+            repeat = torch.Generator().manual_seed(compiled_host_runs.REPEAT_SEED + call)
+            yield inputs(seq, batch, repeat), True
+
+
 def main():
     logs = Collect()
     for name in ("", "torch", "airgraph"):  # torch's and airgraph's may not propagate
@@ -121,25 +138,29 @@ def main():
         shapes = [(8, 2), (8, 4), (8, 2)]
     else:
         shapes = [(8, 1), (16, 1)] if DYNAMIC else [(8, 1)]
-    statuses, errors = [], []
-    with warnings.catch_warnings(record=True) as caught:
+    statuses, errors, repeats, compiled_runs = [], [], [], []
+    with warnings.catch_warnings(record=True) as caught, compiled_host_runs.counting() as runs:
         warnings.simplefilter("always")
         model = Model()
         with torch.no_grad():
-            for seq, batch in shapes:
-                args = inputs(seq, batch, g)
+            for args, repeat in calls(shapes, g):
                 if GEARS:
                     for t in args:
                         if t is not None:
                             torchair.inference.set_dim_gears(t, dim_gears={0: [2, 4]})
+                before = runs.count
                 got = model(*args)
+                compiled_runs.append(runs.count - before)
                 errors.append(float((got - model._forward(*args)).abs().max()))
                 statuses.append(model.cached.status)
+                repeats.append(repeat)
     ranks = describe_ranks(ArtifactStore(CACHE))
     seen = {f"{w.category.__name__}: {w.message}"[:500] for w in caught}
     result = {
         "statuses": statuses,
         "errors": errors,
+        "repeats": repeats,
+        "compiled_runs": compiled_runs,
         "published": len(ranks),
         "hits": sum(r.hits for r in ranks),
         "warnings": sorted(seen | set(logs.seen)),
