@@ -40,6 +40,8 @@ __all__ = [
     "no_dispatch_modes",
     "import_vec_isa_check",
     "probe_cpu_vec_isa",
+    "inductor_cache_dir",
+    "inductor_caches_disabled",
     "reset_dynamo",
     "resolve_process_group",
     "save_aoti_package",
@@ -264,28 +266,58 @@ def inductor_settings() -> dict[str, Any]:
     public state, what besides the graph changes AOTAutograd's trace or Inductor's key.
 
     Why: ``FxGraphHashDetails`` hashes them; ``torch._inductor.config`` and
-    ``torch._functorch.config`` are private. Checked with torch 2.13.
+    ``torch._functorch.config`` are private. ``aot_inductor.metadata`` leaves out the
+    ``AOTI_*`` entries AOTInductor adds to it in place. Checked with torch 2.13.
     """
     from torch._functorch import config as functorch_config
     from torch._inductor import config
 
     configs = {"inductor": config, "functorch": functorch_config, "compiler": torch.compiler.config}
-    settings: dict[str, Any] = {
-        name: repr(sorted(module.save_config_portable(ignore_private_configs=False).items()))
-        for name, module in configs.items()
-    }
+    settings: dict[str, Any] = {}
+    for name, module in configs.items():
+        values = module.save_config_portable(ignore_private_configs=False)
+        if isinstance(values.get("aot_inductor.metadata"), dict):
+            # An AOTInductor compile writes its own AOTI_* entries (device, machine, ISA)
+            # into this dict in place, so the text would change after the first one.
+            metadata = values["aot_inductor.metadata"]
+            values["aot_inductor.metadata"] = {
+                k: v for k, v in metadata.items() if not str(k).startswith("AOTI_")
+            }
+        settings[name] = repr(sorted(values.items()))
     return settings
 
 
-def probe_cpu_vec_isa() -> None:
-    """Run Inductor's once-per-process check of the CPU's vector ISA (``pick_vec_isa``) now.
+def probe_cpu_vec_isa() -> str:
+    """Run Inductor's once-per-process check of the CPU's vector ISA (``pick_vec_isa``) now;
+    return the ISA's name (e.g. ``"avx512"``; kernels compiled for it need it to run).
 
     Why: loading a compiled CPU graph runs it first, and it waits on child processes: run
     early in a thread, the wait overlaps other work. Checked with torch 2.13.
     """
     from torch._inductor.cpu_vec_isa import pick_vec_isa
 
-    pick_vec_isa()
+    return str(pick_vec_isa())
+
+
+def inductor_cache_dir() -> str:
+    """Inductor's cache folder (``TORCHINDUCTOR_CACHE_DIR`` or its default).
+
+    Why: ``torch._inductor.runtime.cache_dir_utils.cache_dir`` is private. Checked with
+    torch 2.13.
+    """
+    from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+    return cache_dir()
+
+
+def inductor_caches_disabled() -> bool:
+    """Whether Inductor's ``force_disable_caches`` is on (``TORCHINDUCTOR_FORCE_DISABLE_CACHES``).
+
+    Why: ``torch._inductor.config`` is private. Checked with torch 2.13.
+    """
+    from torch._inductor import config
+
+    return bool(config.force_disable_caches)
 
 
 def import_vec_isa_check() -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from airgraph_core import _torch_compat
+from airgraph_core.targets.host import package_builds
 from airgraph_core.targets.host.inductor import COMPILE_LOCK
 from airgraph_core.targets.host.layout import dense_inputs
 from airgraph_core.targets.host.program import HostProgram
@@ -145,6 +146,11 @@ def compile_package(gm: torch.fx.GraphModule, tensors: Sequence[torch.Tensor]) -
 
 
 def _package_module(gm: torch.fx.GraphModule, tensors: Sequence[torch.Tensor]) -> bytes:
+    options = {"precompile_headers": PRECOMPILE_HEADERS}
+    key = package_builds.build_key(gm, tensors, options)
+    data = package_builds.lookup(key, package_problem)
+    if data is not None:
+        return data
     with COMPILE_LOCK:  # one host Inductor compile (or trace) at a time: see inductor.py
         exported = torch.export.export(gm, tuple(tensors), strict=False)
     problem = ""
@@ -152,13 +158,12 @@ def _package_module(gm: torch.fx.GraphModule, tensors: Sequence[torch.Tensor]) -
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "program.pt2")
             with COMPILE_LOCK:
-                _torch_compat.save_aoti_package(
-                    exported, path, precompile_headers=PRECOMPILE_HEADERS
-                )
+                _torch_compat.save_aoti_package(exported, path, **options)
             with open(path, "rb") as f:
                 data = f.read()
         problem = package_problem(data)
         if not problem:
+            package_builds.store(key, data)
             return data
         log.info("host: package attempt %d is torn (%s); compiling it again", attempt, problem)
     raise RuntimeError(

@@ -20,6 +20,7 @@ Inductor's cache the usual way. A hint costs speed only, never a result.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import functools
 import hashlib
@@ -36,7 +37,15 @@ from torch.fx import GraphModule
 from airgraph_core import _torch_compat
 from airgraph_core.targets.host.inductor import COMPILE_LOCK, DirectCall, compile_inductor
 
-__all__ = ["WarmHint", "compile_hinted", "graph_digest", "settings_digest", "start_isa_probe"]
+__all__ = [
+    "WarmHint",
+    "compile_hinted",
+    "graph_digest",
+    "settings_digest",
+    "start_isa_probe",
+    "tensor_text",
+    "value_text",
+]
 
 log = logging.getLogger("airgraph.core")
 
@@ -188,14 +197,41 @@ def graph_digest(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> str:
 
 
 def _closure_text(fn: Any) -> str:
-    """The plain values (numbers, strings, dtypes, sequences, dicts) ``fn`` closes over."""
+    """The plain values (numbers, strings, dtypes, tensors, sequences, dicts) ``fn`` closes
+    over; other objects by their class name."""
     cells = getattr(fn, "__closure__", None) or ()
-    plain = (int, float, bool, str, type(None), list, tuple, dict, torch.dtype, torch.Tensor)
-    values = []
-    for cell in cells:
-        value = cell.cell_contents
-        values.append(repr(value) if isinstance(value, plain) else type(value).__qualname__)
+    values = [value_text(cell.cell_contents) for cell in cells]
     return f"{getattr(fn, '__qualname__', type(fn).__qualname__)}{values}"
+
+
+def value_text(value: Any) -> str:
+    """``value`` as text for a digest: plain values by ``repr``, a tensor by its metadata and
+    the sha256 of its bytes (``repr`` elides the middle of a large one), sequences and dicts
+    item by item, any other object by its class name."""
+    if isinstance(value, torch.Tensor):
+        return tensor_text(value)
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__}[{','.join(value_text(v) for v in value)}]"
+    if isinstance(value, dict):
+        items = ",".join(f"{value_text(k)}:{value_text(v)}" for k, v in value.items())
+        return f"{{{items}}}"
+    if isinstance(value, (int, float, bool, str, type(None), torch.dtype)):
+        return repr(value)
+    return type(value).__qualname__
+
+
+def tensor_text(tensor: torch.Tensor) -> str:
+    """A tensor's dtype, shape, strides, offset, device and the sha256 of its values."""
+    t = tensor.detach()
+    meta = f"{t.dtype}{list(t.shape)}{list(t.stride())}+{t.storage_offset()}@{t.device.type}"
+    try:
+        dense = t.cpu().contiguous()
+        size = dense.numel() * dense.element_size()
+        data = (ctypes.c_char * size).from_address(dense.data_ptr()) if size else b""
+        digest = hashlib.sha256(data).hexdigest()  # no numpy: it is not a dependency
+    except (RuntimeError, TypeError, NotImplementedError):  # no data (meta, fake)
+        return f"tensor {meta} without data"
+    return f"tensor {meta} {digest}"
 
 
 def settings_digest() -> str:

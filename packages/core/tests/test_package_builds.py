@@ -1,0 +1,206 @@
+"""The AOTInductor package build cache: the same graph is packaged once, never another's.
+
+A package is reused only under a key that covers everything that goes into it
+(:mod:`airgraph_core.targets.host.package_builds`). The key tests generate
+variants of one graph, each changing one thing that changes the package
+(a constant's value in the middle of a large constant, an attribute, an input's
+shape, dtype or stride, a package option, an Inductor setting, the CPU's
+vector ISA), and require a key of its own for each; the same graph built again
+gets the same key, in this process and in a fresh one. The compile test packages
+two graphs that differ only in a constant's value and checks each loaded
+package against eager.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from airgraph_core import _torch_compat
+from airgraph_core.ir import DataType, GraphBuilder
+from airgraph_core.targets.host import package, package_builds
+from airgraph_core.targets.host.program import HostProgram
+
+OPTIONS = {"precompile_headers": False}
+#: Elements of the graph's constant: more than ``repr`` of a tensor shows (it elides the middle).
+CONST_SIZE = 4096
+
+
+def _const(seed: int, changed_at: int | None = None) -> torch.Tensor:
+    values = torch.randn(CONST_SIZE, generator=torch.Generator().manual_seed(seed))
+    if changed_at is not None:
+        values[changed_at] += 1.0
+    return values.reshape(64, 64)
+
+
+def _program(
+    const: torch.Tensor,
+    perm: tuple[int, int] = (1, 0),
+    dtype: DataType = DataType.FLOAT,
+    mode: str = "interpret",
+) -> HostProgram:
+    """``Transpose(x, perm) * const + 1``, specialized for one call."""
+    b = GraphBuilder("builds")
+    x = b.data(0, dtype, (64, 64))
+    t = b.op("Transpose", x, b.const(list(perm)), out=x.spec)
+    c = b.const(const.to(torch.float32 if dtype == DataType.FLOAT else torch.float64))
+    y = b.op("Mul", t, c, out=x.spec)
+    b.net_output([b.op("Add", y, b.const(1.0 if dtype == DataType.FLOAT else 2.0), out=x.spec)])
+    return HostProgram(b.graph, mode)
+
+
+def _key(program: HostProgram, x: torch.Tensor, options=OPTIONS) -> str | None:
+    program(x)
+    (signature,) = program.signatures
+    return package_builds.build_key(program.specialized_module(signature), [x], options)
+
+
+def _x(dtype: torch.dtype = torch.float32, transposed: bool = False) -> torch.Tensor:
+    x = torch.randn(64, 64, generator=torch.Generator().manual_seed(3)).to(dtype)
+    return x.t().contiguous().t() if transposed else x
+
+
+def _variants() -> dict[str, tuple]:
+    """name -> (program, input, options): the base, and variants that each change one thing."""
+    rng = random.Random(0)
+    base = _const(0)
+    variants = {
+        "base": (_program(base), _x(), OPTIONS),
+        "perm": (_program(base, perm=(0, 1)), _x(), OPTIONS),
+        "dtype": (_program(base, dtype=DataType.DOUBLE), _x(torch.float64), OPTIONS),
+        "input strides": (_program(base), _x(transposed=True), OPTIONS),
+        "options": (_program(base), _x(), {"precompile_headers": True}),
+        "another constant": (_program(_const(1)), _x(), OPTIONS),
+    }
+    for _ in range(4):  # one element changed where repr(tensor) shows "..."
+        at = rng.randrange(200, CONST_SIZE - 200)
+        variants[f"constant[{at}]"] = (_program(_const(0, at)), _x(), OPTIONS)
+    return variants
+
+
+def test_every_change_that_changes_the_package_changes_the_key():
+    keys = {name: _key(p, x, o) for name, (p, x, o) in _variants().items()}
+    assert all(keys.values()), keys
+    assert len(set(keys.values())) == len(keys), keys
+    again = _key(_program(_const(0)), _x())
+    assert again == keys["base"]
+
+
+def test_settings_isa_and_the_switches_enter_the_key(monkeypatch):
+    from torch._inductor import config
+
+    base = _key(_program(_const(0)), _x())
+    with config.patch(max_autotune_gemm_search_space="EXHAUSTIVE"):
+        assert _key(_program(_const(0)), _x()) not in (None, base)
+    monkeypatch.setattr(_torch_compat, "probe_cpu_vec_isa", lambda: "some-other-isa")
+    assert _key(_program(_const(0)), _x()) not in (None, base)
+    monkeypatch.undo()
+    with config.patch(force_disable_caches=True):
+        assert _key(_program(_const(0)), _x()) is None
+    monkeypatch.setattr(package_builds, "ENABLED", False)
+    assert _key(_program(_const(0)), _x()) is None
+
+
+_KEY_IN_A_FRESH_PROCESS = """
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+import test_package_builds as t
+print("KEY", t._key(t._program(t._const(0)), t._x()))
+"""
+
+
+def test_the_key_is_the_same_in_a_fresh_process():
+    import fresh_python  # tests/support, on the path in the test session only
+
+    here = str(Path(__file__).parent)
+    proc = fresh_python.run(
+        [sys.executable, "-c", _KEY_IN_A_FRESH_PROCESS, here],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [x for x in proc.stdout.splitlines() if x.startswith("KEY ")]
+    assert line.split()[1] == _key(_program(_const(0)), _x())
+
+
+def _user_function(x):
+    return x * 2
+
+
+def test_a_graph_calling_code_outside_the_key_is_never_cached():
+    program = _program(_const(0))
+    x = _x()
+    program(x)
+    gm = program.specialized_module(program.signatures[0])
+    output = next(n for n in gm.graph.nodes if n.op == "output")
+    with gm.graph.inserting_before(output):
+        extra = gm.graph.call_function(_user_function, (output.args[0][0],))
+    output.args = ((extra,),)
+    gm.recompile()
+    assert package_builds.build_key(gm, [x], OPTIONS) is None
+    # A host op whose semantics live outside airgraph_core (a closure over user code).
+    assert not package_builds._known_code(_closure_over(_user_function))
+    assert package_builds._known_code(torch.ops.aten.add.Tensor)
+    assert not package_builds._known_code(torch.ops.higher_order.cond)
+
+
+def _closure_over(fn):
+    def call(*tensors):
+        return fn(*tensors)
+
+    call.__module__ = "airgraph_core.targets.host.program"  # as the host program's calls
+    return call
+
+
+def test_a_damaged_package_is_dropped_and_a_failed_write_is_harmless(tmp_path, monkeypatch):
+    monkeypatch.setattr(_torch_compat, "inductor_cache_dir", lambda: str(tmp_path))
+    package_builds.store("k" * 64, b"not a zip")
+    path = tmp_path / package_builds.SUBDIR / ("k" * 64 + ".pt2")
+    assert path.read_bytes() == b"not a zip"
+    assert package_builds.lookup("k" * 64, package.package_problem) is None
+    assert not path.exists()
+    assert package_builds.lookup(None, package.package_problem) is None
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    monkeypatch.setattr(_torch_compat, "inductor_cache_dir", lambda: str(blocked))
+    package_builds.store("k" * 64, b"data")  # logs, never raises
+    assert package_builds.lookup("k" * 64, package.package_problem) is None
+
+
+@pytest.mark.slow
+def test_a_graph_is_packaged_once_and_another_constant_is_packaged_anew(tmp_path, monkeypatch):
+    monkeypatch.setattr(_torch_compat, "inductor_cache_dir", lambda: str(tmp_path))
+    compiles = []
+    save = _torch_compat.save_aoti_package
+
+    def counting_save(exported, path, **options):
+        compiles.append(path)
+        save(exported, path, **options)
+
+    monkeypatch.setattr(_torch_compat, "save_aoti_package", counting_save)
+
+    def packaged(const: torch.Tensor) -> tuple[bytes, torch.Tensor]:
+        source = _program(const)
+        x = _x()
+        want = source(x)[0]
+        signature = source.signatures[0]
+        data = package.export_package(source, signature)
+        fresh = _program(const)
+        fresh(x)  # specializes in interpret mode; the package replaces it
+        package.load_package(fresh, signature, data)
+        got = fresh(_x())[0]
+        torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+        return data, got
+
+    first, got_first = packaged(_const(0))
+    assert len(compiles) == 1
+    again, _ = packaged(_const(0))
+    assert len(compiles) == 1 and again == first  # from the build cache
+    other, got_other = packaged(_const(0, CONST_SIZE // 2))  # one element differs
+    assert len(compiles) == 2 and other != first
+    assert not torch.equal(got_first, got_other)
