@@ -117,6 +117,26 @@ def test_the_compiler_preload_is_imported_and_changes_nothing_else():
     assert had == "True" and real.stdout.split(" ", 1) == ["False", rest], (forked, real)
 
 
+def test_warnings_of_the_preload_show_in_every_child_as_in_a_real_process(tmp_path):
+    """A real process prints a warning raised while importing a module; a forked child had
+    that import done by its server, so the server's recorded warnings are printed for it."""
+    (tmp_path / "warns_at_import.py").write_text(
+        "import warnings\nwarnings.warn('the preload warns', UserWarning)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    code = "import warns_at_import; print('ok')"
+    for _ in range(fresh_python.SERVERS_PER_ENV + 1):
+        fresh_python.run([PY, "-c", "pass"], env=env, preload=("warns_at_import",))
+    before = fresh_python.CHILD_CPU_SECONDS[0]
+    forked = fresh_python.run(
+        [PY, "-c", code], env=env, capture_output=True, text=True, preload=("warns_at_import",)
+    )
+    assert fresh_python.CHILD_CPU_SECONDS[0] > before, "the command did not run forked"
+    real = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True)
+    assert "UserWarning: the preload warns" in real.stderr, real.stderr
+    assert (forked.stdout, forked.stderr) == (real.stdout, real.stderr)
+
+
 def test_a_timeout_kills_the_child():
     fresh_python.run([PY, "-c", "pass"])
     start = time.monotonic()

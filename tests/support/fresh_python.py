@@ -58,6 +58,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 #: Modules every server imports before forking.
@@ -82,6 +83,8 @@ CHILD_CPU_SECONDS = [0.0]
 CHILDREN = [0]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+#: In a server: the warnings its preload raised, as text; each child prints them first.
+_PRELOAD_WARNINGS: list[str] = []
 _BOOT = (
     "import sys; base = sys.path[1:]; sys.path.insert(0, sys.argv[2]); import fresh_python; "
     "job = fresh_python._serve(sys.argv[1], base, sys.argv[3]); del fresh_python; job()"
@@ -353,8 +356,13 @@ def _serve(name: str, base_path: list[str], extra: str = "") -> Callable[[], Non
     import importlib
     import selectors
 
-    for module in (*PRELOAD, *filter(None, extra.split(","))):
-        importlib.import_module(module)
+    with warnings.catch_warnings(record=True) as caught:  # the filters stay as they are
+        for module in (*PRELOAD, *filter(None, extra.split(","))):
+            importlib.import_module(module)
+    # A real process prints its import-time warnings on its stderr: every child does.
+    _PRELOAD_WARNINGS.extend(
+        warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in caught
+    )
     if len(os.listdir("/proc/self/task")) > 1:
         sys.stdout.write("unsafe: the preload started a thread\n")
         sys.stdout.flush()
@@ -428,6 +436,8 @@ def _become_child(request: dict, fds: list[int], base_path: list[str]) -> Callab
         os.dup2(fd, target)
     for fd in set(fds) - {0, 1, 2}:
         os.close(fd)
+    if _PRELOAD_WARNINGS:
+        os.write(2, "".join(_PRELOAD_WARNINGS).encode())
     signal.signal(signal.SIGINT, signal.default_int_handler)
     os.chdir(request["cwd"])
     os.environ.clear()
