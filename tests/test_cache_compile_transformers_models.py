@@ -6,7 +6,9 @@ product (``dynamic``, ``ge_cache``, host mode); together the cases cover
 every value of each option. The cold process must compile and publish
 every call's program, the warm one must load them all ("hit": no "uncached",
 no variant compiled because a recorded check failed), and both must match
-eager PyTorch within ``ATOL``. GPT-2 is covered by
+eager PyTorch within ``ATOL``; in Inductor host mode each call is repeated
+and the repeat must run the compiled code (see
+``transformers_cache_cases.compiled_run_problems``). GPT-2 is covered by
 ``test_cache_compile_transformers.py``. The full product (every model x
 ``dynamic`` x ``ge_cache`` x host mode x gears) is ``nox -s cache-matrix``
 (``tools/cache_matrix/run.py``), with the same script and checks

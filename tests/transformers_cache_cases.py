@@ -1,7 +1,7 @@
 """Cold and warm starts of ``transformers_cache_script.py``, and what they must show.
 
 Shared by the transformers cache tests (a covering array of the options,
-in the default run) and the full matrix runner (``tools/cache_matrix.py``,
+in the default run) and the full matrix runner (``tools/cache_matrix/run.py``,
 ``nox -s cache-matrix``). A case is ``(model, dynamic, ge_cache, host_mode,
 gears)``; :func:`check_case` runs a cold and a warm process on one fresh
 cache dir and returns what went wrong (empty when all is right).

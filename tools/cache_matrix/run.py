@@ -62,6 +62,8 @@ fresh cache dir (`tests/transformers_cache_script.py`); the cold one must report
 a recorded hit and no new entry; both within {atol} of eager, with no warning
 {expected}. Gears: batch dim geared `[2, 4]`, traced backed, calls at batch 2, 4, 2
 (seq 8); without gears, calls at (batch 1, seq 8) and, with `dynamic=True`, (1, 16).
+In `inductor` host mode each call is repeated with other values, and the repeat must
+run compiled host code; a warm `ge_cache` start's first call must run the loaded package.
 """
 
 
