@@ -22,7 +22,7 @@ import torch
 
 from airgraph_core import _torch_compat
 from airgraph_core.ir import DataType, GraphBuilder
-from airgraph_core.targets.host import package, package_builds
+from airgraph_core.targets.host import package, package_builds, warm_hints
 from airgraph_core.targets.host.program import HostProgram
 
 OPTIONS = {"precompile_headers": False}
@@ -204,3 +204,155 @@ def test_a_graph_is_packaged_once_and_another_constant_is_packaged_anew(tmp_path
     other, got_other = packaged(_const(0, CONST_SIZE // 2))  # one element differs
     assert len(compiles) == 2 and other != first
     assert not torch.equal(got_first, got_other)
+
+
+# --- Found in review: inputs that changed the package but not the key, and crashes. ---
+
+
+def _argmax_program(dtype: DataType) -> HostProgram:
+    """``ArgMaxV2(x, 1)`` with its ``dtype`` attribute (a DataType: the output's dtype)."""
+    b = GraphBuilder("argmax")
+    x = b.data(0, DataType.FLOAT, (4, 8))
+    b.net_output([b.op("ArgMaxV2", x, b.const(1), out=(dtype, (4,)), dtype=dtype)])
+    return HostProgram(b.graph, "interpret")
+
+
+def test_an_enum_attribute_enters_the_key():
+    """A ``dt`` attribute is a DataType (an Enum); the key held only its class name, so
+    ArgMaxV2 to int32 and to int64 shared one package (same code, same inputs)."""
+    x = torch.randn(4, 8)
+    int32, int64 = (_key(_argmax_program(d), x) for d in (DataType.INT32, DataType.INT64))
+    assert int32 is not None and int64 is not None
+    assert int32 != int64
+
+
+class _Pass:
+    """An Inductor custom pass (``CustomGraphPass``'s protocol: ``__call__`` + ``uuid``)."""
+
+    def __init__(self, uuid):
+        self._uuid = uuid
+
+    def __call__(self, graph):
+        pass
+
+    def uuid(self):
+        return self._uuid
+
+
+def test_inductor_custom_passes_enter_the_key():
+    """``save_config_portable`` leaves the custom passes out (Inductor keys them by
+    ``uuid()``); a package built with a pass was reused without it, and the other way."""
+    from torch._inductor import config
+
+    base = _key(_program(_const(0)), _x())
+    keys = {}
+    for uuid in ("a", "b"):
+        with config.patch(post_grad_custom_post_pass=_Pass(uuid)):
+            keys[uuid] = _key(_program(_const(0)), _x())
+    assert None not in keys.values()
+    assert len({base, *keys.values()}) == 3
+    with config.patch(post_grad_custom_pre_pass=_Pass(None)):  # no uuid: nothing to key it by
+        assert _key(_program(_const(0)), _x()) is None
+    assert _key(_program(_const(0)), _x()) == base
+
+
+def test_callable_objects_and_function_arguments_are_code_outside_the_key():
+    """A custom op's packet or definition and a function passed as an argument (to
+    ``torch.cond``, say) run code the key cannot see."""
+    lib = torch.library.Library("airgraph_builds_test", "FRAGMENT")  # noqa: TOR901
+    lib.define("twice(Tensor x) -> Tensor")
+    lib.impl("twice", lambda x: x * 2, "CompositeExplicitAutograd")
+    assert not package_builds._known_code(torch.ops.airgraph_builds_test.twice)
+    assert not package_builds._known_code(torch.ops.airgraph_builds_test.twice.default)
+    assert package_builds._known_code(torch.full)
+    program = _program(_const(0))
+    x = _x()
+    program(x)
+    gm = program.specialized_module(program.signatures[0])
+    output = next(n for n in gm.graph.nodes if n.op == "output")
+    with gm.graph.inserting_before(output):
+        pred = gm.graph.call_function(torch.full, ((), True), {"dtype": torch.bool})
+        extra = gm.graph.call_function(
+            torch.cond, (pred, _user_function, _user_function, (output.args[0][0],))
+        )
+    output.args = ((extra,),)  # not recompiled: FX cannot print a function argument
+    assert package_builds.build_key(gm, [x], OPTIONS) is None
+
+
+class _Opaque:
+    def __init__(self, scale):
+        self.scale = scale
+
+
+def test_a_closure_over_an_object_without_stable_text_is_never_cached():
+    """An object in a call's closure showed only its class name: two objects of one class
+    with other values gave one key."""
+    program = _program(_const(0))
+    x = _x()
+    program(x)
+    gm = program.specialized_module(program.signatures[0])
+    node = next(n for n in gm.graph.nodes if n.op == "call_function" and n.name == "ge_mul")
+    attrs = node.target.__closure__[node.target.__code__.co_freevars.index("attrs")]
+    attrs.cell_contents["scale"] = _Opaque(2.0)
+    assert package_builds.build_key(gm, [x], OPTIONS) is None
+
+
+def _exotic_tensors() -> dict[str, torch.Tensor]:
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    x = torch.arange(12.0).reshape(3, 4)
+    with FakeTensorMode():
+        fake = torch.empty(3)
+    return {
+        "transposed": x.t(),
+        "zero-size": torch.empty(0, 3),
+        "bool": torch.tensor([True, False]),
+        "complex": torch.tensor([1 + 2j, 3 - 1j]),
+        "expanded": torch.tensor([1.0]).expand(5),
+        "offset": torch.arange(10.0)[3:6],
+        "sparse coo": x.to_sparse(),
+        "sparse csr": x.to_sparse_csr(),
+        "nested": torch.nested.nested_tensor([torch.randn(2), torch.randn(3)]),
+        "meta": torch.empty(3, device="meta"),
+        "fake": fake,
+        "mkldnn": x.to_mkldnn(),
+    }
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_tensor_text_never_raises_and_sees_what_bytes_hide():
+    """Sparse CSR and nested tensors raised (a crashed compile); a fake tensor read its null
+    data pointer; a conjugate or negative view, and quantized tensors of one integer
+    representation but different scales, hashed as their plain twins."""
+    texts = {name: warm_hints.tensor_text(t) for name, t in _exotic_tensors().items()}
+    for name in ("sparse coo", "sparse csr", "nested", "meta", "fake", "mkldnn"):
+        assert warm_hints.OPAQUE in texts[name], (name, texts[name])
+    for name in ("transposed", "zero-size", "bool", "complex", "expanded", "offset"):
+        assert warm_hints.OPAQUE not in texts[name], (name, texts[name])
+    z = torch.tensor([1 + 2j, 3 - 1j])
+    assert warm_hints.tensor_text(z.conj()) != warm_hints.tensor_text(z)
+    assert warm_hints.tensor_text(z.conj()) == warm_hints.tensor_text(z.conj().resolve_conj())
+    r = torch.tensor([1.0, 2.0])
+    assert warm_hints.tensor_text(torch._neg_view(r)) != warm_hints.tensor_text(r)
+    a = torch.quantize_per_tensor(torch.tensor([1.0, 2.0]), 0.1, 0, torch.qint8)
+    b = torch.quantize_per_tensor(torch.tensor([2.0, 4.0]), 0.2, 0, torch.qint8)
+    assert torch.equal(a.int_repr(), b.int_repr())
+    assert warm_hints.tensor_text(a) != warm_hints.tensor_text(b)
+
+
+def test_a_failing_key_or_cache_folder_costs_the_cache_only(tmp_path, monkeypatch):
+    """Any error while keying, reading or checking a kept package: no key, no package."""
+    program, x = _program(_const(0)), _x()
+
+    def fails(*args):
+        raise KeyError("no user name for the cache dir")
+
+    monkeypatch.setattr(_torch_compat, "probe_cpu_vec_isa", fails)
+    assert _key(program, x) is None
+    monkeypatch.undo()
+    monkeypatch.setattr(_torch_compat, "inductor_cache_dir", fails)
+    assert package_builds.lookup("k" * 64, package.package_problem) is None
+    package_builds.store("k" * 64, b"data")  # logs, never raises
+    monkeypatch.setattr(_torch_compat, "inductor_cache_dir", lambda: str(tmp_path))
+    package_builds.store("k" * 64, b"PK\x03\x04 a damaged archive")
+    assert package_builds.lookup("k" * 64, fails) is None

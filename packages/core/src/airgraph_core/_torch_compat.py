@@ -267,7 +267,8 @@ def inductor_settings() -> dict[str, Any]:
 
     Why: ``FxGraphHashDetails`` hashes them; ``torch._inductor.config`` and
     ``torch._functorch.config`` are private. ``aot_inductor.metadata`` leaves out the
-    ``AOTI_*`` entries AOTInductor adds to it in place. Checked with torch 2.13.
+    ``AOTI_*`` entries AOTInductor adds to it in place; the custom passes (left out of
+    ``save_config_portable``) are added by their ``uuid()``. Checked with torch 2.13.
     """
     from torch._functorch import config as functorch_config
     from torch._inductor import config
@@ -284,7 +285,27 @@ def inductor_settings() -> dict[str, Any]:
                 k: v for k, v in metadata.items() if not str(k).startswith("AOTI_")
             }
         settings[name] = repr(sorted(values.items()))
+    # Custom passes are left out of the configs' text (Inductor keys them by ``uuid()``).
+    passes = ["pre_grad_custom_pass", "joint_custom_pre_pass", "joint_custom_post_pass"]
+    passes += ["post_grad_custom_pre_pass", "post_grad_custom_post_pass"]
+    passes += ["_pre_fusion_custom_pass", "_post_fusion_custom_pass"]
+    passes += ["_fuse_ddp_communication_passes"]
+    settings["custom_passes"] = repr([(p, _pass_text(getattr(config, p, None))) for p in passes])
     return settings
+
+
+def _pass_text(custom_pass: Any) -> Any:
+    """A custom pass as its ``uuid()``, ``"<unkeyed ...>"`` when it has none."""
+    if not custom_pass:
+        return None
+    if isinstance(custom_pass, (list, tuple)):
+        return [_pass_text(p) for p in custom_pass]
+    if isinstance(custom_pass, str):  # a pass of Inductor's own, by name
+        return repr(custom_pass)
+    uuid = getattr(custom_pass, "uuid", None)
+    key = uuid() if callable(uuid) else None
+    name = getattr(custom_pass, "__qualname__", type(custom_pass).__qualname__)
+    return f"<unkeyed {name}>" if key is None else repr(key)
 
 
 def probe_cpu_vec_isa() -> str:

@@ -37,6 +37,7 @@ import os
 import platform
 import sys
 import tempfile
+import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -56,11 +57,19 @@ ENABLED = os.environ.get("AIRGRAPH_PACKAGE_BUILD_CACHE", "1") != "0"
 SUBDIR = "airgraph_packages"
 
 #: Bumped whenever what a key covers changes.
-_FORMAT = 1
+_FORMAT = 2
 
 #: Namespaces of ops whose code is torch's own (its version is in the key).
 _TORCH_NAMESPACES = frozenset({"aten", "prims"})
 _OPERATORS = frozenset(v for v in vars(operator).values() if callable(v))
+#: The modules of airgraph_core whose source is in the key (``warm_hints.HOST_SOURCES``).
+_KEYED_MODULES = tuple(
+    "airgraph_core." + part.removesuffix(".py").replace("/", ".")
+    for part in warm_hints.HOST_SOURCES
+)
+#: Argument values whose text in the graph's code is all of them.
+_PLAIN_ARGS = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.layout)
+_PLAIN_ARGS += (torch.memory_format, torch.fx.Node, slice, type(...))
 
 
 def _known_code(target: Any, depth: int = 0) -> bool:
@@ -69,33 +78,61 @@ def _known_code(target: Any, depth: int = 0) -> bool:
     source digest is in the key), through whatever functions it closes over."""
     if isinstance(target, _torch_compat.OpOverload):
         return target.namespace in _TORCH_NAMESPACES
+    if isinstance(target, _torch_compat.OpOverloadPacket):  # host graphs call overloads
+        return False
     try:
         if target in _OPERATORS:
             return True
     except TypeError:  # unhashable
         return False
+    if not isinstance(target, (types.FunctionType, types.BuiltinFunctionType)):
+        return False  # a callable object (a custom op's definition, a higher-order op)
     module = getattr(target, "__module__", None) or ""
     if module == "builtins":
         return True
     if module.split(".")[0] == "torch":
         # torch's public functions (torch.full, F.scaled_dot_product_attention), not its
         # higher-order ops, whose bodies are subgraphs.
-        return "higher_order" not in module
-    if not module.startswith("airgraph_core.") or depth > 3:
+        return "higher_order" not in module and not module.startswith("torch._library")
+    keyed = any(module == m or module.startswith(m + ".") for m in _KEYED_MODULES)
+    if not keyed or depth > 3:
         return False
     for cell in getattr(target, "__closure__", None) or ():
-        value = cell.cell_contents
+        try:
+            value = cell.cell_contents
+        except ValueError:  # a cell not yet assigned
+            return False
         inner = getattr(value, "fn", value)  # a HostOp carries its function as .fn
         if callable(inner) and not _known_code(inner, depth + 1):
             return False
     return True
 
 
+def _plain_args(args: Any) -> bool:
+    """Whether the code text of a node's ``args`` or ``kwargs`` shows all of them (a
+    function or object passed as an argument shows only its name)."""
+    if isinstance(args, (list, tuple)):
+        return all(_plain_args(a) for a in args)
+    if isinstance(args, dict):
+        return all(_plain_args(a) for a in args.values())
+    return isinstance(args, _PLAIN_ARGS)
+
+
 def build_key(
     gm: torch.fx.GraphModule, tensors: Sequence[torch.Tensor], options: Mapping[str, Any]
 ) -> str | None:
     """The build-cache key of packaging ``gm`` for inputs like ``tensors`` with ``options``,
-    or None when the package must not be cached (or the cache is off)."""
+    or None when the package must not be cached (or the cache is off, or the key fails)."""
+    try:
+        return _build_key(gm, tensors, options)
+    except Exception as error:  # the cache costs speed only, never the compile
+        log.info("host: package build cache not used: %s: %s", type(error).__name__, error)
+        return None
+
+
+def _build_key(
+    gm: torch.fx.GraphModule, tensors: Sequence[torch.Tensor], options: Mapping[str, Any]
+) -> str | None:
     if not ENABLED or _torch_compat.inductor_caches_disabled():
         return None
     for node in gm.graph.nodes:
@@ -103,7 +140,11 @@ def build_key(
             return _bypass("calls a submodule")
         if node.op == "call_function" and not _known_code(node.target):
             return _bypass(f"calls {getattr(node.target, '__qualname__', node.target)}")
-    parts = [f"airgraph package build {_FORMAT}", warm_hints.graph_digest(gm, tensors)]
+        if node.op in ("call_function", "call_method") and not (
+            _plain_args(node.args) and _plain_args(node.kwargs)
+        ):
+            return _bypass(f"passes an object to {node.target}")
+    parts = [f"airgraph package build {_FORMAT}", warm_hints.graph_text(gm, tensors)]
     named = [
         *gm.named_parameters(remove_duplicate=False),
         *gm.named_buffers(remove_duplicate=False),
@@ -112,13 +153,20 @@ def build_key(
     for node in gm.graph.nodes:
         if node.op == "get_attr":
             parts.append(f"{node.target}: {warm_hints.value_text(_attribute(gm, node.target))}")
+    settings = _torch_compat.inductor_settings()
     parts += [warm_hints.settings_digest(), repr(sorted(options.items()))]
     parts += [_torch_compat.probe_cpu_vec_isa(), platform.machine(), sys.version]
     parts.append(os.environ.get("CXX", ""))
     text = "\n".join(parts)
-    if " at 0x" in text or "without data" in text:  # not the same in another process
+    if warm_hints.OPAQUE in text or any(_unstable(v) for v in settings.values()):
         return _bypass("has a value without stable text")
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _unstable(text: str) -> bool:
+    """Whether a setting's text differs in another process (an object's address) or does
+    not show the setting (a custom pass without ``uuid()``)."""
+    return " at 0x" in text or "<unkeyed " in text
 
 
 def _attribute(gm: torch.fx.GraphModule, target: str) -> Any:
@@ -141,13 +189,16 @@ def lookup(key: str | None, check: Callable[[bytes], str]) -> bytes | None:
     """The package kept under ``key``, if any and ``check`` finds no problem in it."""
     if key is None:
         return None
-    path = _path(key)
     try:
+        path = _path(key)
         with open(path, "rb") as f:
             data = f.read()
-    except OSError:
+    except Exception:  # no file, no folder, no cache dir (no user name to build it from)
         return None
-    problem = check(data)
+    try:
+        problem = check(data)
+    except Exception as error:  # a damaged archive the check itself trips over
+        problem = f"{type(error).__name__}: {error}"
     if problem:
         log.info("host: dropping a damaged package from the build cache (%s): %s", path, problem)
         with contextlib.suppress(OSError):
@@ -161,8 +212,9 @@ def store(key: str | None, data: bytes) -> None:
     """Keep ``data`` under ``key`` (atomically: a reader sees a whole file or none)."""
     if key is None:
         return
-    path = _path(key)
+    path = "?"
     try:
+        path = _path(key)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
         try:
@@ -170,7 +222,8 @@ def store(key: str | None, data: bytes) -> None:
                 f.write(data)
             os.replace(tmp, path)
         except BaseException:
-            os.unlink(tmp)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
             raise
-    except OSError as error:
+    except Exception as error:  # a full or read-only disk, no cache dir: speed only
         log.info("host: could not keep the package in the build cache (%s): %s", path, error)

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import enum
 import functools
 import hashlib
 import json
 import logging
 import os
 import threading
+import types
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,7 +42,9 @@ from airgraph_core.targets.host.inductor import COMPILE_LOCK, DirectCall, compil
 __all__ = [
     "WarmHint",
     "compile_hinted",
+    "OPAQUE",
     "graph_digest",
+    "graph_text",
     "settings_digest",
     "start_isa_probe",
     "tensor_text",
@@ -181,8 +185,21 @@ def _load(
 
 
 def graph_digest(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> str:
-    """A digest of what the host graph ``gm`` hands AOTAutograd: its code, the values its
-    calls close over (folded shapes, attributes), and the metadata of its constants and
+    """A digest of :func:`graph_text`; one of this process only (matching no hint of
+    another) when that text holds a value it cannot show (:data:`OPAQUE`)."""
+    text = graph_text(gm, tensors)
+    if OPAQUE in text:
+        text += f"\nprocess {_PROCESS_NONCE}"
+    return _sha256(text)
+
+
+#: Makes the digest of a graph with values it cannot show unique to this process.
+_PROCESS_NONCE = os.urandom(16).hex()
+
+
+def graph_text(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> str:
+    """What the host graph ``gm`` hands AOTAutograd, as text: its code, the values its calls
+    close over (folded shapes, attributes), and the metadata of its constants and
     ``tensors`` (the compiled graph's inputs, in order)."""
     parts: list[Any] = [gm.code]
     for node in gm.graph.nodes:
@@ -193,45 +210,98 @@ def graph_digest(gm: GraphModule, tensors: Sequence[torch.Tensor]) -> str:
     for t in [*inputs, *tensors]:
         parts.append([str(t.dtype), list(t.shape), list(t.stride()), t.storage_offset()])
         parts.append(t.device.type)
-    return _sha256(repr(parts))
+    return repr(parts)
 
 
 def _closure_text(fn: Any) -> str:
-    """The plain values (numbers, strings, dtypes, tensors, sequences, dicts) ``fn`` closes
-    over; other objects by their class name."""
-    cells = getattr(fn, "__closure__", None) or ()
-    values = [value_text(cell.cell_contents) for cell in cells]
+    """The values ``fn`` closes over (see :func:`value_text`)."""
+    values = _cell_texts(fn, 0)
     return f"{getattr(fn, '__qualname__', type(fn).__qualname__)}{values}"
 
 
-def value_text(value: Any) -> str:
-    """``value`` as text for a digest: plain values by ``repr``, a tensor by its metadata and
-    the sha256 of its bytes (``repr`` elides the middle of a large one), sequences and dicts
-    item by item, any other object by its class name."""
+#: In :func:`value_text`: a value whose text does not show all of it (an object, a tensor
+#: without readable data); a digest over it must not be trusted to tell graphs apart.
+OPAQUE = "without stable text"
+
+
+def value_text(value: Any, depth: int = 0) -> str:
+    """``value`` as text for a digest: plain values by ``repr``, an enum member by name, a
+    tensor by its metadata and the sha256 of its bytes (``repr`` elides the middle of a
+    large one), sequences, sets, dicts and dataclasses item by item, a function by its
+    name and what it closes over. Anything else (or nested too deep) is its class name
+    with :data:`OPAQUE`."""
+    if depth > 8:
+        return f"<nested {OPAQUE}>"
     if isinstance(value, torch.Tensor):
         return tensor_text(value)
-    if isinstance(value, (list, tuple)):
-        return f"{type(value).__name__}[{','.join(value_text(v) for v in value)}]"
-    if isinstance(value, dict):
-        items = ",".join(f"{value_text(k)}:{value_text(v)}" for k, v in value.items())
-        return f"{{{items}}}"
-    if isinstance(value, (int, float, bool, str, type(None), torch.dtype)):
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__qualname__}.{value.name}"
+    if isinstance(value, (int, float, bool, str, bytes, type(None), torch.dtype)):
         return repr(value)
-    return type(value).__qualname__
+    if isinstance(value, (torch.device, torch.layout, torch.memory_format)):
+        return repr(value)
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__}[{','.join(value_text(v, depth + 1) for v in value)}]"
+    if isinstance(value, (set, frozenset)):
+        return (
+            f"{type(value).__name__}[{','.join(sorted(value_text(v, depth + 1) for v in value))}]"
+        )
+    if isinstance(value, dict):
+        items = [f"{value_text(k, depth + 1)}:{value_text(v, depth + 1)}" for k, v in value.items()]
+        return f"{{{','.join(items)}}}"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = [value_text(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)]
+        return f"{type(value).__qualname__}({','.join(fields)})"
+    if isinstance(value, types.FunctionType):
+        return f"{value.__module__}.{value.__qualname__}{_cell_texts(value, depth + 1)}"
+    if isinstance(value, types.BuiltinFunctionType):
+        return f"{value.__module__}.{value.__qualname__}"
+    return f"<{type(value).__qualname__} {OPAQUE}>"
+
+
+def _cell_texts(fn: Any, depth: int) -> list[str]:
+    texts = []
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            texts.append(value_text(cell.cell_contents, depth))
+        except ValueError:  # a cell not yet assigned
+            texts.append("<empty cell>")
+    return texts
 
 
 def tensor_text(tensor: torch.Tensor) -> str:
-    """A tensor's dtype, shape, strides, offset, device and the sha256 of its values."""
-    t = tensor.detach()
-    meta = f"{t.dtype}{list(t.shape)}{list(t.stride())}+{t.storage_offset()}@{t.device.type}"
+    """A tensor's dtype, shape, strides, offset, device and the sha256 of its values (with
+    a quantized tensor's parameters); :data:`OPAQUE` for one whose bytes are not plainly
+    readable (meta, fake, sparse, nested, a subclass), never an error."""
     try:
-        dense = t.cpu().contiguous()
+        t = tensor.detach()
+        meta = f"{t.dtype}{list(t.shape)}{list(t.stride())}+{t.storage_offset()}@{t.device}"
+    except Exception:  # no strides (sparse, nested), no sizes
+        return f"tensor {type(tensor).__qualname__} {OPAQUE}"
+    try:
+        if type(t) not in (torch.Tensor, torch.nn.Parameter) or t.layout != torch.strided:
+            return f"tensor {meta} {OPAQUE}"
+        quantized = ""
+        if t.is_quantized:
+            quantized = _quantizer_text(t)
+            t = t.int_repr()
+        dense = t.cpu().resolve_conj().resolve_neg().contiguous()
         size = dense.numel() * dense.element_size()
+        if size and not dense.data_ptr():
+            return f"tensor {meta} {OPAQUE}"
         data = (ctypes.c_char * size).from_address(dense.data_ptr()) if size else b""
         digest = hashlib.sha256(data).hexdigest()  # no numpy: it is not a dependency
-    except (RuntimeError, TypeError, NotImplementedError):  # no data (meta, fake)
-        return f"tensor {meta} without data"
-    return f"tensor {meta} {digest}"
+    except Exception:  # no data (meta), a layout or dtype without bytes to read
+        return f"tensor {meta} {OPAQUE}"
+    return f"tensor {meta}{quantized} {digest}"
+
+
+def _quantizer_text(t: torch.Tensor) -> str:
+    scheme = t.qscheme()
+    if scheme in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+        return f" {scheme} {t.q_scale()!r} {t.q_zero_point()}"
+    scales, zeros = t.q_per_channel_scales(), t.q_per_channel_zero_points()
+    return f" {scheme} axis {t.q_per_channel_axis()} {tensor_text(scales)} {tensor_text(zeros)}"
 
 
 def settings_digest() -> str:
