@@ -20,6 +20,8 @@ from transformers_cache_cases import check_case  # noqa: E402
 
 @pytest.mark.slow
 def test_gpt2_caches_and_warm_starts(tmp_path):
-    outcome = check_case(("gpt2", False, False, "interpret", False), tmp_path / "cache")
+    outcome = check_case(
+        ("gpt2", False, False, "interpret", False), tmp_path / "cache", forked=True
+    )
     logs = [s.log for s in (outcome.cold, outcome.warm) if s is not None]
     assert not outcome.problems, (outcome.problems, logs)

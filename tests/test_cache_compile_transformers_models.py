@@ -36,6 +36,6 @@ CASES = [
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
 def test_transformers_model_caches_and_warm_starts(tmp_path, case):
-    outcome = check_case(case, tmp_path / "cache")
+    outcome = check_case(case, tmp_path / "cache", forked=True)
     logs = [s.log for s in (outcome.cold, outcome.warm) if s is not None]
     assert not outcome.problems, (outcome.problems, logs)

@@ -74,20 +74,32 @@ def full_matrix(models: tuple[str, ...] = MODELS) -> list[tuple]:
     return list(itertools.product(models, flags, flags, HOST_MODES, flags))
 
 
-def run_start(case: tuple, cache_dir: Path, timeout: float = 1200) -> Start:
-    """Run the script once (a fresh process) for ``case`` on ``cache_dir``."""
+#: What a forked start's server imports first (see ``run_start``): the script imports
+#: transformers and compiles (cold) or may compile (a warm start's dynamic shapes), and
+#: reports no import of its own.
+FORK_PRELOAD = ("torch._dynamo", "torch._inductor.compile_fx", "transformers")
+
+
+def run_start(case: tuple, cache_dir: Path, timeout: float = 1200, forked: bool = False) -> Start:
+    """Run the script once (a fresh process) for ``case`` on ``cache_dir``.
+
+    ``forked``: the process is forked from ``tests/support/fresh_python.py``'s server
+    with :data:`FORK_PRELOAD` imported (the tests; ~5 CPU-s less per start); otherwise a
+    new interpreter (the matrix tool: a user's process exactly).
+    """
     model, dynamic, ge_cache, host_mode, gears = case
     argv = [model, *(str(int(v)) for v in (dynamic, ge_cache)), host_mode, str(int(gears))]
     env = {**os.environ, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"}
     began = time.monotonic()
+    command = [sys.executable, str(SCRIPT), *argv, str(cache_dir)]
+    options = {"capture_output": True, "text": True, "env": env, "timeout": timeout}
     try:
-        proc = subprocess.run(
-            [sys.executable, str(SCRIPT), *argv, str(cache_dir)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=timeout,
-        )
+        if forked:
+            import fresh_python  # tests/support, on the path in the test session
+
+            proc = fresh_python.run(command, preload=FORK_PRELOAD, **options)
+        else:
+            proc = subprocess.run(command, **options)
     except subprocess.TimeoutExpired as error:
         return Start(None, time.monotonic() - began, f"timed out after {error.timeout} s")
     seconds = time.monotonic() - began
@@ -149,10 +161,11 @@ def compiled_run_problems(case: tuple, start: Start, phase: str) -> list[str]:
     return problems
 
 
-def check_case(case: tuple, cache_dir: Path) -> Outcome:
-    """Cold start then warm start of ``case`` on the fresh ``cache_dir``, judged by :func:`judge`."""
-    cold = run_start(case, cache_dir)
-    warm = run_start(case, cache_dir) if cold.result is not None else None
+def check_case(case: tuple, cache_dir: Path, forked: bool = False) -> Outcome:
+    """Cold start then warm start of ``case`` on the fresh ``cache_dir``, judged by :func:`judge`
+    (``forked`` as for :func:`run_start`)."""
+    cold = run_start(case, cache_dir, forked=forked)
+    warm = run_start(case, cache_dir, forked=forked) if cold.result is not None else None
     return judge(case, cold, warm)
 
 
