@@ -13,6 +13,7 @@ package against eager.
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from pathlib import Path
@@ -28,6 +29,12 @@ from airgraph_core.targets.host.program import HostProgram
 OPTIONS = {"precompile_headers": False}
 #: Elements of the graph's constant: more than ``repr`` of a tensor shows (it elides the middle).
 CONST_SIZE = 4096
+
+
+@pytest.fixture(autouse=True)
+def _build_cache_on(monkeypatch):
+    """Whatever ``AIRGRAPH_PACKAGE_BUILD_CACHE`` says in this run."""
+    monkeypatch.setattr(package_builds, "ENABLED", True)
 
 
 def _const(seed: int, changed_at: int | None = None) -> torch.Tensor:
@@ -119,6 +126,7 @@ def test_the_key_is_the_same_in_a_fresh_process():
     here = str(Path(__file__).parent)
     proc = fresh_python.run(
         [sys.executable, "-c", _KEY_IN_A_FRESH_PROCESS, here],
+        env={**os.environ, "AIRGRAPH_PACKAGE_BUILD_CACHE": "1"},
         capture_output=True,
         text=True,
         timeout=300,

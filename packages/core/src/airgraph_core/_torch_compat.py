@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "load_aoti_package",
     "load_fx_graph",
     "no_dispatch_modes",
+    "no_leafspec_deprecation",
     "import_vec_isa_check",
     "probe_cpu_vec_isa",
     "inductor_cache_dir",
@@ -445,6 +447,23 @@ def save_aoti_package(exported: Any, path: str, *, precompile_headers: bool = Tr
 
     configs = {"aot_inductor.precompile_headers": precompile_headers}
     aoti_compile_and_package(exported, package_path=path, inductor_configs=configs)
+
+
+@contextlib.contextmanager
+def no_leafspec_deprecation() -> Iterator[None]:
+    """Within: torch's own ``isinstance(treespec, LeafSpec)`` FutureWarning is not shown.
+
+    Why: ``torch.export`` and AOTInductor copy pytree specs whose ``LeafSpec`` torch 2.13
+    deprecated itself; a user can do nothing about it, and it printed on every cold
+    ``ge_cache`` start. Only that message is filtered, only here. Checked with torch 2.13.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+            category=FutureWarning,
+        )
+        yield
 
 
 def load_aoti_package(path: str) -> Any:
