@@ -92,10 +92,10 @@ def test_inside_compile_as_packages_one_compile_serves_calls_and_artifacts(count
 
 @pytest.mark.slow
 def test_a_specialization_that_cannot_be_packaged_compiles_in_process(monkeypatch, caplog):
-    def refuse(gm, tensors):
+    def refuse(gm, tensors, reuse):
         raise RuntimeError("export refused")
 
-    monkeypatch.setattr(package, "_package_module", refuse)
+    monkeypatch.setattr(package, "_package", refuse)
     executable = HostExecutable(_accumulate_graph(), "inductor")
     with caplog.at_level(logging.WARNING, logger="airgraph.core"), package.compile_as_packages():
         _check_calls(executable, transposed=False)

@@ -139,32 +139,49 @@ def compile_package(gm: torch.fx.GraphModule, tensors: Sequence[torch.Tensor]) -
         Exception: whatever ``torch.export`` or AOTInductor raise (the caller
             compiles in-process instead).
     """
-    data = _package_module(gm, tensors)
-    gm.meta[PACKAGE_META] = data
-    run_list = _loaded_runner(data)
+    data, key = _package(gm, tensors, reuse=True)
+    try:
+        run_list = _loaded_runner(data)
+    except Exception as e:
+        if key is None:  # compiled just now: the caller compiles in-process instead
+            raise
+        # Kept in the build cache but not loadable here: drop it, build it anew.
+        log.info("host: a package from the build cache did not load (%s); compiling it", e)
+        package_builds.discard(key)
+        data, _ = _package(gm, tensors, reuse=False)
+        run_list = _loaded_runner(data)
+    gm.meta[PACKAGE_META] = data  # only a package that loads is exported
     return lambda *tensors: run_list(list(tensors))
 
 
 def _package_module(gm: torch.fx.GraphModule, tensors: Sequence[torch.Tensor]) -> bytes:
+    return _package(gm, tensors, reuse=True)[0]
+
+
+def _package(
+    gm: torch.fx.GraphModule, tensors: Sequence[torch.Tensor], reuse: bool
+) -> tuple[bytes, str | None]:
+    """The package of ``gm`` and, when it came from the build cache, its key there."""
     options = {"precompile_headers": PRECOMPILE_HEADERS}
     key = package_builds.build_key(gm, tensors, options)
-    data = package_builds.lookup(key, package_problem)
+    data = package_builds.lookup(key, package_problem) if reuse else None
     if data is not None:
-        return data
-    with COMPILE_LOCK:  # one host Inductor compile (or trace) at a time: see inductor.py
+        return data, key
+    # One host Inductor compile (or trace) at a time: see inductor.py.
+    with COMPILE_LOCK, _torch_compat.no_leafspec_deprecation():
         exported = torch.export.export(gm, tuple(tensors), strict=False)
     problem = ""
     for attempt in range(1, EXPORT_ATTEMPTS + 1):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "program.pt2")
-            with COMPILE_LOCK:
+            with COMPILE_LOCK, _torch_compat.no_leafspec_deprecation():
                 _torch_compat.save_aoti_package(exported, path, **options)
             with open(path, "rb") as f:
                 data = f.read()
         problem = package_problem(data)
         if not problem:
             package_builds.store(key, data)
-            return data
+            return data, None
         log.info("host: package attempt %d is torn (%s); compiling it again", attempt, problem)
     raise RuntimeError(
         f"the AOTInductor package is torn after {EXPORT_ATTEMPTS} attempts: {problem}"

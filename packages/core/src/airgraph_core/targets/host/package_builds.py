@@ -22,7 +22,8 @@ ISA, the machine and the C++ compiler named by ``CXX``.
 A graph that calls anything whose code the digest cannot see (a custom op, a
 higher-order op, a Python function, a submodule) or a setting whose text is
 not stable across processes (an object address) is never looked up nor kept.
-A package read back is checked as a fresh one is (zip CRCs, JSON members). Any
+A package read back is checked as a fresh one is (zip CRCs, JSON members); one that
+then does not load is dropped and compiled anew (:func:`discard`). Any
 failure to read or write only costs the compile; Inductor's
 ``force_disable_caches`` and :data:`ENABLED` turn the cache off.
 """
@@ -46,7 +47,7 @@ import torch
 from airgraph_core import _torch_compat
 from airgraph_core.targets.host import warm_hints
 
-__all__ = ["ENABLED", "SUBDIR", "build_key", "lookup", "store"]
+__all__ = ["ENABLED", "SUBDIR", "build_key", "discard", "lookup", "store"]
 
 log = logging.getLogger("airgraph.host")
 
@@ -227,3 +228,13 @@ def store(key: str | None, data: bytes) -> None:
             raise
     except Exception as error:  # a full or read-only disk, no cache dir: speed only
         log.info("host: could not keep the package in the build cache (%s): %s", path, error)
+
+
+def discard(key: str | None) -> None:
+    """Drop the package kept under ``key`` (one that does not load here); never raises."""
+    if key is None:
+        return
+    try:
+        os.unlink(_path(key))
+    except Exception as error:  # gone already, or no cache dir
+        log.debug("host: could not drop the package %s from the build cache: %s", key, error)
