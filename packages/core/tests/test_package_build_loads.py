@@ -88,3 +88,33 @@ def test_a_package_compiled_now_that_does_not_load_is_not_exported(fakes, monkey
         package.compile_package(gm, [torch.arange(4.0)])
     assert len(fakes) == 1  # no second compile: the caller compiles in-process
     assert package.PACKAGE_META not in gm.meta
+
+
+def test_the_key_waits_for_the_early_isa_check_instead_of_running_another(monkeypatch):
+    """The key names the CPU's vector ISA. Asked while the early check runs in its thread
+    (a cold ge_cache start), it ran a second check beside it: its compiler probes again."""
+    import threading
+    import time
+
+    from airgraph_core.targets.host import warm_hints
+
+    running, overlaps = [], []
+    lock = threading.Lock()
+
+    def probe():
+        with lock:
+            running.append(1)
+            overlaps.append(len(running))
+        time.sleep(0.3)
+        with lock:
+            running.pop()
+        return "some-isa"
+
+    monkeypatch.setattr(_torch_compat, "probe_cpu_vec_isa", probe)
+    monkeypatch.setattr(package_builds, "ENABLED", True)
+    monkeypatch.setattr(warm_hints, "_probe", None)
+    warm_hints.start_isa_probe()
+    time.sleep(0.05)  # the thread is in its check
+    gm = torch.fx.symbolic_trace(_Double())
+    assert package_builds.build_key(gm, [torch.arange(4.0)], OPTIONS) is not None
+    assert overlaps == [1, 1]

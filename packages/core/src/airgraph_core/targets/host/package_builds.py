@@ -156,8 +156,8 @@ def _build_key(
             parts.append(f"{node.target}: {warm_hints.value_text(_attribute(gm, node.target))}")
     settings = _torch_compat.inductor_settings()
     parts += [warm_hints.settings_digest(), repr(sorted(options.items()))]
-    parts += [_torch_compat.probe_cpu_vec_isa(), platform.machine(), sys.version]
-    parts.append(os.environ.get("CXX", ""))
+    parts += [warm_hints.vector_isa(), platform.machine(), sys.version]
+    parts += [os.environ.get("CXX", ""), getattr(torch.version, "git_version", "")]
     text = "\n".join(parts)
     if warm_hints.OPAQUE in text or any(_unstable(v) for v in settings.values()):
         return _bypass("has a value without stable text")

@@ -49,6 +49,7 @@ __all__ = [
     "start_isa_probe",
     "tensor_text",
     "value_text",
+    "vector_isa",
 ]
 
 log = logging.getLogger("airgraph.core")
@@ -118,6 +119,13 @@ def _wait_for_probe() -> None:
     # One check at a time: Inductor's memo of its result is not locked.
     if _probe is not None:
         _probe.join()
+
+
+def vector_isa() -> str:
+    """The CPU's vector ISA as Inductor picks it, once the early check (if started) is done:
+    two checks at once would each run the compiler probes."""
+    _wait_for_probe()
+    return _torch_compat.probe_cpu_vec_isa()
 
 
 def _run_probe() -> None:
