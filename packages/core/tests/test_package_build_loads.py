@@ -118,3 +118,31 @@ def test_the_key_waits_for_the_early_isa_check_instead_of_running_another(monkey
     gm = torch.fx.symbolic_trace(_Double())
     assert package_builds.build_key(gm, [torch.arange(4.0)], OPTIONS) is not None
     assert overlaps == [1, 1]
+
+
+class _MatMul(torch.nn.Module):
+    def forward(self, a, b):
+        return (torch.mm(a, b),)
+
+
+def test_a_package_is_built_without_the_callers_autocast(fakes, monkeypatch):
+    """The host graph's dtypes are explicit (``specialize`` turns autocast off). Exported
+    under a caller's CPU autocast (``export_artifacts`` while a ge_cache entry is saved
+    inside ``torch.autocast``), the package computed a float32 matmul in bfloat16 and
+    returned bfloat16 (seen with a real compile: max error 0.02 on 8x8), and the build
+    cache kept it under the float32 graph's key, which does not name autocast."""
+    traced = []
+
+    def save(exported, path, **options):
+        # AOTInductor lowers the exported program to ATen first: autocast acts there.
+        traced.append(exported.run_decompositions().graph_module.code)
+        with open(path, "wb") as f:
+            f.write(FRESH)
+
+    monkeypatch.setattr(_torch_compat, "save_aoti_package", save)
+    gm = torch.fx.symbolic_trace(_MatMul())
+    a, b = torch.randn(8, 8), torch.randn(8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        package.compile_package(gm, [a, b])
+    (code,) = traced
+    assert "bfloat16" not in code, code

@@ -167,14 +167,15 @@ def _package(
     data = package_builds.lookup(key, package_problem) if reuse else None
     if data is not None:
         return data, key
-    # One host Inductor compile (or trace) at a time: see inductor.py.
-    with COMPILE_LOCK, _torch_compat.no_leafspec_deprecation():
+    # One host Inductor compile (or trace) at a time: see inductor.py. The graph's dtypes
+    # are explicit: a caller's autocast would recast them (and the key does not name it).
+    with COMPILE_LOCK, _torch_compat.no_leafspec_deprecation(), _no_cpu_autocast():
         exported = torch.export.export(gm, tuple(tensors), strict=False)
     problem = ""
     for attempt in range(1, EXPORT_ATTEMPTS + 1):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "program.pt2")
-            with COMPILE_LOCK, _torch_compat.no_leafspec_deprecation():
+            with COMPILE_LOCK, _torch_compat.no_leafspec_deprecation(), _no_cpu_autocast():
                 _torch_compat.save_aoti_package(exported, path, **options)
             with open(path, "rb") as f:
                 data = f.read()
@@ -186,6 +187,10 @@ def _package(
     raise RuntimeError(
         f"the AOTInductor package is torn after {EXPORT_ATTEMPTS} attempts: {problem}"
     )
+
+
+def _no_cpu_autocast() -> Any:
+    return torch.autocast("cpu", enabled=False)
 
 
 def package_problem(data: bytes) -> str:
