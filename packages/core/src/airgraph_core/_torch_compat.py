@@ -27,6 +27,7 @@ __all__ = [
     "default_store",
     "dispatch_modes_active",
     "find_process_group",
+    "function_modes_active",
     "find_process_group_by_ranks",
     "fx_graph_cache_key",
     "get_decompositions",
@@ -482,6 +483,11 @@ def load_aoti_package(path: str) -> Any:
 #: kept as torch's own function (no wrapper) because it runs on every call.
 #: Checked with torch 2.13.
 dispatch_modes_active = torch._C._len_torch_dispatch_stack
+
+#: ``function_modes_active() -> int``: how many torch function modes are in effect (a
+#: default device set by ``torch.set_default_device`` or ``with torch.device(...)`` is one).
+#: Why: torch has no public query of the function mode stack. Checked with torch 2.13.
+function_modes_active = torch._C._len_torch_function_stack
 
 
 @contextlib.contextmanager

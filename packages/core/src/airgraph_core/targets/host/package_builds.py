@@ -21,7 +21,8 @@ ISA, the machine and the C++ compiler named by ``CXX``.
 
 A graph that calls anything whose code the digest cannot see (a custom op, a
 higher-order op, a Python function, a submodule) or a setting whose text is
-not stable across processes (an object address) is never looked up nor kept.
+not stable across processes (an object address), or one packaged under a torch
+function or dispatch mode (a default device), is never looked up nor kept.
 A package read back is checked as a fresh one is (zip CRCs, JSON members); one that
 then does not load is dropped and compiled anew (:func:`discard`). Any
 failure to read or write only costs the compile; Inductor's
@@ -136,6 +137,9 @@ def _build_key(
 ) -> str | None:
     if not ENABLED or _torch_compat.inductor_caches_disabled():
         return None
+    if _torch_compat.dispatch_modes_active() or _torch_compat.function_modes_active():
+        # torch.export traces through them (a default device, a mode rewriting ops).
+        return _bypass("is packaged under a torch mode (or a default device)")
     for node in gm.graph.nodes:
         if node.op == "call_module":
             return _bypass("calls a submodule")

@@ -1,0 +1,50 @@
+"""What surrounds a package build and is not in the build cache's key: no key then.
+
+``torch.export`` traces the host graph through whatever torch modes are in effect:
+a default device (``torch.set_default_device``, ``with torch.device(...)``, a torch
+function mode) decides where the graph's ``torch.full`` literals live, and a
+dispatch mode may rewrite any op. Neither is in the key
+(:mod:`airgraph_core.targets.host.package_builds`), so a package built under one
+was kept for, and reused by, builds without it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from airgraph_core.targets.host import package_builds
+
+OPTIONS = {"precompile_headers": False}
+
+
+class _Fill(torch.nn.Module):
+    def forward(self, x):
+        return (x + torch.full((4,), 1.0, dtype=torch.float32),)
+
+
+class _Doubling(TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        return out * 2 if func is torch.ops.aten.add.Tensor else out
+
+
+@pytest.fixture(autouse=True)
+def _build_cache_on(monkeypatch):
+    monkeypatch.setattr(package_builds, "ENABLED", True)
+
+
+def _key(gm, x):
+    return package_builds.build_key(gm, [x], OPTIONS)
+
+
+def test_no_key_under_a_default_device_or_a_torch_mode():
+    gm = torch.fx.symbolic_trace(_Fill())
+    x = torch.arange(4.0)
+    assert _key(gm, x) is not None
+    with torch.device("meta"):  # torch.full in the graph would build a meta tensor
+        assert _key(gm, x) is None
+    with _Doubling():
+        assert _key(gm, x) is None
+    assert _key(gm, x) is not None
