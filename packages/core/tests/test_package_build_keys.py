@@ -6,6 +6,10 @@ function mode) decides where the graph's ``torch.full`` literals live, and a
 dispatch mode may rewrite any op. Neither is in the key
 (:mod:`airgraph_core.targets.host.package_builds`), so a package built under one
 was kept for, and reused by, builds without it.
+
+The digests behind the key (and the warm hints) must never fail a compile: a
+custom pass whose ``uuid()`` raises is unkeyed, and a warm-hint digest that raises
+costs the hint only.
 """
 
 from __future__ import annotations
@@ -48,3 +52,39 @@ def test_no_key_under_a_default_device_or_a_torch_mode():
     with _Doubling():
         assert _key(gm, x) is None
     assert _key(gm, x) is not None
+
+
+def test_a_failing_warm_hint_digest_costs_the_hint_only(monkeypatch):
+    """The warm-hint digests run before every host Inductor compile: one that raises
+    (a custom pass whose ``uuid()`` fails, an Inductor setting that cannot be saved) must
+    cost the hint, never the compile."""
+    from airgraph_core import _torch_compat
+    from airgraph_core.targets.host import warm_hints
+
+    def fails():
+        raise RuntimeError("config 'inductor_choices_class' does not implement uuid()")
+
+    compiled = []
+    monkeypatch.setattr(_torch_compat, "inductor_settings", fails)
+    monkeypatch.setattr(warm_hints, "compile_inductor", lambda gm, t: compiled.append(gm) or gm)
+    gm = torch.fx.symbolic_trace(_Fill())
+    hints = {(): warm_hints.WarmHint("fx", "graph", "settings")}
+    assert warm_hints.compile_hinted(hints, (), gm, [torch.arange(4.0)]) is gm
+    assert compiled == [gm] and hints == {}
+
+
+def test_a_custom_pass_whose_uuid_raises_is_unkeyed():
+    from torch._inductor import config
+
+    from airgraph_core import _torch_compat
+
+    class Broken:
+        def __call__(self, graph):
+            pass
+
+        def uuid(self):
+            raise ValueError("no uuid today")
+
+    with config.patch(post_grad_custom_post_pass=Broken()):
+        assert "<unkeyed " in _torch_compat.inductor_settings()["custom_passes"]
+        assert _key(torch.fx.symbolic_trace(_Fill()), torch.arange(4.0)) is None

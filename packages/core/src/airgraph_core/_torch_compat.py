@@ -305,8 +305,10 @@ def _pass_text(custom_pass: Any) -> Any:
         return [_pass_text(p) for p in custom_pass]
     if isinstance(custom_pass, str):  # a pass of Inductor's own, by name
         return repr(custom_pass)
-    uuid = getattr(custom_pass, "uuid", None)
-    key = uuid() if callable(uuid) else None
+    try:
+        key = custom_pass.uuid()
+    except Exception:  # none, or one that fails: nothing to key the pass by
+        key = None
     name = getattr(custom_pass, "__qualname__", type(custom_pass).__qualname__)
     return f"<unkeyed {name}>" if key is None else repr(key)
 

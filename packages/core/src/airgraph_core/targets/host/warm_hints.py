@@ -145,14 +145,19 @@ def compile_hinted(
     wrapper, or Inductor did not cache it).
     """
     hint = hints.pop(signature, None)
-    graph = graph_digest(gm, tensors)  # before compile_fx, which may rewrite gm
-    settings = settings_digest()
-    compiled = None if hint is None else _load(hint, graph, settings, gm, tensors)
+    try:
+        graph = graph_digest(gm, tensors)  # before compile_fx, which may rewrite gm
+        settings = settings_digest()
+    except Exception as e:  # a hint costs speed only: no digests, no hint
+        log.debug("host: no warm hint for %s: %s: %s", gm.__class__.__name__, type(e).__name__, e)
+        graph = settings = ""
+    usable = hint is not None and graph != ""
+    compiled = _load(hint, graph, settings, gm, tensors) if usable else None
     if compiled is None:
         _wait_for_probe()
         compiled = compile_inductor(gm, tensors)
         COUNTS["compiled"] += 1
-    if isinstance(compiled, DirectCall):
+    if isinstance(compiled, DirectCall) and graph:
         key = _torch_compat.fx_graph_cache_key(compiled.graph)
         if key is not None:
             hints[signature] = WarmHint(key, graph, settings)
