@@ -88,3 +88,11 @@ def test_a_custom_pass_whose_uuid_raises_is_unkeyed():
     with config.patch(post_grad_custom_post_pass=Broken()):
         assert "<unkeyed " in _torch_compat.inductor_settings()["custom_passes"]
         assert _key(torch.fx.symbolic_trace(_Fill()), torch.arange(4.0)) is None
+
+
+def test_only_arguments_the_code_shows_in_full_are_plain():
+    node = torch.fx.Graph().placeholder("x")
+    plain = [1, 2.5, 1j, True, "s", None, torch.float16, torch.device("cpu"), node, ...]
+    assert package_builds._plain_args((plain, {"k": slice(0, 4, 2)}, torch.contiguous_format))
+    assert not package_builds._plain_args((slice(0, _Fill()),))
+    assert not package_builds._plain_args(({"fn": len},))

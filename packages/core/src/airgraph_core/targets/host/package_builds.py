@@ -70,8 +70,8 @@ _KEYED_MODULES = tuple(
     for part in warm_hints.HOST_SOURCES
 )
 #: Argument values whose text in the graph's code is all of them.
-_PLAIN_ARGS = (int, float, bool, str, type(None), torch.dtype, torch.device, torch.layout)
-_PLAIN_ARGS += (torch.memory_format, torch.fx.Node, slice, type(...))
+_PLAIN_ARGS = (int, float, complex, bool, str, type(None), torch.dtype, torch.device)
+_PLAIN_ARGS += (torch.layout, torch.memory_format, torch.fx.Node, type(...))
 
 
 def _known_code(target: Any, depth: int = 0) -> bool:
@@ -117,6 +117,8 @@ def _plain_args(args: Any) -> bool:
         return all(_plain_args(a) for a in args)
     if isinstance(args, dict):
         return all(_plain_args(a) for a in args.values())
+    if isinstance(args, slice):
+        return _plain_args((args.start, args.stop, args.step))
     return isinstance(args, _PLAIN_ARGS)
 
 
