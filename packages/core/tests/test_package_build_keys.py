@@ -96,3 +96,16 @@ def test_only_arguments_the_code_shows_in_full_are_plain():
     assert package_builds._plain_args((plain, {"k": slice(0, 4, 2)}, torch.contiguous_format))
     assert not package_builds._plain_args((slice(0, _Fill()),))
     assert not package_builds._plain_args(({"fn": len},))
+
+
+def test_tensor_text_never_reads_past_a_shrunk_storage():
+    """A tensor whose storage was resized below its size (freed the way FSDP frees a
+    parameter's storage) was hashed by reading past the allocation."""
+    from airgraph_core.targets.host import warm_hints
+
+    for nbytes in (0, 16):
+        t = torch.randn(100_000)
+        t.untyped_storage().resize_(nbytes)
+        assert warm_hints.OPAQUE in warm_hints.tensor_text(t)
+    view = torch.arange(8.0)[2:6]  # an offset view of a whole storage still hashes
+    assert warm_hints.OPAQUE not in warm_hints.tensor_text(view)

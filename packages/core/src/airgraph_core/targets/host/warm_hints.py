@@ -300,7 +300,8 @@ def tensor_text(tensor: torch.Tensor) -> str:
             t = t.int_repr()
         dense = t.cpu().resolve_conj().resolve_neg().contiguous()
         size = dense.numel() * dense.element_size()
-        if size and not dense.data_ptr():
+        held = dense.untyped_storage().nbytes() - dense.storage_offset() * dense.element_size()
+        if size and (not dense.data_ptr() or held < size):  # no data, or storage freed
             return f"tensor {meta} {OPAQUE}"
         data = (ctypes.c_char * size).from_address(dense.data_ptr()) if size else b""
         digest = hashlib.sha256(data).hexdigest()  # no numpy: it is not a dependency
