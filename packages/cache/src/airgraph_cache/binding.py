@@ -123,10 +123,11 @@ def evaluate(
     return obj
 
 
-def _is_module_state(path: Sequence[Step]) -> bool:
+def _is_module_state(path: Sequence[Step], self_name: str = "self") -> bool:
     # A parameter or buffer of the module: read through ``_parameters``/``_buffers``
-    # under ``self`` and not converted afterwards.
-    if path[0] != ["local", "self"] or len(path) < 3:
+    # under ``self`` (the method's first parameter, whatever its name) and not converted
+    # afterwards.
+    if path[0] != ["local", self_name] or len(path) < 3:
         return False
     return path[-2] in (["attr", "_parameters"], ["attr", "_buffers"])
 
@@ -139,6 +140,12 @@ _HOOKS: list[Any] = []
 
 
 def _bump(*args: Any) -> None:
+    # Not while Dynamo traces: a forward that builds modules (transformers' LLaMA slices its
+    # ModuleList, which registers the layers in a new one) would make Dynamo guard on this
+    # counter, whose value then differs in the next process (a variant per start, then the
+    # cache gave up). Modules built inside a traced forward are not bound state anyway.
+    if torch.compiler.is_compiling():
+        return
     _STATE_VERSION[0] += 1
 
 
@@ -170,6 +177,9 @@ class InputBinding:
     def __post_init__(self) -> None:
         self._signature = inspect.signature(self.fn)
         params = list(self._signature.parameters.values())
+        # Dynamo names the module by the method's own first parameter (``L['s']`` for
+        # ``def _forward(s, x)``): module state is read under that name.
+        self._self_name = params[0].name if params else "self"
         self._positional = [
             p.name for p in params[1:] if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
@@ -187,13 +197,13 @@ class InputBinding:
         # Fast path for positional calls: each input is module state, or an argument or
         # closure cell's value followed by attribute, item and size steps, fetched by one
         # generated expression.
-        self._direct = _direct_function(self.paths, self._positional, cells)
+        self._direct = _direct_function(self.paths, self._positional, cells, self._self_name)
 
     def frame(self, module: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
         """The method's locals for a call: ``self`` plus its bound arguments."""
         if self._simple and not kwargs and len(args) == len(self._positional):
             frame = dict(zip(self._positional, args))
-            frame["self"] = module
+            frame[self._self_name] = module
             return frame
         bound = self._signature.bind(module, *args, **kwargs)
         bound.apply_defaults()
@@ -201,10 +211,11 @@ class InputBinding:
 
     def bind_module(self, module: Any) -> None:
         """Resolve the inputs that are module state: parameters and buffers."""
-        frame = {"self": module}
+        frame = {self._self_name: module}
         self._version = _STATE_VERSION[0]
         self._state = [
-            evaluate(path, frame) if _is_module_state(path) else None for path in self.paths
+            evaluate(path, frame) if _is_module_state(path, self._self_name) else None
+            for path in self.paths
         ]
 
     def inputs(self, module: Any, args: tuple, kwargs: dict) -> list[Any]:
@@ -223,7 +234,10 @@ class InputBinding:
 
 
 def _direct_function(
-    paths: Sequence[Sequence[Step]], positional: Sequence[str], cells: dict[str, Any]
+    paths: Sequence[Sequence[Step]],
+    positional: Sequence[str],
+    cells: dict[str, Any],
+    self_name: str = "self",
 ) -> Callable[[tuple, list[Any]], list[Any]] | None:
     """``(args, state) -> inputs`` for a positional call, or None when a path needs the frame.
 
@@ -236,7 +250,7 @@ def _direct_function(
     namespace: dict[str, Any] = {}
     items = []
     for i, path in enumerate(paths):
-        if _is_module_state(path):
+        if _is_module_state(path, self_name):
             items.append(f"state[{int(i)}]")
             continue
         text = _direct_text(path, position, cells, namespace)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -97,7 +98,7 @@ def capture_program(
     inputs = [aten_inputs[p] for p in aten_positions]
     spec = OutputSpec.capture(result, outputs, inputs)
     kinds = list(lowered.output_kinds)
-    all_checks = _input_checks(paths, inputs, graph)
+    all_checks = _input_checks(paths, inputs, graph, method.func.__func__)
     checks = all_checks if method.check_inputs else None
     guard_specs, guards = _guard_checks(method, recorder, paths)
     distinct = _distinct_inputs(graph, inputs)
@@ -281,11 +282,16 @@ def _gear_recipe(record: Any, config: Any) -> dict[str, Any] | None:
     }
 
 
-def _input_checks(paths: list, inputs: Sequence[Any], graph: Any) -> list[list[Any]]:
-    """Per argument tensor input: its dtype, shape (``-1`` where the graph is dynamic), device."""
+def _input_checks(
+    paths: list, inputs: Sequence[Any], graph: Any, fn: Callable[..., Any]
+) -> list[list[Any]]:
+    """Per argument tensor input: its dtype, shape (``-1`` where the graph is dynamic), device.
+    Module state (under the method's first parameter, ``fn``'s) is not an argument."""
+    params = list(inspect.signature(fn).parameters)
+    self_name = params[0] if params else "self"
     checks = []
     for i, (path, value, data) in enumerate(zip(paths, inputs, graph.data_ops)):
-        if not isinstance(value, torch.Tensor) or path[0] == ["local", "self"]:
+        if not isinstance(value, torch.Tensor) or path[0] == ["local", self_name]:
             continue
         shape = data.output_descs[0].shape or ()
         dims = [int(d) if d >= 0 else -1 for d in shape]
