@@ -44,6 +44,7 @@ def _start(name: str, cache_dir: Path, eager_first: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # fresh processes, a transformers model
 @pytest.mark.parametrize("name", ["other_self_name", "sliced_layers", "transformers_llama"])
 def test_cold_then_warm_hits_and_reads_replaced_parameters(name, tmp_path):
     cold = _start(name, tmp_path, eager_first=0)
