@@ -136,15 +136,20 @@ def test_the_key_is_the_same_in_a_fresh_process():
     assert line.split()[1] == _key(_program(_const(0)), _x())
 
 
+def _specialized() -> tuple[torch.fx.GraphModule, torch.Tensor]:
+    """The base graph's host module, specialized for :func:`_x`, and that input."""
+    program = _program(_const(0))
+    x = _x()
+    program(x)
+    return program.specialized_module(program.signatures[0]), x
+
+
 def _user_function(x):
     return x * 2
 
 
 def test_a_graph_calling_code_outside_the_key_is_never_cached():
-    program = _program(_const(0))
-    x = _x()
-    program(x)
-    gm = program.specialized_module(program.signatures[0])
+    gm, x = _specialized()
     output = next(n for n in gm.graph.nodes if n.op == "output")
     with gm.graph.inserting_before(output):
         extra = gm.graph.call_function(_user_function, (output.args[0][0],))
@@ -273,10 +278,7 @@ def test_callable_objects_and_function_arguments_are_code_outside_the_key():
     assert not package_builds._known_code(torch.ops.airgraph_builds_test.twice)
     assert not package_builds._known_code(torch.ops.airgraph_builds_test.twice.default)
     assert package_builds._known_code(torch.full)
-    program = _program(_const(0))
-    x = _x()
-    program(x)
-    gm = program.specialized_module(program.signatures[0])
+    gm, x = _specialized()
     output = next(n for n in gm.graph.nodes if n.op == "output")
     with gm.graph.inserting_before(output):
         pred = gm.graph.call_function(torch.full, ((), True), {"dtype": torch.bool})
@@ -295,10 +297,7 @@ class _Opaque:
 def test_a_closure_over_an_object_without_stable_text_is_never_cached():
     """An object in a call's closure showed only its class name: two objects of one class
     with other values gave one key."""
-    program = _program(_const(0))
-    x = _x()
-    program(x)
-    gm = program.specialized_module(program.signatures[0])
+    gm, x = _specialized()
     node = next(n for n in gm.graph.nodes if n.op == "call_function" and n.name == "ge_mul")
     attrs = node.target.__closure__[node.target.__code__.co_freevars.index("attrs")]
     attrs.cell_contents["scale"] = _Opaque(2.0)
